@@ -1,0 +1,164 @@
+//! Routing data: [`Action`] names an edge, [`Next`] is what Post returns.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// The name of an outgoing edge, returned by a node's Post to choose what runs next.
+///
+/// Cheap to clone: static names are borrowed, dynamic ones shared.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::Action;
+///
+/// assert_eq!(Action::DEFAULT, "default");
+/// assert_eq!(Action::new("approve"), Action::from(String::from("approve")));
+/// ```
+#[derive(Clone)]
+pub struct Action(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Action {
+    /// The action taken when a node does not choose one: `default`.
+    pub const DEFAULT: Action = Action(Repr::Static("default"));
+
+    /// An action with a static name.
+    pub const fn new(name: &'static str) -> Self {
+        Action(Repr::Static(name))
+    }
+
+    /// The action's name.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl Default for Action {
+    fn default() -> Self {
+        Action::DEFAULT
+    }
+}
+
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        if let (Repr::Static(a), Repr::Static(b)) = (&self.0, &other.0)
+            && std::ptr::eq(a.as_ptr(), b.as_ptr())
+            && a.len() == b.len()
+        {
+            return true;
+        }
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Action {}
+
+impl PartialEq<str> for Action {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Action {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for Action {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&'static str> for Action {
+    fn from(name: &'static str) -> Self {
+        Action(Repr::Static(name))
+    }
+}
+
+impl From<String> for Action {
+    fn from(name: String) -> Self {
+        Action(Repr::Shared(name.into()))
+    }
+}
+
+impl From<Cow<'static, str>> for Action {
+    fn from(name: Cow<'static, str>) -> Self {
+        match name {
+            Cow::Borrowed(s) => Action(Repr::Static(s)),
+            Cow::Owned(s) => s.into(),
+        }
+    }
+}
+
+impl From<Arc<str>> for Action {
+    fn from(name: Arc<str>) -> Self {
+        Action(Repr::Shared(name))
+    }
+}
+
+/// Where the run goes after a node: along the edge of an action, or nowhere.
+///
+/// Returning an action that has no edge also ends the run (with that node's output), unless the
+/// graph is strict; [`Next::End`] ends it explicitly, strict or not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Next {
+    /// Follow the edge labelled with this action.
+    To(Action),
+    /// Follow the `default` edge.
+    #[default]
+    Default,
+    /// End the run here with this node's output.
+    End,
+}
+
+impl Next {
+    /// Follow the edge of `action`.
+    pub fn to(action: impl Into<Action>) -> Self {
+        Next::To(action.into())
+    }
+
+    /// The action to route on, or `None` for [`Next::End`].
+    pub fn action(&self) -> Option<&Action> {
+        match self {
+            Next::To(a) => Some(a),
+            Next::Default => Some(&Action::DEFAULT),
+            Next::End => None,
+        }
+    }
+}
+
+impl From<Action> for Next {
+    fn from(action: Action) -> Self {
+        Next::To(action)
+    }
+}
+
+impl From<&'static str> for Next {
+    fn from(action: &'static str) -> Self {
+        Next::To(Action::new(action))
+    }
+}

@@ -1,0 +1,124 @@
+//! Typed chains: nodes in sequence, edge types checked by the compiler.
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::{NodeError, Step};
+use crate::node::{Node, lifecycle};
+use crate::store::{Store, StoreView};
+
+/// Two nodes in sequence, built by [`NodeExt::then`](crate::NodeExt::then); chains of any
+/// length nest. The second node must take the first one's output, and the compiler checks it.
+///
+/// A chain is a node: each stage runs its whole lifecycle (so stage layers and hooks apply),
+/// the actions of all but the last stage are ignored, and the last stage's action is the
+/// chain's. A failing stage is named by its position: [`NodeError::Stage`].
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, NodeExt, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let parse = exec_fn(|s: String| async move { Ok(s.trim().len()) });
+/// let double = exec_fn(|n: usize| async move { Ok(n * 2) });
+/// let show = exec_fn(|n: usize| async move { Ok(format!("{n}")) });
+///
+/// let flow = parse.then(double).then(show);
+/// assert_eq!(pocket::run_node(&flow, &Store::new(), " abc ".into()).await.unwrap(), "6");
+/// # });
+/// ```
+///
+/// A stage whose input is not the previous output does not compile:
+///
+/// ```compile_fail
+/// use pocket::{exec_fn, NodeExt};
+///
+/// let count = exec_fn(|s: String| async move { Ok(s.len()) });          // String -> usize
+/// let shout = exec_fn(|s: String| async move { Ok(s.to_uppercase()) }); // String -> String
+/// let flow = count.then(shout); // error: `shout` takes a String, `count` gives a usize
+/// ```
+#[derive(Debug, Clone)]
+pub struct Chain<A, B> {
+    first: A,
+    second: B,
+    first_len: usize,
+}
+
+impl<A, B> Chain<A, B>
+where
+    A: Node,
+    B: Node<Input = A::Output>,
+    A::Input: Clone + Sync,
+{
+    pub(crate) fn new(first: A, second: B) -> Self {
+        Chain { first, second, first_len: 1 }
+    }
+
+    /// The number of stages.
+    pub fn len(&self) -> usize {
+        self.first_len + 1
+    }
+
+    /// Always false: a chain has at least two stages.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Append a stage (keeps the stage numbering of the whole chain).
+    pub fn then<C>(self, next: C) -> Chain<Self, C>
+    where
+        C: Node<Input = B::Output>,
+    {
+        let first_len = self.len();
+        Chain { first: self, second: next, first_len }
+    }
+}
+
+fn stage_error(offset: usize, step: Step, error: NodeError) -> NodeError {
+    match error {
+        NodeError::Stage { index, step, source } => NodeError::Stage { index: index + offset, step, source },
+        other => NodeError::Stage { index: offset, step, source: Box::new(other) },
+    }
+}
+
+impl<A, B> Node for Chain<A, B>
+where
+    A: Node,
+    B: Node<Input = A::Output>,
+    A::Input: Clone + Sync,
+{
+    type Input = A::Input;
+    type Prep = A::Input;
+    type Exec = (B::Output, Next);
+    type Output = B::Output;
+
+    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &A::Input) -> Result<A::Input, NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, input: &A::Input) -> Result<Self::Exec, NodeError> {
+        let store = ctx.store();
+        let view = store.view();
+        let (middle, _) = lifecycle(&self.first, ctx, store, &view, input.clone())
+            .await
+            .map_err(|(step, e)| stage_error(0, step, e))?;
+        lifecycle(&self.second, ctx, store, &view, middle)
+            .await
+            .map_err(|(step, e)| stage_error(self.first_len, step, e))
+    }
+
+    async fn post(
+        &self,
+        _: &Ctx<'_>,
+        _: &Store,
+        _: A::Input,
+        _: A::Input,
+        exec: Self::Exec,
+    ) -> Result<(B::Output, Next), NodeError> {
+        Ok(exec)
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.second.actions()
+    }
+}

@@ -1,0 +1,83 @@
+//! [`Ctx`]: what every step receives besides its data.
+
+use std::fmt;
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::store::Store;
+
+/// The context of one node execution: the node's name and the run's cancellation token.
+///
+/// Every step gets one. Long steps should watch [`Ctx::cancelled`] (or check
+/// [`Ctx::is_cancelled`]) so that a cancelled run stops promptly; steps that do not are
+/// abandoned by timeouts and deadlines, never waited for.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, Ctx, Node, NodeError};
+///
+/// struct Slow;
+/// impl Node for Slow {
+///     type Input = u64;
+///     type Prep = u64;
+///     type Exec = u64;
+///     type Output = u64;
+///     async fn prep(&self, _: &Ctx<'_>, _: &pocket::StoreView, input: &u64) -> Result<u64, NodeError> {
+///         Ok(*input)
+///     }
+///     async fn exec(&self, ctx: &Ctx<'_>, ms: &u64) -> Result<u64, NodeError> {
+///         tokio::select! {
+///             _ = tokio::time::sleep(std::time::Duration::from_millis(*ms)) => Ok(*ms),
+///             _ = ctx.cancelled() => Err(NodeError::Cancelled),
+///         }
+///     }
+///     async fn post(&self, _: &Ctx<'_>, _: &pocket::Store, _: u64, _: u64, ms: u64) -> Result<(u64, pocket::Next), NodeError> {
+///         Ok((ms, pocket::Next::Default))
+///     }
+/// }
+/// ```
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    node: &'a str,
+    token: &'a CancellationToken,
+    store: &'a Store,
+}
+
+impl fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").field("node", &self.node).field("cancelled", &self.token.is_cancelled()).finish()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(node: &'a str, token: &'a CancellationToken, store: &'a Store) -> Self {
+        Ctx { node, token, store }
+    }
+
+    /// The name of the node being executed (as given to the graph; `"node"` outside a graph).
+    pub fn node(&self) -> &'a str {
+        self.node
+    }
+
+    /// Whether the run has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the run is cancelled.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'a> {
+        self.token.cancelled()
+    }
+
+    /// The run's cancellation token (clone it to hand it to spawned work).
+    pub fn token(&self) -> &'a CancellationToken {
+        self.token
+    }
+
+    /// The run's store: for composite nodes (sub-graphs, chains) that run other nodes inside
+    /// their Exec. Not public: user Exec code has no store access.
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+}

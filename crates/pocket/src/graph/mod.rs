@@ -1,0 +1,328 @@
+//! Graphs: named nodes, edges labelled by actions, and the executor that walks them.
+
+mod builder;
+mod erased;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use builder::GraphBuilder;
+use erased::{DynNode, Payload};
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::{BuildWarning, NodeError, RunError};
+use crate::node::Node;
+use crate::store::{Store, StoreView};
+
+/// The step limit used when none is configured.
+pub const DEFAULT_MAX_STEPS: u64 = 100_000;
+
+pub(crate) struct GraphNode {
+    pub(crate) name: String,
+    pub(crate) node: Box<dyn DynNode>,
+    /// Outgoing edges; few per node, so a linear scan beats hashing.
+    pub(crate) edges: Vec<(Action, usize)>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) nodes: Vec<GraphNode>,
+    pub(crate) start: usize,
+    pub(crate) max_steps: u64,
+    pub(crate) strict: bool,
+    pub(crate) warnings: Vec<BuildWarning>,
+}
+
+/// A built, validated graph. Cheap to clone; one graph can run many times, also concurrently
+/// (each run keeps its own state; runs share only the store you give them).
+///
+/// `I` is the run's input (the start node's input), `O` its output. A graph is itself a
+/// [`Node`]: it nests inside other graphs, takes layers, and runs on the outer run's store and
+/// cancellation token. As a node it returns the action that ended its inner run (or `default`
+/// when the inner run ended with [`Next::End`]), so the outer graph can route on it.
+///
+/// # Examples
+///
+/// An agent-style loop: `think` routes to `act` until done.
+///
+/// ```
+/// use pocket::{exec_post_fn, Graph, Next, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let think = exec_post_fn(
+///     |n: u32| async move { Ok(n) },
+///     |_store, _n, n: u32| async move { Ok((n, if n < 3 { Next::to("act") } else { Next::to("done") })) },
+/// );
+/// let act = pocket::exec_fn(|n: u32| async move { Ok(n + 1) });
+///
+/// let graph = Graph::<u32, u32>::builder()
+///     .node("think", think)
+///     .node("act", act)
+///     .edge("think", "act", "act")
+///     .edge("act", "default", "think")
+///     .build()
+///     .unwrap();
+///
+/// // `done` has no edge: the run ends with think's output.
+/// assert_eq!(graph.run(&Store::new(), 0).await.unwrap(), 3);
+/// # });
+/// ```
+pub struct Graph<I, O> {
+    inner: Arc<Inner>,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O> Clone for Graph<I, O> {
+    fn clone(&self) -> Self {
+        Graph { inner: self.inner.clone(), _types: PhantomData }
+    }
+}
+
+impl<I, O> fmt::Debug for Graph<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graph")
+            .field("nodes", &self.node_names())
+            .field("start", &self.inner.nodes[self.inner.start].name)
+            .field("max_steps", &self.inner.max_steps)
+            .field("strict", &self.inner.strict)
+            .finish()
+    }
+}
+
+/// Per-run options: cancellation, deadline, step limit.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pocket::RunOptions;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let token = CancellationToken::new();
+/// let opts = RunOptions::new().token(token.clone()).deadline(Duration::from_secs(30)).max_steps(500);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct RunOptions {
+    token: Option<CancellationToken>,
+    deadline: Option<Duration>,
+    max_steps: Option<u64>,
+}
+
+impl RunOptions {
+    /// Default options: no token, no deadline, the graph's step limit.
+    pub fn new() -> Self {
+        RunOptions::default()
+    }
+
+    /// Cancel the run through this token (checked between nodes, raced against every step,
+    /// and handed to every step through [`Ctx`]).
+    pub fn token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Fail the run with [`RunError::Deadline`] if it takes longer than `after`.
+    pub fn deadline(mut self, after: Duration) -> Self {
+        self.deadline = Some(after);
+        self
+    }
+
+    /// Override the graph's step limit for this run.
+    pub fn max_steps(mut self, limit: u64) -> Self {
+        self.max_steps = Some(limit);
+        self
+    }
+}
+
+impl<I, O> Graph<I, O> {
+    /// Warnings found when the graph was built (unreachable nodes, unconnected actions, ...).
+    pub fn warnings(&self) -> &[BuildWarning] {
+        &self.inner.warnings
+    }
+
+    /// The node names, in the order they were added.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.inner.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    /// The start node's name.
+    pub fn start(&self) -> &str {
+        &self.inner.nodes[self.inner.start].name
+    }
+
+    /// The edges as `(from, action, to)`, in the order they were added per node.
+    pub fn edges(&self) -> Vec<(&str, &Action, &str)> {
+        let nodes = &self.inner.nodes;
+        nodes
+            .iter()
+            .flat_map(|n| n.edges.iter().map(move |(a, to)| (n.name.as_str(), a, nodes[*to].name.as_str())))
+            .collect()
+    }
+}
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
+    /// Start building a graph that takes `I` and returns `O`.
+    pub fn builder() -> GraphBuilder<I, O> {
+        GraphBuilder::new()
+    }
+
+    /// Run the graph on `store` with `input`.
+    ///
+    /// # Errors
+    ///
+    /// A [`RunError`] naming the node (and step) where the run stopped.
+    pub async fn run(&self, store: &Store, input: I) -> Result<O, RunError> {
+        let token = CancellationToken::new();
+        let current = AtomicUsize::new(self.inner.start);
+        self.run_loop(store, input, &token, self.inner.max_steps, &current).await.map(|(out, _)| out)
+    }
+
+    /// Run the graph with [`RunOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Graph::run`], plus [`RunError::Cancelled`] and [`RunError::Deadline`].
+    pub async fn run_with(&self, store: &Store, input: I, options: RunOptions) -> Result<O, RunError> {
+        let token = options.token.unwrap_or_default();
+        let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
+        let current = AtomicUsize::new(self.inner.start);
+        match options.deadline {
+            None => self.run_loop(store, input, &token, max_steps, &current).await.map(|(o, _)| o),
+            Some(after) => {
+                let run_token = token.child_token();
+                let run = self.run_loop(store, input, &run_token, max_steps, &current);
+                tokio::select! {
+                    biased;
+                    result = run => result.map(|(o, _)| o),
+                    () = tokio::time::sleep(after) => {
+                        run_token.cancel();
+                        let node = self.inner.nodes[current.load(Ordering::Relaxed)].name.clone();
+                        Err(RunError::Deadline { node, after })
+                    }
+                }
+            }
+        }
+    }
+
+    /// The run loop. Returns the output and the action that ended the run (`None` for
+    /// [`Next::End`]).
+    async fn run_loop(
+        &self,
+        store: &Store,
+        input: I,
+        token: &CancellationToken,
+        max_steps: u64,
+        current: &AtomicUsize,
+    ) -> Result<(O, Option<Action>), RunError> {
+        let inner = &*self.inner;
+        let view = store.view();
+        let mut index = inner.start;
+        let mut payload: Payload = Box::new(input);
+        let mut steps: u64 = 0;
+        loop {
+            let node = &inner.nodes[index];
+            if token.is_cancelled() {
+                return Err(RunError::Cancelled { node: node.name.clone() });
+            }
+            if steps >= max_steps {
+                return Err(RunError::StepLimit { node: node.name.clone(), limit: max_steps });
+            }
+            steps += 1;
+            current.store(index, Ordering::Relaxed);
+            let ctx = Ctx::new(&node.name, token, store);
+            let span = tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty);
+            let step = node.node.run(&ctx, store, &view, payload).instrument(span.clone());
+            let result = tokio::select! {
+                biased;
+                result = step => result,
+                () = token.cancelled() => return Err(RunError::Cancelled { node: node.name.clone() }),
+            };
+            let (output, next) = match result {
+                Ok(ok) => ok,
+                Err((_, error)) if error.is_cancelled() && token.is_cancelled() => {
+                    return Err(RunError::Cancelled { node: node.name.clone() });
+                }
+                Err((step, source)) => {
+                    return Err(RunError::Node { node: node.name.clone(), step, source });
+                }
+            };
+            let Some(action) = next.action() else {
+                span.record("action", "<end>");
+                return self.finish(node, output, None);
+            };
+            span.record("action", action.as_str());
+            match node.edges.iter().find(|(a, _)| a == action) {
+                Some((_, to)) => {
+                    index = *to;
+                    payload = output;
+                }
+                None if inner.strict => {
+                    return Err(RunError::NoEdge {
+                        node: node.name.clone(),
+                        action: action.clone(),
+                        connected: node.edges.iter().map(|(a, _)| a.clone()).collect(),
+                    });
+                }
+                None => {
+                    let action = action.clone();
+                    return self.finish(node, output, Some(action));
+                }
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        node: &GraphNode,
+        output: Payload,
+        action: Option<Action>,
+    ) -> Result<(O, Option<Action>), RunError> {
+        match output.downcast::<O>() {
+            Ok(out) => Ok((*out, action)),
+            Err(_) => Err(RunError::OutputType {
+                node: node.name.clone(),
+                expected: std::any::type_name::<O>(),
+                found: node.node.output().name,
+            }),
+        }
+    }
+}
+
+/// A graph as a node: Prep clones the input, Exec runs the whole inner graph on the outer run's
+/// store and token (so layers such as retry and timeout wrap the whole inner run), Post hands
+/// on the inner output and the action that ended the inner run.
+impl<I, O> Node for Graph<I, O>
+where
+    I: Clone + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    type Input = I;
+    type Prep = I;
+    type Exec = (O, Next);
+    type Output = O;
+
+    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &I) -> Result<I, NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
+        let current = AtomicUsize::new(self.inner.start);
+        let (out, action) = self
+            .run_loop(ctx.store(), input.clone(), ctx.token(), self.inner.max_steps, &current)
+            .await
+            .map_err(|e| NodeError::Graph(Box::new(e)))?;
+        Ok((out, action.map_or(Next::Default, Next::To)))
+    }
+
+    async fn post(&self, _: &Ctx<'_>, _: &Store, _: I, _: I, (out, next): (O, Next)) -> Result<(O, Next), NodeError> {
+        Ok((out, next))
+    }
+}

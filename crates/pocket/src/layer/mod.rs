@@ -1,0 +1,75 @@
+//! Layers: behaviours that wrap any node (leaf, layered, sub-graph or chain), each implemented
+//! once. [`NodeExt`] puts them one method call away.
+
+pub(crate) mod fallback;
+pub(crate) mod hooks;
+pub(crate) mod retry;
+pub(crate) mod timeout;
+
+use std::future::Future;
+
+use crate::chain::Chain;
+use crate::error::{NodeError, Step};
+use crate::node::{Layer, Node};
+use fallback::Fallback;
+use hooks::{Hooked, Hooks, OnError};
+use retry::{Retry, RetryPolicy};
+use timeout::{Timeout, Timeouts};
+
+/// Extension methods for every [`Node`]: layers and chaining.
+///
+/// Layers stack from the inside out: in `node.retry(p).timeout(t)` the timeout wraps the
+/// retrying node, so a node limit bounds all attempts together; in
+/// `node.timeout(t).retry(p)` each attempt gets its own limit. The recommended order for a
+/// flaky remote call is `node.timeout(per_attempt).retry(policy).fallback(f).hooks(h)`.
+pub trait NodeExt: Node + Sized {
+    /// Wrap this node in `layer`.
+    fn layer<L: Layer<Self>>(self, layer: L) -> L::Node {
+        layer.layer(self)
+    }
+
+    /// Retry Prep and Exec on retryable errors ([`Retry`]).
+    fn retry(self, policy: RetryPolicy) -> Retry<Self> {
+        Retry::new(self, policy)
+    }
+
+    /// Abandon steps that take too long ([`Timeout`]).
+    fn timeout(self, limits: Timeouts) -> Timeout<Self> {
+        Timeout::new(self, limits)
+    }
+
+    /// Replace a failed Exec with `fallback(prep, &error)` ([`Fallback`]).
+    fn fallback<F, Fut>(self, fallback: F) -> Fallback<Self, F>
+    where
+        Self::Prep: Clone,
+        F: Fn(Self::Prep, &NodeError) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Self::Exec, NodeError>> + Send,
+    {
+        Fallback::new(self, fallback)
+    }
+
+    /// Run [`Hooks`] after the lifecycle ([`Hooked`]).
+    fn hooks(self, hooks: Hooks<Self::Output>) -> Hooked<Self> {
+        Hooked::new(self, hooks)
+    }
+
+    /// Call `handler(node_name, step, error)` when the lifecycle fails ([`OnError`]).
+    fn on_error<F>(self, handler: F) -> OnError<Self, F>
+    where
+        F: Fn(&str, Step, &NodeError) + Send + Sync + 'static,
+    {
+        OnError::new(self, handler)
+    }
+
+    /// Chain `next` after this node: the compiler checks that `next` takes this node's output.
+    /// See [`Chain`].
+    fn then<B>(self, next: B) -> Chain<Self, B>
+    where
+        B: Node<Input = Self::Output>,
+        Self::Input: Clone + Sync,
+    {
+        Chain::new(self, next)
+    }
+}
+
+impl<N: Node> NodeExt for N {}

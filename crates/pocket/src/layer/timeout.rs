@@ -1,0 +1,159 @@
+//! The timeout layer: a limit per step and/or per node lifecycle.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::{NodeError, TimeoutScope};
+use crate::node::{Layer, Node, Outcome};
+use crate::store::{Store, StoreView};
+
+/// Limits for [`Timeout`]: per step, per node lifecycle, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Timeouts {
+    step: Option<Duration>,
+    node: Option<Duration>,
+}
+
+impl Timeouts {
+    /// A limit for the whole lifecycle (prep + exec + post).
+    pub fn node(limit: Duration) -> Self {
+        Timeouts { step: None, node: Some(limit) }
+    }
+
+    /// A limit for each step separately.
+    pub fn step(limit: Duration) -> Self {
+        Timeouts { step: Some(limit), node: None }
+    }
+
+    /// Add a per-step limit.
+    pub fn and_step(mut self, limit: Duration) -> Self {
+        self.step = Some(limit);
+        self
+    }
+
+    /// Add a whole-lifecycle limit.
+    pub fn and_node(mut self, limit: Duration) -> Self {
+        self.node = Some(limit);
+        self
+    }
+}
+
+/// The Prep result of a [`Timeout`] node: the inner Prep plus the lifecycle's deadline.
+#[derive(Debug)]
+pub struct Timed<P> {
+    inner: P,
+    deadline: Option<Instant>,
+}
+
+/// A node whose steps are abandoned when they take too long. Built by
+/// [`NodeExt::timeout`](crate::NodeExt::timeout).
+///
+/// A step that runs past its limit is dropped (abandoned, not awaited, whether or not it
+/// watches cancellation) and fails with [`NodeError::Timeout`], which says whether the step or
+/// the node limit was hit; the run error names the node and the step. Code that blocks a
+/// thread without yielding cannot be interrupted by any async timeout: run such code with
+/// `tokio::task::spawn_blocking`.
+///
+/// Wrapped around a retry layer, the node limit bounds all attempts together; wrapped inside
+/// one, each attempt gets its own limit.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pocket::{exec_fn, NodeError, NodeExt, Store, Timeouts};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let stuck = exec_fn(|x: u32| async move {
+///     std::future::pending::<()>().await; // never finishes, ignores cancellation
+///     Ok(x)
+/// })
+/// .timeout(Timeouts::step(Duration::from_secs(2)));
+///
+/// let err = pocket::run_node(&stuck, &Store::new(), 1).await.unwrap_err();
+/// assert_eq!(pocket::report(&err), "node `node` failed in exec: timed out after 2s (step timeout)");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Timeout<N> {
+    inner: N,
+    limits: Timeouts,
+}
+
+/// Builds [`Timeout`] nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutLayer(pub Timeouts);
+
+impl<N: Node> Layer<N> for TimeoutLayer {
+    type Node = Timeout<N>;
+    fn layer(&self, inner: N) -> Timeout<N> {
+        Timeout { inner, limits: self.0 }
+    }
+}
+
+impl<N> Timeout<N> {
+    /// Wrap `inner`.
+    pub fn new(inner: N, limits: Timeouts) -> Self {
+        Timeout { inner, limits }
+    }
+
+    async fn limit<T>(
+        &self,
+        deadline: Option<Instant>,
+        fut: impl Future<Output = Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
+        let step_deadline = self.limits.step.map(|d| Instant::now() + d);
+        let (until, scope, after) = match (step_deadline, deadline) {
+            (None, None) => return fut.await,
+            (Some(s), Some(n)) if n < s => (n, TimeoutScope::Node, self.limits.node),
+            (Some(s), _) => (s, TimeoutScope::Step, self.limits.step),
+            (None, Some(n)) => (n, TimeoutScope::Node, self.limits.node),
+        };
+        match tokio::time::timeout_at(until, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(NodeError::Timeout { after: after.unwrap_or_default(), scope }),
+        }
+    }
+}
+
+impl<N: Node> Node for Timeout<N> {
+    type Input = N::Input;
+    type Prep = Timed<N::Prep>;
+    type Exec = N::Exec;
+    type Output = N::Output;
+
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
+        let deadline = self.limits.node.map(|d| Instant::now() + d);
+        let inner = self.limit(deadline, self.inner.prep(ctx, store, input)).await?;
+        Ok(Timed { inner, deadline })
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> Result<N::Exec, NodeError> {
+        self.limit(prep.deadline, self.inner.exec(ctx, &prep.inner)).await
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: N::Input,
+        prep: Self::Prep,
+        exec: N::Exec,
+    ) -> Result<(N::Output, Next), NodeError> {
+        let Timed { inner, deadline } = prep;
+        self.limit(deadline, self.inner.post(ctx, store, input, inner, exec)).await
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
+        self.inner.finish(ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.inner.actions()
+    }
+}

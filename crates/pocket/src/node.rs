@@ -1,0 +1,203 @@
+//! The [`Node`] trait, its lifecycle, and [`Layer`]s that wrap nodes.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::{NodeError, RunError, Step};
+use crate::store::{Store, StoreView};
+
+/// The outcome handed to [`Node::finish`]: the output, or the failed step and its error.
+pub type Outcome<'a, O> = Result<&'a O, (Step, &'a NodeError)>;
+
+/// A unit of work in a graph: **Prep** reads the store, **Exec** does the work (no store, safe
+/// to retry), **Post** writes the store and chooses the next action.
+///
+/// The associated types are the node's contract: `Input` is what it receives, `Output` what it
+/// hands on. Graphs check at build time that connected nodes agree, and typed chains
+/// ([`NodeExt::then`]) are checked by the compiler.
+///
+/// For the common shapes, build nodes from closures instead: [`exec_fn`](crate::exec_fn),
+/// [`exec_post_fn`](crate::exec_post_fn), [`node_fn`](crate::node_fn).
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{Ctx, Key, Next, Node, NodeError, Store, StoreView};
+///
+/// const GREETED: Key<u32> = Key::new("greeted");
+///
+/// struct Greet;
+///
+/// impl Node for Greet {
+///     type Input = String;
+///     type Prep = (String, u32);
+///     type Exec = String;
+///     type Output = String;
+///
+///     async fn prep(&self, _: &Ctx<'_>, store: &StoreView, name: &String) -> Result<Self::Prep, NodeError> {
+///         Ok((name.clone(), store.get(&GREETED)?.unwrap_or(0)))
+///     }
+///     async fn exec(&self, _: &Ctx<'_>, (name, n): &Self::Prep) -> Result<String, NodeError> {
+///         Ok(format!("hello {name} (#{})", n + 1))
+///     }
+///     async fn post(&self, _: &Ctx<'_>, store: &Store, _: String, (_, n): Self::Prep, text: String)
+///         -> Result<(String, Next), NodeError> {
+///         store.set(&GREETED, n + 1);
+///         Ok((text, Next::Default))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let store = Store::new();
+/// let out = pocket::run_node(&Greet, &store, "ada".to_string()).await.unwrap();
+/// assert_eq!(out, "hello ada (#1)");
+/// assert_eq!(store.get(&GREETED).unwrap(), Some(1));
+/// # });
+/// ```
+pub trait Node: Send + Sync + 'static {
+    /// What the node receives (the previous node's output, or the run's input).
+    type Input: Send + Sync + 'static;
+    /// What Prep hands to Exec (and, afterwards, to Post).
+    type Prep: Send + Sync + 'static;
+    /// What Exec hands to Post.
+    type Exec: Send + 'static;
+    /// What the node hands on.
+    type Output: Send + 'static;
+
+    /// Read what the work needs from the (read-only) store and the input.
+    fn prep(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &StoreView,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Self::Prep, NodeError>> + Send;
+
+    /// Do the work. No store access: Exec may be retried, so it should not have side effects
+    /// the store would need to see.
+    fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> impl Future<Output = Result<Self::Exec, NodeError>> + Send;
+
+    /// Write results to the store and return the output and where to go next. Never retried.
+    fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: Self::Input,
+        prep: Self::Prep,
+        exec: Self::Exec,
+    ) -> impl Future<Output = Result<(Self::Output, Next), NodeError>> + Send;
+
+    /// Called once after the lifecycle, with the output or with the step that failed and its
+    /// error (write access to the store). Layers such as [`Hooks`](crate::Hooks) use it; the
+    /// default does nothing.
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, Self::Output>) {
+        let _ = (ctx, store, outcome);
+    }
+
+    /// The actions this node can return, if it knows them. Building a graph warns about
+    /// declared actions without an edge.
+    fn actions(&self) -> Option<Vec<Action>> {
+        None
+    }
+}
+
+/// Wraps a node in another node (retry, timeout, hooks, ...). The wrapped node is still a
+/// [`Node`], so layers stack and apply to sub-graphs like to any node.
+pub trait Layer<N: Node> {
+    /// The wrapping node.
+    type Node: Node;
+    /// Wrap `inner`.
+    fn layer(&self, inner: N) -> Self::Node;
+}
+
+/// Run one node's whole lifecycle (prep → exec → post, then [`Node::finish`]), catching panics.
+/// A step's panic becomes [`NodeError::Panicked`] for that step.
+pub(crate) async fn lifecycle<N: Node>(
+    node: &N,
+    ctx: &Ctx<'_>,
+    store: &Store,
+    view: &StoreView,
+    input: N::Input,
+) -> Result<(N::Output, Next), (Step, NodeError)> {
+    let result = steps(node, ctx, store, view, input).await;
+    let outcome = match &result {
+        Ok((output, _)) => Ok(output),
+        Err((step, error)) => Err((*step, error)),
+    };
+    let finished = std::panic::catch_unwind(AssertUnwindSafe(|| node.finish(ctx, store, outcome)));
+    match finished {
+        Ok(()) => result,
+        Err(panic) => Err((Step::Hooks, NodeError::from_panic(panic))),
+    }
+}
+
+async fn steps<N: Node>(
+    node: &N,
+    ctx: &Ctx<'_>,
+    store: &Store,
+    view: &StoreView,
+    input: N::Input,
+) -> Result<(N::Output, Next), (Step, NodeError)> {
+    let prep = guard(Step::Prep, node.prep(ctx, view, &input)).await?;
+    let exec = guard(Step::Exec, node.exec(ctx, &prep)).await?;
+    guard(Step::Post, node.post(ctx, store, input, prep, exec)).await
+}
+
+async fn guard<T>(step: Step, fut: impl Future<Output = Result<T, NodeError>>) -> Result<T, (Step, NodeError)> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err((step, error)),
+        Err(panic) => Err((step, NodeError::from_panic(panic))),
+    }
+}
+
+/// Run a single node (any node: a leaf, a layered node, a sub-graph or a chain) on `store`,
+/// outside of a graph. The node's name in errors is `node`.
+///
+/// # Errors
+///
+/// [`RunError::Node`] naming the failed step.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let double = pocket::exec_fn(|x: i64| async move { Ok(x * 2) });
+/// let out = pocket::run_node(&double, &pocket::Store::new(), 21).await.unwrap();
+/// assert_eq!(out, 42);
+/// # });
+/// ```
+pub async fn run_node<N: Node>(node: &N, store: &Store, input: N::Input) -> Result<N::Output, RunError> {
+    let token = CancellationToken::new();
+    run_node_with(node, "node", store, input, &token).await.map(|(out, _)| out)
+}
+
+/// Like [`run_node`], with a name for errors and a cancellation token; also returns the
+/// node's [`Next`].
+///
+/// # Errors
+///
+/// [`RunError::Cancelled`] when `token` is already cancelled, [`RunError::Node`] when a step
+/// fails.
+pub async fn run_node_with<N: Node>(
+    node: &N,
+    name: &str,
+    store: &Store,
+    input: N::Input,
+    token: &CancellationToken,
+) -> Result<(N::Output, Next), RunError> {
+    if token.is_cancelled() {
+        return Err(RunError::Cancelled { node: name.to_string() });
+    }
+    let ctx = Ctx::new(name, token, store);
+    let view = store.view();
+    lifecycle(node, &ctx, store, &view, input).await.map_err(|(step, source)| RunError::Node {
+        node: name.to_string(),
+        step,
+        source,
+    })
+}

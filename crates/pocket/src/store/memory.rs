@@ -1,0 +1,543 @@
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hashlink::LinkedHashMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{Key, StoreError};
+
+type Hasher = foldhash::fast::FixedState;
+type Callback = Arc<dyn Fn(Evicted) + Send + Sync>;
+
+const SHARDS: usize = 16;
+const SHARDED_BOUND: usize = 4096;
+
+/// Why the store dropped an entry on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EvictReason {
+    /// The LRU bound was reached and this was the least recently used entry.
+    Evicted,
+    /// The entry outlived the store's TTL.
+    Expired,
+}
+
+/// An entry the store dropped on its own, handed to the eviction callback.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Evicted {
+    /// The full key (scope prefixes included).
+    pub key: String,
+    /// The value, as JSON (`Null` if a typed value cannot be shown as JSON).
+    pub value: Value,
+    /// Why it was dropped.
+    pub reason: EvictReason,
+}
+
+#[derive(Clone)]
+enum Slot {
+    Json(Value),
+    Typed(Arc<dyn Any + Send + Sync>, fn(&(dyn Any + Send + Sync)) -> serde_json::Result<Value>, &'static str),
+}
+
+impl Slot {
+    fn type_name(&self) -> String {
+        match self {
+            Slot::Json(v) => format!("JSON {}", json_kind(v)),
+            Slot::Typed(_, _, name) => (*name).to_string(),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Result<Value> {
+        match self {
+            Slot::Json(v) => Ok(v.clone()),
+            Slot::Typed(v, to_json, _) => to_json(v.as_ref()),
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn typed_to_json<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> serde_json::Result<Value> {
+    match v.downcast_ref::<T>() {
+        Some(v) => serde_json::to_value(v),
+        None => Ok(Value::Null),
+    }
+}
+
+struct Entry {
+    slot: Slot,
+    written: Instant,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: LinkedHashMap<Box<str>, Entry, Hasher>,
+    /// Keys in write order (TTL only); stale items are skipped by generation.
+    writes: VecDeque<(Box<str>, u64)>,
+    generation: u64,
+}
+
+struct Config {
+    cap_per_shard: usize,
+    ttl: Option<Duration>,
+    on_evict: Option<Callback>,
+}
+
+struct Shared {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: Hasher,
+    config: Config,
+}
+
+/// The writable handle to a run's shared store. Cheap to clone (all clones share the data).
+///
+/// See the [module documentation](crate::store) for scopes, bounds and TTL.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    prefix: Option<Arc<str>>,
+}
+
+/// A read-only view of a [`Store`], as given to Prep. It has no setter, and nothing turns it
+/// back into a writable store.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::Store;
+/// use serde_json::json;
+///
+/// let store = Store::new();
+/// store.set_value("k", json!(1));
+/// let view = store.view();
+/// assert_eq!(view.get_value("k").unwrap(), Some(json!(1)));
+/// ```
+#[derive(Clone)]
+pub struct StoreView {
+    store: Store,
+}
+
+/// Configures a bounded store. See [`Store::builder`].
+#[derive(Default)]
+#[must_use]
+pub struct StoreBuilder {
+    max_entries: Option<usize>,
+    ttl: Option<Duration>,
+    on_evict: Option<Callback>,
+}
+
+impl fmt::Debug for StoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreBuilder")
+            .field("max_entries", &self.max_entries)
+            .field("ttl", &self.ttl)
+            .field("on_evict", &self.on_evict.is_some())
+            .finish()
+    }
+}
+
+impl StoreBuilder {
+    /// Bound the store to `n` entries, evicting the least recently used. `0` means unbounded.
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = (n > 0).then_some(n);
+        self
+    }
+
+    /// Let entries expire `ttl` after their last write. A zero duration means no expiry.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = (!ttl.is_zero()).then_some(ttl);
+        self
+    }
+
+    /// Call `f` for every entry the store drops on its own (eviction or expiry), outside the
+    /// store's lock.
+    pub fn on_evict(mut self, f: impl Fn(Evicted) + Send + Sync + 'static) -> Self {
+        self.on_evict = Some(Arc::new(f));
+        self
+    }
+
+    /// Build the store.
+    pub fn build(self) -> Store {
+        let (shards, cap_per_shard) = match self.max_entries {
+            None => (SHARDS, 0),
+            Some(n) if n >= SHARDED_BOUND => (SHARDS, n / SHARDS),
+            Some(n) => (1, n),
+        };
+        Store {
+            shared: Arc::new(Shared {
+                shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+                hasher: Hasher::default(),
+                config: Config { cap_per_shard, ttl: self.ttl, on_evict: self.on_evict },
+            }),
+            prefix: None,
+        }
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("prefix", &self.prefix.as_deref().unwrap_or(""))
+            .field("max_entries", &self.max_entries())
+            .field("ttl", &self.shared.config.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for StoreView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreView").field(&self.store).finish()
+    }
+}
+
+enum Write {
+    Inserted,
+    Replaced,
+}
+
+impl Store {
+    /// An unbounded store without expiry.
+    pub fn new() -> Self {
+        StoreBuilder::default().build()
+    }
+
+    /// Configure a bounded store (LRU bound, TTL, eviction callback).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pocket::Store;
+    /// use serde_json::json;
+    ///
+    /// let store = Store::builder().max_entries(2).ttl(Duration::from_secs(60)).build();
+    /// for k in ["a", "b", "c"] {
+    ///     store.set_value(k, json!(k));
+    /// }
+    /// assert_eq!(store.len(), 2);
+    /// assert_eq!(store.get_value("a").unwrap(), None); // least recently used: evicted
+    /// ```
+    pub fn builder() -> StoreBuilder {
+        StoreBuilder::default()
+    }
+
+    /// The entry bound, if any (the total over all shards).
+    pub fn max_entries(&self) -> Option<usize> {
+        let cap = self.shared.config.cap_per_shard;
+        (cap > 0).then(|| cap * self.shared.shards.len())
+    }
+
+    /// A read-only view of this store (same scope).
+    pub fn view(&self) -> StoreView {
+        StoreView { store: self.clone() }
+    }
+
+    /// A view whose keys are prefixed with `prefix:` (nested scopes stack: `a:b:key`). It
+    /// shares this store's data, bounds and locks.
+    pub fn scope(&self, prefix: &str) -> Store {
+        let full = match &self.prefix {
+            Some(p) => format!("{p}{prefix}:"),
+            None => format!("{prefix}:"),
+        };
+        Store { shared: self.shared.clone(), prefix: Some(full.into()) }
+    }
+
+    /// The prefix of this scope (`""` for the root store).
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("")
+    }
+
+    /// Read a typed value. `Ok(None)` when absent or expired; an error when the stored value
+    /// is of another type.
+    pub fn get<T>(&self, key: &Key<T>) -> Result<Option<T>, StoreError>
+    where
+        T: Clone + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.with_key(key.name(), |full| {
+            let Some(slot) = self.read(full) else { return Ok(None) };
+            match &slot {
+                Slot::Typed(v, _, _) => match v.downcast_ref::<T>() {
+                    Some(v) => Ok(Some(v.clone())),
+                    None => Err(StoreError::TypeMismatch {
+                        key: full.to_string(),
+                        expected: std::any::type_name::<T>(),
+                        found: slot.type_name(),
+                    }),
+                },
+                Slot::Json(v) => T::deserialize(v).map(Some).map_err(|_| StoreError::TypeMismatch {
+                    key: full.to_string(),
+                    expected: std::any::type_name::<T>(),
+                    found: slot.type_name(),
+                }),
+            }
+        })
+    }
+
+    /// Write a typed value.
+    pub fn set<T>(&self, key: &Key<T>, value: T)
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let slot = Slot::Typed(Arc::new(value), typed_to_json::<T>, std::any::type_name::<T>());
+        self.with_key(key.name(), |full| self.write(full, slot));
+    }
+
+    /// Read a value as JSON. `Ok(None)` when absent or expired.
+    pub fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        self.with_key(key, |full| match self.read(full) {
+            None => Ok(None),
+            Some(slot) => {
+                slot.to_json().map(Some).map_err(|source| StoreError::NotJson { key: full.to_string(), source })
+            }
+        })
+    }
+
+    /// Write a JSON value.
+    pub fn set_value(&self, key: &str, value: Value) {
+        self.with_key(key, |full| self.write(full, Slot::Json(value)));
+    }
+
+    /// Whether a live entry exists under `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.with_key(key, |full| self.read(full).is_some())
+    }
+
+    /// Remove `key`; returns whether it was present. The eviction callback is not called.
+    pub fn delete(&self, key: &str) -> bool {
+        self.with_key(key, |full| {
+            let mut shard = self.shard(full);
+            shard.map.remove(full).is_some()
+        })
+    }
+
+    /// The number of live entries in the whole store (all scopes).
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        let mut evicted = Vec::new();
+        let mut total = 0;
+        for shard in self.shared.shards.iter() {
+            let mut shard = lock(shard);
+            self.purge_expired(&mut shard, now, &mut evicted);
+            total += shard.map.len();
+        }
+        self.notify(evicted);
+        total
+    }
+
+    /// Whether the store holds no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live keys of this scope, without the scope's prefix, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let now = Instant::now();
+        let prefix = self.prefix();
+        let mut keys = Vec::new();
+        let mut evicted = Vec::new();
+        for shard in self.shared.shards.iter() {
+            let mut shard = lock(shard);
+            self.purge_expired(&mut shard, now, &mut evicted);
+            keys.extend(shard.map.keys().filter_map(|k| k.strip_prefix(prefix)).map(str::to_string));
+        }
+        self.notify(evicted);
+        keys.sort_unstable();
+        keys
+    }
+
+    fn with_key<R>(&self, key: &str, f: impl FnOnce(&str) -> R) -> R {
+        match &self.prefix {
+            None => f(key),
+            Some(prefix) => {
+                let mut full = String::with_capacity(prefix.len() + key.len());
+                full.push_str(prefix);
+                full.push_str(key);
+                f(&full)
+            }
+        }
+    }
+
+    fn shard(&self, full: &str) -> MutexGuard<'_, Shard> {
+        let shards = &self.shared.shards;
+        if shards.len() == 1 {
+            return lock(&shards[0]);
+        }
+        let index = (self.shared.hasher.hash_one(full) as usize) % shards.len();
+        lock(&shards[index])
+    }
+
+    fn read(&self, full: &str) -> Option<Slot> {
+        let config = &self.shared.config;
+        let mut shard = self.shard(full);
+        let entry = shard.map.get(full)?;
+        if let Some(ttl) = config.ttl
+            && entry.written + ttl <= Instant::now()
+        {
+            let entry = shard.map.remove(full)?;
+            drop(shard);
+            self.notify(vec![evicted(full, &entry.slot, EvictReason::Expired)]);
+            return None;
+        }
+        let slot = entry.slot.clone();
+        if config.cap_per_shard > 0 {
+            shard.map.to_back(full);
+        }
+        Some(slot)
+    }
+
+    fn write(&self, full: &str, slot: Slot) {
+        let config = &self.shared.config;
+        let mut dropped = Vec::new();
+        let mut shard = self.shard(full);
+        let now = if config.ttl.is_some() { Instant::now() } else { zero_instant() };
+        shard.generation += 1;
+        let generation = shard.generation;
+        let outcome = match shard.map.get_mut(full) {
+            Some(entry) => {
+                entry.slot = slot;
+                entry.written = now;
+                entry.generation = generation;
+                Write::Replaced
+            }
+            None => {
+                if config.cap_per_shard > 0 && shard.map.len() >= config.cap_per_shard {
+                    self.purge_expired(&mut shard, now, &mut dropped);
+                    while shard.map.len() >= config.cap_per_shard {
+                        match shard.map.pop_front() {
+                            Some((key, entry)) => {
+                                if config.on_evict.is_some() {
+                                    dropped.push(evicted(&key, &entry.slot, EvictReason::Evicted));
+                                }
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                shard.map.insert(full.into(), Entry { slot, written: now, generation });
+                Write::Inserted
+            }
+        };
+        if config.cap_per_shard > 0 && matches!(outcome, Write::Replaced) {
+            shard.map.to_back(full);
+        }
+        if config.ttl.is_some() {
+            shard.writes.push_back((full.into(), generation));
+            self.purge_expired(&mut shard, now, &mut dropped);
+            if shard.writes.len() > 2 * shard.map.len() + 64 {
+                let Shard { map, writes, .. } = &mut *shard;
+                writes.retain(|(k, g)| map.get(k).is_some_and(|e| e.generation == *g));
+            }
+        }
+        drop(shard);
+        self.notify(dropped);
+    }
+
+    /// Drop expired entries from the front of the write queue (oldest writes first).
+    fn purge_expired(&self, shard: &mut Shard, now: Instant, out: &mut Vec<Evicted>) {
+        let Some(ttl) = self.shared.config.ttl else { return };
+        let notify = self.shared.config.on_evict.is_some();
+        while let Some((key, generation)) = shard.writes.front() {
+            match shard.map.get(key) {
+                Some(entry) if entry.generation == *generation => {
+                    if entry.written + ttl > now {
+                        break;
+                    }
+                    let (key, _) = shard.writes.pop_front().expect("front exists");
+                    if let Some(entry) = shard.map.remove(&key)
+                        && notify
+                    {
+                        out.push(evicted(&key, &entry.slot, EvictReason::Expired));
+                    }
+                }
+                _ => {
+                    shard.writes.pop_front();
+                }
+            }
+        }
+    }
+
+    fn notify(&self, dropped: Vec<Evicted>) {
+        if let Some(callback) = &self.shared.config.on_evict {
+            for event in dropped {
+                callback(event);
+            }
+        }
+    }
+}
+
+fn evicted(key: &str, slot: &Slot, reason: EvictReason) -> Evicted {
+    Evicted { key: key.to_string(), value: slot.to_json().unwrap_or(Value::Null), reason }
+}
+
+fn zero_instant() -> Instant {
+    use std::sync::OnceLock;
+    static ZERO: OnceLock<std::time::Instant> = OnceLock::new();
+    Instant::from_std(*ZERO.get_or_init(std::time::Instant::now))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No user code runs under the lock, so a poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl StoreView {
+    /// Read a typed value; see [`Store::get`].
+    pub fn get<T>(&self, key: &Key<T>) -> Result<Option<T>, StoreError>
+    where
+        T: Clone + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.store.get(key)
+    }
+
+    /// Read a value as JSON; see [`Store::get_value`].
+    pub fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        self.store.get_value(key)
+    }
+
+    /// Whether a live entry exists under `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.store.contains(key)
+    }
+
+    /// A read-only view of the scope `prefix`; see [`Store::scope`].
+    pub fn scope(&self, prefix: &str) -> StoreView {
+        self.store.scope(prefix).view()
+    }
+
+    /// The live keys of this scope; see [`Store::keys`].
+    pub fn keys(&self) -> Vec<String> {
+        self.store.keys()
+    }
+
+    /// The number of live entries in the whole store.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether the store holds no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+}
