@@ -97,9 +97,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
         self
     }
 
-    /// In strict mode, a node returning an action without an edge fails the run with
-    /// [`RunError::NoEdge`](crate::RunError::NoEdge) instead of ending it. [`Next::End`](crate::Next::End)
-    /// still ends a strict run.
+    /// In strict mode, a node that has outgoing edges but returns an action without one fails
+    /// the run with [`RunError::NoEdge`](crate::RunError::NoEdge) instead of ending it. Nodes
+    /// without any outgoing edge (terminal nodes) and [`Next::End`](crate::Next::End) still end
+    /// a strict run.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self

@@ -264,7 +264,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                     index = *to;
                     payload = output;
                 }
-                None if inner.strict => {
+                None if inner.strict && !node.edges.is_empty() => {
                     return Err(RunError::NoEdge {
                         node: node.name.clone(),
                         action: action.clone(),

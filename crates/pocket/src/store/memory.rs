@@ -541,3 +541,20 @@ impl StoreView {
         self.store.is_empty()
     }
 }
+
+/// A `StoreView` cannot write:
+///
+/// ```compile_fail
+/// let store = pocket::Store::new();
+/// let view = store.view();
+/// view.set_value("k", serde_json::json!(1)); // no such method
+/// ```
+///
+/// and cannot be turned back into a `Store`:
+///
+/// ```compile_fail
+/// let view = pocket::Store::new().view();
+/// let store: pocket::Store = view.into();
+/// ```
+#[allow(dead_code)]
+fn read_only_view_is_enforced_by_types() {}
