@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
@@ -123,7 +124,22 @@ pub(crate) async fn lifecycle<N: Node>(
     view: &StoreView,
     input: N::Input,
 ) -> Result<(N::Output, Next), (Step, NodeError)> {
-    let result = steps(node, ctx, store, view, input).await;
+    // One unwind guard for the three steps; `step` says which one was running.
+    let step = AtomicU8::new(0);
+    let run = async {
+        let prep = node.prep(ctx, view, &input).await.map_err(|e| (Step::Prep, e))?;
+        step.store(1, Ordering::Relaxed);
+        let exec = node.exec(ctx, &prep).await.map_err(|e| (Step::Exec, e))?;
+        step.store(2, Ordering::Relaxed);
+        node.post(ctx, store, input, prep, exec).await.map_err(|e| (Step::Post, e))
+    };
+    let result = match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let step = [Step::Prep, Step::Exec, Step::Post][usize::from(step.load(Ordering::Relaxed))];
+            Err((step, NodeError::from_panic(panic)))
+        }
+    };
     let outcome = match &result {
         Ok((output, _)) => Ok(output),
         Err((step, error)) => Err((*step, error)),
@@ -132,26 +148,6 @@ pub(crate) async fn lifecycle<N: Node>(
     match finished {
         Ok(()) => result,
         Err(panic) => Err((Step::Hooks, NodeError::from_panic(panic))),
-    }
-}
-
-async fn steps<N: Node>(
-    node: &N,
-    ctx: &Ctx<'_>,
-    store: &Store,
-    view: &StoreView,
-    input: N::Input,
-) -> Result<(N::Output, Next), (Step, NodeError)> {
-    let prep = guard(Step::Prep, node.prep(ctx, view, &input)).await?;
-    let exec = guard(Step::Exec, node.exec(ctx, &prep)).await?;
-    guard(Step::Post, node.post(ctx, store, input, prep, exec)).await
-}
-
-async fn guard<T>(step: Step, fut: impl Future<Output = Result<T, NodeError>>) -> Result<T, (Step, NodeError)> {
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err((step, error)),
-        Err(panic) => Err((step, NodeError::from_panic(panic))),
     }
 }
 

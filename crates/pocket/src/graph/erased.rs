@@ -11,7 +11,21 @@ use crate::error::{NodeError, Step};
 use crate::node::{Node, lifecycle};
 use crate::store::{Store, StoreView};
 
+/// The value travelling between nodes: a box holding `Option<T>`. A node takes its input out of
+/// the box and, when its output has the same type, puts the output back into the same box, so a
+/// run of same-typed nodes allocates no payloads.
 pub(crate) type Payload = Box<dyn Any + Send>;
+
+pub(crate) fn payload<T: Send + 'static>(value: T) -> Payload {
+    Box::new(Some(value))
+}
+
+pub(crate) fn unpack<T: 'static>(mut payload: Payload) -> Result<T, Payload> {
+    match payload.downcast_mut::<Option<T>>().and_then(Option::take) {
+        Some(value) => Ok(value),
+        None => Err(payload),
+    }
+}
 pub(crate) type StepResult = Result<(Payload, Next), (Step, NodeError)>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -51,9 +65,10 @@ impl<N: Node> DynNode for Erased<N> {
         input: Payload,
     ) -> BoxFuture<'a, StepResult> {
         Box::pin(async move {
-            let input = match input.downcast::<N::Input>() {
-                Ok(input) => *input,
-                Err(_) => {
+            let mut input = input;
+            let value = match input.downcast_mut::<Option<N::Input>>().and_then(Option::take) {
+                Some(value) => value,
+                None => {
                     return Err((
                         Step::Prep,
                         NodeError::fatal_msg(format!(
@@ -63,8 +78,15 @@ impl<N: Node> DynNode for Erased<N> {
                     ));
                 }
             };
-            let (output, next) = lifecycle(&self.0, ctx, store, view, input).await?;
-            Ok((Box::new(output) as Payload, next))
+            let (output, next) = lifecycle(&self.0, ctx, store, view, value).await?;
+            let output = match input.downcast_mut::<Option<N::Output>>() {
+                Some(slot) => {
+                    *slot = Some(output);
+                    input
+                }
+                None => payload(output),
+            };
+            Ok((output, next))
         })
     }
 

@@ -4,16 +4,19 @@ mod builder;
 mod erased;
 
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use builder::GraphBuilder;
-use erased::{DynNode, Payload};
+use erased::{DynNode, Payload, payload, unpack};
 
 use crate::action::{Action, Next};
 use crate::ctx::Ctx;
@@ -225,7 +228,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let inner = &*self.inner;
         let view = store.view();
         let mut index = inner.start;
-        let mut payload: Payload = Box::new(input);
+        let mut payload: Payload = payload(input);
         let mut steps: u64 = 0;
         loop {
             let node = &inner.nodes[index];
@@ -239,11 +242,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             current.store(index, Ordering::Relaxed);
             let ctx = Ctx::new(&node.name, token, store);
             let span = tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty);
-            let step = node.node.run(&ctx, store, &view, payload).instrument(span.clone());
-            let result = tokio::select! {
-                biased;
-                result = step => result,
-                () = token.cancelled() => return Err(RunError::Cancelled { node: node.name.clone() }),
+            let step = node.node.run(&ctx, store, &view, payload);
+            // Only instrument when someone listens: the disabled path costs nothing per step.
+            let result = if span.is_disabled() {
+                race_cancel(step, token).await
+            } else {
+                race_cancel(step.instrument(span.clone()), token).await
+            };
+            let Some(result) = result else {
+                return Err(RunError::Cancelled { node: node.name.clone() });
             };
             let (output, next) = match result {
                 Ok(ok) => ok,
@@ -285,8 +292,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         output: Payload,
         action: Option<Action>,
     ) -> Result<(O, Option<Action>), RunError> {
-        match output.downcast::<O>() {
-            Ok(out) => Ok((*out, action)),
+        match unpack::<O>(output) {
+            Ok(out) => Ok((out, action)),
             Err(_) => Err(RunError::OutputType {
                 node: node.name.clone(),
                 expected: std::any::type_name::<O>(),
@@ -294,6 +301,27 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             }),
         }
     }
+}
+
+/// Poll `fut`; only if it is not ready at once, also wait for `token` (so the common case of a
+/// step that completes without waiting costs no cancellation bookkeeping). `None` when
+/// cancelled first.
+async fn race_cancel<F: Future>(fut: F, token: &CancellationToken) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut cancelled = pin!(None);
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if cancelled.is_none() {
+            cancelled.set(Some(token.cancelled()));
+        }
+        match cancelled.as_mut().as_pin_mut().map(|c| c.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// A graph as a node: Prep clones the input, Exec runs the whole inner graph on the outer run's

@@ -1,5 +1,5 @@
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +9,7 @@ use hashlink::LinkedHashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use smol_str::SmolStr;
 use tokio::time::Instant;
 
 use super::{Key, StoreError};
@@ -16,7 +17,7 @@ use super::{Key, StoreError};
 type Hasher = foldhash::fast::FixedState;
 type Callback = Arc<dyn Fn(Evicted) + Send + Sync>;
 
-const SHARDS: usize = 16;
+const SHARDS: usize = 64;
 const SHARDED_BOUND: usize = 4096;
 
 /// Why the store dropped an entry on its own.
@@ -44,21 +45,21 @@ pub struct Evicted {
 #[derive(Clone)]
 enum Slot {
     Json(Value),
-    Typed(Arc<dyn Any + Send + Sync>, fn(&(dyn Any + Send + Sync)) -> serde_json::Result<Value>, &'static str),
+    Typed(Arc<dyn Stored>),
 }
 
 impl Slot {
     fn type_name(&self) -> String {
         match self {
             Slot::Json(v) => format!("JSON {}", json_kind(v)),
-            Slot::Typed(_, _, name) => (*name).to_string(),
+            Slot::Typed(v) => v.type_name().to_string(),
         }
     }
 
     fn to_json(&self) -> serde_json::Result<Value> {
         match self {
             Slot::Json(v) => Ok(v.clone()),
-            Slot::Typed(v, to_json, _) => to_json(v.as_ref()),
+            Slot::Typed(v) => v.to_json(),
         }
     }
 }
@@ -74,10 +75,23 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn typed_to_json<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> serde_json::Result<Value> {
-    match v.downcast_ref::<T>() {
-        Some(v) => serde_json::to_value(v),
-        None => Ok(Value::Null),
+/// A value written through a typed [`Key`]: kept as itself, shown as JSON on demand. This and
+/// [`Store::get`] are the only places that touch `Any`.
+trait Stored: Any + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn to_json(&self) -> serde_json::Result<Value>;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Serialize + Send + Sync + 'static> Stored for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn to_json(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(self)
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
     }
 }
 
@@ -87,11 +101,78 @@ struct Entry {
     generation: u64,
 }
 
-#[derive(Default)]
+/// The entries of one shard: a plain hash map for unbounded stores, a linked one (LRU order)
+/// for bounded stores.
+enum Map {
+    Plain(HashMap<SmolStr, Entry, Hasher>),
+    Linked(LinkedHashMap<SmolStr, Entry, Hasher>),
+}
+
+impl Map {
+    fn get(&self, key: &str) -> Option<&Entry> {
+        match self {
+            Map::Plain(m) => m.get(key),
+            Map::Linked(m) => m.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        match self {
+            Map::Plain(m) => m.get_mut(key),
+            Map::Linked(m) => m.get_mut(key),
+        }
+    }
+
+    fn insert(&mut self, key: SmolStr, entry: Entry) {
+        match self {
+            Map::Plain(m) => {
+                m.insert(key, entry);
+            }
+            Map::Linked(m) => {
+                m.insert(key, entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        match self {
+            Map::Plain(m) => m.remove(key),
+            Map::Linked(m) => m.remove(key),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Map::Plain(m) => m.len(),
+            Map::Linked(m) => m.len(),
+        }
+    }
+
+    fn touch(&mut self, key: &str) {
+        if let Map::Linked(m) = self {
+            m.to_back(key);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<(SmolStr, Entry)> {
+        match self {
+            Map::Plain(_) => None,
+            Map::Linked(m) => m.pop_front(),
+        }
+    }
+
+    fn keys(&self) -> Box<dyn Iterator<Item = &SmolStr> + '_> {
+        match self {
+            Map::Plain(m) => Box::new(m.keys()),
+            Map::Linked(m) => Box::new(m.keys()),
+        }
+    }
+}
+
 struct Shard {
-    map: LinkedHashMap<Box<str>, Entry, Hasher>,
+    map: Map,
     /// Keys in write order (TTL only); stale items are skipped by generation.
-    writes: VecDeque<(Box<str>, u64)>,
+    writes: VecDeque<(SmolStr, u64)>,
     generation: u64,
 }
 
@@ -183,7 +264,16 @@ impl StoreBuilder {
         };
         Store {
             shared: Arc::new(Shared {
-                shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+                shards: (0..shards)
+                    .map(|_| {
+                        let map = if cap_per_shard > 0 {
+                            Map::Linked(LinkedHashMap::with_hasher(Hasher::default()))
+                        } else {
+                            Map::Plain(HashMap::with_hasher(Hasher::default()))
+                        };
+                        Mutex::new(Shard { map, writes: VecDeque::new(), generation: 0 })
+                    })
+                    .collect(),
                 hasher: Hasher::default(),
                 config: Config { cap_per_shard, ttl: self.ttl, on_evict: self.on_evict },
             }),
@@ -278,7 +368,7 @@ impl Store {
         self.with_key(key.name(), |full| {
             let Some(slot) = self.read(full) else { return Ok(None) };
             match &slot {
-                Slot::Typed(v, _, _) => match v.downcast_ref::<T>() {
+                Slot::Typed(v) => match v.as_any().downcast_ref::<T>() {
                     Some(v) => Ok(Some(v.clone())),
                     None => Err(StoreError::TypeMismatch {
                         key: full.to_string(),
@@ -300,7 +390,7 @@ impl Store {
     where
         T: Serialize + Send + Sync + 'static,
     {
-        let slot = Slot::Typed(Arc::new(value), typed_to_json::<T>, std::any::type_name::<T>());
+        let slot = Slot::Typed(Arc::new(value));
         self.with_key(key.name(), |full| self.write(full, slot));
     }
 
@@ -402,7 +492,7 @@ impl Store {
         }
         let slot = entry.slot.clone();
         if config.cap_per_shard > 0 {
-            shard.map.to_back(full);
+            shard.map.touch(full);
         }
         Some(slot)
     }
@@ -440,7 +530,7 @@ impl Store {
             }
         };
         if config.cap_per_shard > 0 && matches!(outcome, Write::Replaced) {
-            shard.map.to_back(full);
+            shard.map.touch(full);
         }
         if config.ttl.is_some() {
             shard.writes.push_back((full.into(), generation));
