@@ -8,11 +8,70 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pocket::{Ctx, Graph, Next, Node, NodeError, RunOptions, Store, StoreView};
+use pocket::{Ctx, Graph, GraphBuilder, Next, Node, NodeError, RunOptions, Store, StoreView, SyncNode};
 use serde_json::Value;
 
-/// A pass-through node: what a chain stage costs when it does nothing.
+/// A pass-through node: what a chain stage costs when it does nothing. Used as a `SyncNode`
+/// (the natural form of a node that never waits) by `chain`, and as an async `Node` by
+/// `chain-async`.
 struct Pass;
+
+impl SyncNode for Pass {
+    type Input = i64;
+    type Prep = i64;
+    type Exec = i64;
+    type Output = i64;
+
+    fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
+        Ok(*input)
+    }
+    fn exec(&self, _: &Ctx<'_>, prep: &i64) -> Result<i64, NodeError> {
+        Ok(*prep)
+    }
+    fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, exec: i64) -> Result<(i64, Next), NodeError> {
+        Ok((exec, Next::Default))
+    }
+}
+
+/// Sync `think`.
+struct SyncThink(i64);
+
+impl SyncNode for SyncThink {
+    type Input = i64;
+    type Prep = i64;
+    type Exec = bool;
+    type Output = i64;
+
+    fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
+        Ok(*input)
+    }
+    fn exec(&self, _: &Ctx<'_>, n: &i64) -> Result<bool, NodeError> {
+        Ok(*n < self.0)
+    }
+    fn post(&self, _: &Ctx<'_>, _: &Store, n: i64, _: i64, more: bool) -> Result<(i64, Next), NodeError> {
+        Ok((n, if more { Next::to("act") } else { Next::to("done") }))
+    }
+}
+
+/// Sync `act`.
+struct SyncAct;
+
+impl SyncNode for SyncAct {
+    type Input = i64;
+    type Prep = i64;
+    type Exec = i64;
+    type Output = i64;
+
+    fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
+        Ok(*input)
+    }
+    fn exec(&self, _: &Ctx<'_>, n: &i64) -> Result<i64, NodeError> {
+        Ok(n + 1)
+    }
+    fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, n: i64) -> Result<(i64, Next), NodeError> {
+        Ok((n, Next::to("think")))
+    }
+}
 
 impl Node for Pass {
     type Input = i64;
@@ -97,12 +156,16 @@ fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime")
 }
 
-fn chain(args: &[String]) -> Result<(), String> {
+fn chain(args: &[String], sync: bool) -> Result<(), String> {
     let n = arg(args, 0, 1000)?.max(1);
     let reps = arg(args, 1, 100)?.max(1);
     let mut builder = Graph::<i64, i64>::builder().max_steps(n);
     for i in 0..n {
-        builder = builder.node(format!("n{i}"), Pass);
+        builder = if sync {
+            builder.sync_node(format!("n{i}"), Pass)
+        } else {
+            builder.node(format!("n{i}"), Pass.into_node())
+        };
         if i > 0 {
             builder = builder.edge(format!("n{}", i - 1), "default", format!("n{i}"));
         }
@@ -122,20 +185,19 @@ fn chain(args: &[String]) -> Result<(), String> {
     })?;
     let wall = start.elapsed();
     let ns = wall.as_nanos() as f64 / (n * reps) as f64;
-    line("chain", n, wall, ns, "ns/step", &format!("reps={reps}"));
+    line(if sync { "chain" } else { "chain-async" }, n, wall, ns, "ns/step", &format!("reps={reps}"));
     Ok(())
 }
 
-fn agent_loop(args: &[String]) -> Result<(), String> {
+fn agent_loop(args: &[String], sync: bool) -> Result<(), String> {
     let iters = arg(args, 0, 100_000)?;
     let steps = 2 * iters + 1;
-    let graph = Graph::<i64, i64>::builder()
-        .node("think", Think(iters as i64))
-        .node("act", Act)
-        .edge("think", "act", "act")
-        .edge("act", "think", "think")
-        .build()
-        .map_err(|e| e.to_string())?;
+    let builder: GraphBuilder<i64, i64> = if sync {
+        Graph::builder().sync_node("think", SyncThink(iters as i64)).sync_node("act", SyncAct)
+    } else {
+        Graph::builder().node("think", Think(iters as i64)).node("act", Act)
+    };
+    let graph = builder.edge("think", "act", "act").edge("act", "think", "think").build().map_err(|e| e.to_string())?;
     let store = Store::new();
     let rt = current_thread();
     let start = Instant::now();
@@ -146,7 +208,7 @@ fn agent_loop(args: &[String]) -> Result<(), String> {
         return Err(format!("agent-loop returned {out}, expected {iters}"));
     }
     let ns = wall.as_nanos() as f64 / steps as f64;
-    line("agent-loop", iters, wall, ns, "ns/step", &format!("steps={steps}"));
+    line(if sync { "agent-loop" } else { "agent-loop-async" }, iters, wall, ns, "ns/step", &format!("steps={steps}"));
     Ok(())
 }
 
@@ -201,17 +263,23 @@ fn store_bench(args: &[String], bounded: bool) -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(workload) = args.first() else {
-        eprintln!("usage: pocket-bench WORKLOAD [SIZE] [ARGS...]; workloads: chain, agent-loop, store, store-lru");
+        eprintln!(
+            "usage: pocket-bench WORKLOAD [SIZE] [ARGS...]; workloads: chain, chain-async, agent-loop, agent-loop-async, store, store-lru"
+        );
         return ExitCode::from(2);
     };
     let rest = &args[1..];
     let result = match workload.as_str() {
-        "chain" => chain(rest),
-        "agent-loop" => agent_loop(rest),
+        "chain" => chain(rest, true),
+        "chain-async" => chain(rest, false),
+        "agent-loop" => agent_loop(rest, true),
+        "agent-loop-async" => agent_loop(rest, false),
         "store" => store_bench(rest, false),
         "store-lru" => store_bench(rest, true),
         other => {
-            eprintln!("unknown workload `{other}`; known: chain, agent-loop, store, store-lru");
+            eprintln!(
+                "unknown workload `{other}`; known: chain, chain-async, agent-loop, agent-loop-async, store, store-lru"
+            );
             return ExitCode::from(2);
         }
     };

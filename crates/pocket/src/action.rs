@@ -17,7 +17,12 @@ use std::sync::Arc;
 /// assert_eq!(Action::new("approve"), Action::from(String::from("approve")));
 /// ```
 #[derive(Clone)]
-pub struct Action(Repr);
+pub struct Action {
+    repr: Repr,
+    /// The length (low byte, saturated) and the first 7 bytes, packed: most comparisons stop
+    /// here.
+    tag: u64,
+}
 
 #[derive(Clone)]
 enum Repr {
@@ -27,20 +32,41 @@ enum Repr {
 
 impl Action {
     /// The action taken when a node does not choose one: `default`.
-    pub const DEFAULT: Action = Action(Repr::Static("default"));
+    pub const DEFAULT: Action = Action::new("default");
 
     /// An action with a static name.
+    #[inline]
     pub const fn new(name: &'static str) -> Self {
-        Action(Repr::Static(name))
+        Action { repr: Repr::Static(name), tag: tag(name) }
+    }
+
+    fn shared(name: Arc<str>) -> Self {
+        let tag = tag(&name);
+        Action { repr: Repr::Shared(name), tag }
     }
 
     /// The action's name.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
+        match &self.repr {
             Repr::Static(s) => s,
             Repr::Shared(s) => s,
         }
     }
+}
+
+static DEFAULT_ACTION: Action = Action::DEFAULT;
+
+#[inline]
+const fn tag(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let len = if bytes.len() > 255 { 255 } else { bytes.len() as u64 };
+    let mut packed = len;
+    let mut i = 0;
+    while i < bytes.len() && i < 7 {
+        packed |= (bytes[i] as u64) << (8 * (i + 1));
+        i += 1;
+    }
+    packed
 }
 
 impl Default for Action {
@@ -50,14 +76,12 @@ impl Default for Action {
 }
 
 impl PartialEq for Action {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        if let (Repr::Static(a), Repr::Static(b)) = (&self.0, &other.0)
-            && std::ptr::eq(a.as_ptr(), b.as_ptr())
-            && a.len() == b.len()
-        {
-            return true;
+        if self.tag != other.tag {
+            return false;
         }
-        self.as_str() == other.as_str()
+        (self.tag & 0xff) <= 7 || self.as_str() == other.as_str()
     }
 }
 
@@ -94,21 +118,22 @@ impl fmt::Display for Action {
 }
 
 impl From<&'static str> for Action {
+    #[inline]
     fn from(name: &'static str) -> Self {
-        Action(Repr::Static(name))
+        Action::new(name)
     }
 }
 
 impl From<String> for Action {
     fn from(name: String) -> Self {
-        Action(Repr::Shared(name.into()))
+        Action::shared(name.into())
     }
 }
 
 impl From<Cow<'static, str>> for Action {
     fn from(name: Cow<'static, str>) -> Self {
         match name {
-            Cow::Borrowed(s) => Action(Repr::Static(s)),
+            Cow::Borrowed(s) => Action::new(s),
             Cow::Owned(s) => s.into(),
         }
     }
@@ -116,7 +141,7 @@ impl From<Cow<'static, str>> for Action {
 
 impl From<Arc<str>> for Action {
     fn from(name: Arc<str>) -> Self {
-        Action(Repr::Shared(name))
+        Action::shared(name)
     }
 }
 
@@ -137,6 +162,7 @@ pub enum Next {
 
 impl Next {
     /// Follow the edge of `action`.
+    #[inline]
     pub fn to(action: impl Into<Action>) -> Self {
         Next::To(action.into())
     }
@@ -145,7 +171,7 @@ impl Next {
     pub fn action(&self) -> Option<&Action> {
         match self {
             Next::To(a) => Some(a),
-            Next::Default => Some(&Action::DEFAULT),
+            Next::Default => Some(&DEFAULT_ACTION),
             Next::End => None,
         }
     }
@@ -158,6 +184,7 @@ impl From<Action> for Next {
 }
 
 impl From<&'static str> for Next {
+    #[inline]
     fn from(action: &'static str) -> Self {
         Next::To(Action::new(action))
     }

@@ -6,7 +6,8 @@
 //! the next node, so graphs branch and loop.
 //!
 //! * [`Node`]: the lifecycle trait, with typed input and output. Closures make nodes too:
-//!   [`exec_fn`], [`exec_post_fn`], [`node_fn`].
+//!   [`exec_fn`], [`exec_post_fn`], [`node_fn`]. Nodes that never wait can be [`SyncNode`]s
+//!   ([`sync_fn`]), which graphs run inline without allocating.
 //! * [`Graph`] / [`GraphBuilder`]: named nodes, edges by [`Action`], a fallible `build()` that
 //!   reports every problem at once, runs with cancellation, deadlines and a step limit.
 //! * [`NodeExt`]: layers around any node — [`Retry`], [`Timeout`], [`Fallback`], [`Hooks`],
@@ -59,6 +60,7 @@ mod graph;
 mod layer;
 mod node;
 pub mod store;
+mod sync_node;
 
 pub use action::{Action, Next};
 pub use chain::Chain;
@@ -75,6 +77,7 @@ pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};
 pub use store::{Key, Store, StoreView};
+pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 
 /// Re-exported so users need not depend on `tokio-util` to cancel runs.
 pub use tokio_util::sync::CancellationToken;

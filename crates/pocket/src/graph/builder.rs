@@ -3,11 +3,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::erased::{DynNode, Erased, TypeInfo};
+use super::erased::{DynNode, Erased, ErasedSync, TypeInfo};
 use super::{DEFAULT_MAX_STEPS, Graph, GraphNode, Inner};
 use crate::action::Action;
 use crate::error::{BuildError, BuildProblem, BuildWarning};
 use crate::node::Node;
+use crate::sync_node::SyncNode;
 
 /// Builds a [`Graph`]: named nodes, edges by action, a start node (default: the first node
 /// added). [`GraphBuilder::build`] checks everything at once.
@@ -75,6 +76,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
     /// Add a node under `name`.
     pub fn node<N: Node>(mut self, name: impl Into<String>, node: N) -> Self {
         self.nodes.push((name.into(), Box::new(Erased(node))));
+        self
+    }
+
+    /// Add a [`SyncNode`] under `name`: the graph runs it inline, without allocating.
+    pub fn sync_node<S: SyncNode>(mut self, name: impl Into<String>, node: S) -> Self {
+        self.nodes.push((name.into(), Box::new(ErasedSync(node))));
         self
     }
 

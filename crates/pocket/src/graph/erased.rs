@@ -10,6 +10,7 @@ use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
 use crate::node::{Node, lifecycle};
 use crate::store::{Store, StoreView};
+use crate::sync_node::{SyncNode, run_sync};
 
 /// The value travelling between nodes: a box holding `Option<T>`. A node takes its input out of
 /// the box and, when its output has the same type, puts the output back into the same box, so a
@@ -26,7 +27,8 @@ pub(crate) fn unpack<T: 'static>(mut payload: Payload) -> Result<T, Payload> {
         None => Err(payload),
     }
 }
-pub(crate) type StepResult = Result<(Payload, Next), (Step, NodeError)>;
+/// A step's outcome; the error is boxed to keep the success path's moves small.
+pub(crate) type StepResult = Result<(Payload, Next), Box<(Step, NodeError)>>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +51,83 @@ pub(crate) trait DynNode: Send + Sync {
         view: &'a StoreView,
         input: Payload,
     ) -> BoxFuture<'a, StepResult>;
+    /// Run the node inline if it never waits; otherwise hand the input back.
+    fn run_now(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, input: Payload) -> Result<StepResult, Payload> {
+        let _ = (ctx, store, view);
+        Err(input)
+    }
     fn input(&self) -> TypeInfo;
     fn output(&self) -> TypeInfo;
     fn actions(&self) -> Option<Vec<Action>>;
+}
+
+fn type_error<T>() -> (Step, NodeError) {
+    (
+        Step::Prep,
+        NodeError::fatal_msg(format!("input is not a `{}` (graph type check bypassed)", std::any::type_name::<T>())),
+    )
+}
+
+fn take_input<T: 'static>(input: &mut Payload) -> Result<T, (Step, NodeError)> {
+    input.downcast_mut::<Option<T>>().and_then(Option::take).ok_or_else(type_error::<T>)
+}
+
+fn put_output<T: Send + 'static>(mut input: Payload, output: T) -> Payload {
+    match input.downcast_mut::<Option<T>>() {
+        Some(slot) => {
+            *slot = Some(output);
+            input
+        }
+        None => payload(output),
+    }
+}
+
+pub(crate) struct ErasedSync<S>(pub(crate) S);
+
+impl<S: SyncNode> ErasedSync<S> {
+    fn step(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, mut input: Payload) -> StepResult {
+        let Some(slot) = input.downcast_mut::<Option<S::Input>>() else {
+            return Err(Box::new(type_error::<S::Input>()));
+        };
+        let Some(value) = slot.take() else { return Err(Box::new(type_error::<S::Input>())) };
+        let (output, next) = run_sync(&self.0, ctx, store, view, value).map_err(Box::new)?;
+        // `slot` has a static type here, so this check is resolved at compile time.
+        match (slot as &mut dyn Any).downcast_mut::<Option<S::Output>>() {
+            Some(out) => {
+                *out = Some(output);
+                Ok((input, next))
+            }
+            None => Ok((payload(output), next)),
+        }
+    }
+}
+
+impl<S: SyncNode> DynNode for ErasedSync<S> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a Store,
+        view: &'a StoreView,
+        input: Payload,
+    ) -> BoxFuture<'a, StepResult> {
+        Box::pin(async move { self.step(ctx, store, view, input) })
+    }
+
+    fn run_now(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, input: Payload) -> Result<StepResult, Payload> {
+        Ok(self.step(ctx, store, view, input))
+    }
+
+    fn input(&self) -> TypeInfo {
+        TypeInfo::of::<S::Input>()
+    }
+
+    fn output(&self) -> TypeInfo {
+        TypeInfo::of::<S::Output>()
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.0.actions()
+    }
 }
 
 pub(crate) struct Erased<N>(pub(crate) N);
@@ -66,27 +142,9 @@ impl<N: Node> DynNode for Erased<N> {
     ) -> BoxFuture<'a, StepResult> {
         Box::pin(async move {
             let mut input = input;
-            let value = match input.downcast_mut::<Option<N::Input>>().and_then(Option::take) {
-                Some(value) => value,
-                None => {
-                    return Err((
-                        Step::Prep,
-                        NodeError::fatal_msg(format!(
-                            "input is not a `{}` (graph type check bypassed)",
-                            std::any::type_name::<N::Input>()
-                        )),
-                    ));
-                }
-            };
-            let (output, next) = lifecycle(&self.0, ctx, store, view, value).await?;
-            let output = match input.downcast_mut::<Option<N::Output>>() {
-                Some(slot) => {
-                    *slot = Some(output);
-                    input
-                }
-                None => payload(output),
-            };
-            Ok((output, next))
+            let value = take_input::<N::Input>(&mut input).map_err(Box::new)?;
+            let (output, next) = lifecycle(&self.0, ctx, store, view, value).await.map_err(Box::new)?;
+            Ok((put_output(input, output), next))
         })
     }
 

@@ -8,8 +8,8 @@ use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -230,9 +230,16 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let mut index = inner.start;
         let mut payload: Payload = payload(input);
         let mut steps: u64 = 0;
+        // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
+        // is a plain atomic load (the token's own `is_cancelled` takes a lock).
+        let flag = Arc::new(CancelFlag::default());
+        let mut watch = pin!(token.cancelled());
+        if watch.as_mut().poll(&mut Context::from_waker(&Waker::from(flag.clone()))).is_ready() {
+            flag.0.store(true, Ordering::Release);
+        }
         loop {
             let node = &inner.nodes[index];
-            if token.is_cancelled() {
+            if flag.0.load(Ordering::Acquire) {
                 return Err(RunError::Cancelled { node: node.name.clone() });
             }
             if steps >= max_steps {
@@ -242,22 +249,35 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             current.store(index, Ordering::Relaxed);
             let ctx = Ctx::new(&node.name, token, store);
             let span = tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty);
-            let step = node.node.run(&ctx, store, &view, payload);
-            // Only instrument when someone listens: the disabled path costs nothing per step.
-            let result = if span.is_disabled() {
-                race_cancel(step, token).await
+            let now = if span.is_disabled() {
+                node.node.run_now(&ctx, store, &view, payload)
             } else {
-                race_cancel(step.instrument(span.clone()), token).await
+                span.in_scope(|| node.node.run_now(&ctx, store, &view, payload))
             };
-            let Some(result) = result else {
-                return Err(RunError::Cancelled { node: node.name.clone() });
+            let result = match now {
+                // A node that never waits ran inline.
+                Ok(result) => result,
+                Err(payload) => {
+                    let step = node.node.run(&ctx, store, &view, payload);
+                    // Only instrument when someone listens: the disabled path costs nothing.
+                    let result = if span.is_disabled() {
+                        race_cancel(step, token).await
+                    } else {
+                        race_cancel(step.instrument(span.clone()), token).await
+                    };
+                    let Some(result) = result else {
+                        return Err(RunError::Cancelled { node: node.name.clone() });
+                    };
+                    result
+                }
             };
             let (output, next) = match result {
                 Ok(ok) => ok,
-                Err((_, error)) if error.is_cancelled() && token.is_cancelled() => {
-                    return Err(RunError::Cancelled { node: node.name.clone() });
-                }
-                Err((step, source)) => {
+                Err(failure) => {
+                    let (step, source) = *failure;
+                    if source.is_cancelled() && token.is_cancelled() {
+                        return Err(RunError::Cancelled { node: node.name.clone() });
+                    }
                     return Err(RunError::Node { node: node.name.clone(), step, source });
                 }
             };
@@ -300,6 +320,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 found: node.node.output().name,
             }),
         }
+    }
+}
+
+/// Set when the run's token is cancelled (it is the waker of the run's cancellation watch).
+#[derive(Default)]
+struct CancelFlag(AtomicBool);
+
+impl Wake for CancelFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
