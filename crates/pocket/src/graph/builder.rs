@@ -250,8 +250,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
         for warning in &warnings {
             tracing::warn!(%warning, "graph built with a warning");
         }
-        let nodes =
-            self.nodes.into_iter().zip(edges).map(|((name, node), edges)| GraphNode { name, node, edges }).collect();
+        let nodes = self
+            .nodes
+            .into_iter()
+            .zip(edges)
+            .map(|((name, node), edges)| {
+                let default_edge = edges.iter().find(|(a, _)| *a == Action::DEFAULT).map(|(_, to)| *to);
+                GraphNode { name, node, edges, default_edge }
+            })
+            .collect();
         Ok(Graph {
             inner: Arc::new(Inner {
                 nodes,

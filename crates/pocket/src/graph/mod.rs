@@ -32,6 +32,8 @@ pub(crate) struct GraphNode {
     pub(crate) node: Box<dyn DynNode>,
     /// Outgoing edges; few per node, so a linear scan beats hashing.
     pub(crate) edges: Vec<(Action, usize)>,
+    /// The target of the `default` edge, looked up once at build time.
+    pub(crate) default_edge: Option<usize>,
 }
 
 pub(crate) struct Inner {
@@ -237,6 +239,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         if watch.as_mut().poll(&mut Context::from_waker(&Waker::from(flag.clone()))).is_ready() {
             flag.0.store(true, Ordering::Release);
         }
+        // Whether anyone listens to node spans, decided once per run.
+        let traced = tracing::enabled!(tracing::Level::DEBUG);
         loop {
             let node = &inner.nodes[index];
             if flag.0.load(Ordering::Acquire) {
@@ -248,7 +252,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             steps += 1;
             current.store(index, Ordering::Relaxed);
             let ctx = Ctx::new(&node.name, token, store);
-            let span = tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty);
+            let span = if traced {
+                tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty)
+            } else {
+                tracing::Span::none()
+            };
             let now = if span.is_disabled() {
                 node.node.run_now(&ctx, store, &view, payload)
             } else {
@@ -286,9 +294,13 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 return self.finish(node, output, None);
             };
             span.record("action", action.as_str());
-            match node.edges.iter().find(|(a, _)| a == action) {
-                Some((_, to)) => {
-                    index = *to;
+            let edge = match next {
+                Next::Default => node.default_edge,
+                _ => node.edges.iter().find(|(a, _)| a == action).map(|(_, to)| *to),
+            };
+            match edge {
+                Some(to) => {
+                    index = to;
                     payload = output;
                 }
                 None if inner.strict && !node.edges.is_empty() => {
