@@ -17,7 +17,11 @@ use super::{Key, StoreError};
 type Hasher = foldhash::fast::FixedState;
 type Callback = Arc<dyn Fn(Evicted) + Send + Sync>;
 
+/// Shards of an unbounded store: enough that concurrent tasks rarely share a lock.
 const SHARDS: usize = 64;
+/// Shards of a large bounded store (each keeps its own LRU order).
+const BOUNDED_SHARDS: usize = 16;
+/// Bounded stores smaller than this keep one exact LRU order.
 const SHARDED_BOUND: usize = 4096;
 
 /// Why the store dropped an entry on its own.
@@ -259,7 +263,7 @@ impl StoreBuilder {
     pub fn build(self) -> Store {
         let (shards, cap_per_shard) = match self.max_entries {
             None => (SHARDS, 0),
-            Some(n) if n >= SHARDED_BOUND => (SHARDS, n / SHARDS),
+            Some(n) if n >= SHARDED_BOUND => (BOUNDED_SHARDS, n / BOUNDED_SHARDS),
             Some(n) => (1, n),
         };
         Store {
