@@ -59,6 +59,7 @@ mod fn_node;
 mod graph;
 mod layer;
 mod node;
+mod pattern;
 pub mod store;
 mod sync_node;
 
@@ -76,6 +77,7 @@ pub use layer::hooks::{Hooked, Hooks, OnError};
 pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};
+pub use pattern::{DEFAULT_FAN_OUT_LIMIT, FanOut, ItemError, TaskGauge, active_tasks};
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 

@@ -197,3 +197,44 @@ pub async fn run_node_with<N: Node>(
         source,
     })
 }
+
+/// A shared node is a node: share one node between graphs, fan-outs and tasks without copying
+/// it (its layers and state, such as a shared rate limiter, stay one).
+impl<N: Node> Node for std::sync::Arc<N> {
+    type Input = N::Input;
+    type Prep = N::Prep;
+    type Exec = N::Exec;
+    type Output = N::Output;
+
+    fn prep(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &StoreView,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Self::Prep, NodeError>> + Send {
+        (**self).prep(ctx, store, input)
+    }
+
+    fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> impl Future<Output = Result<Self::Exec, NodeError>> + Send {
+        (**self).exec(ctx, prep)
+    }
+
+    fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: Self::Input,
+        prep: Self::Prep,
+        exec: Self::Exec,
+    ) -> impl Future<Output = Result<(Self::Output, Next), NodeError>> + Send {
+        (**self).post(ctx, store, input, prep, exec)
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, Self::Output>) {
+        (**self).finish(ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        (**self).actions()
+    }
+}

@@ -1,0 +1,23 @@
+//! The concurrency patterns: fan-out, fan-in, pipelines, worker pools, rate limits, streams, ...
+//!
+//! Every pattern respects cancellation and leaves nothing running once it returns or is dropped;
+//! the [`TaskGauge`] shows it.
+
+mod fan_out;
+mod gauge;
+
+pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
+pub use gauge::{TaskGauge, active_tasks};
+
+use crate::error::RunError;
+
+/// One item of a fan-out (or batch, or stream) failed: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("item {index} failed")]
+pub struct ItemError {
+    /// The item's position in the input (0-based).
+    pub index: usize,
+    /// What went wrong.
+    #[source]
+    pub error: RunError,
+}
