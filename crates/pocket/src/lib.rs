@@ -52,6 +52,7 @@
 //! ```
 
 mod action;
+mod boxed;
 mod chain;
 mod ctx;
 mod error;
@@ -64,6 +65,7 @@ pub mod store;
 mod sync_node;
 
 pub use action::{Action, Next};
+pub use boxed::{AnyExec, AnyPrep, BoxNode};
 pub use chain::Chain;
 pub use ctx::Ctx;
 pub use error::{
@@ -77,7 +79,9 @@ pub use layer::hooks::{Hooked, Hooks, OnError};
 pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};
-pub use pattern::{DEFAULT_FAN_OUT_LIMIT, FanOut, ItemError, TaskGauge, active_tasks};
+pub use pattern::{
+    DEFAULT_FAN_OUT_LIMIT, FanOut, ItemError, RateLimitError, RateLimited, RateLimiter, TaskGauge, active_tasks,
+};
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 

@@ -61,6 +61,24 @@ pub trait NodeExt: Node + Sized {
         OnError::new(self, handler)
     }
 
+    /// Wait for one token of `limiter` before each Exec ([`RateLimited`](crate::RateLimited)).
+    fn rate_limit(self, limiter: crate::RateLimiter) -> crate::RateLimited<Self, fn(&Self::Prep) -> u32> {
+        crate::RateLimited::new(self, limiter, |_| 1)
+    }
+
+    /// Wait for `cost(prep)` tokens of `limiter` before each Exec.
+    fn rate_limit_by<C>(self, limiter: crate::RateLimiter, cost: C) -> crate::RateLimited<Self, C>
+    where
+        C: Fn(&Self::Prep) -> u32 + Send + Sync + 'static,
+    {
+        crate::RateLimited::new(self, limiter, cost)
+    }
+
+    /// Erase this node's type ([`BoxNode`](crate::BoxNode)).
+    fn boxed(self) -> crate::BoxNode<Self::Input, Self::Output> {
+        crate::BoxNode::new(self)
+    }
+
     /// Chain `next` after this node: the compiler checks that `next` takes this node's output.
     /// See [`Chain`].
     fn then<B>(self, next: B) -> Chain<Self, B>

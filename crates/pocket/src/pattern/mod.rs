@@ -5,9 +5,11 @@
 
 mod fan_out;
 mod gauge;
+mod rate;
 
 pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
+pub use rate::{RateLimitError, RateLimited, RateLimiter};
 
 use crate::error::RunError;
 

@@ -1,0 +1,164 @@
+//! [`BoxNode`]: a type-erased node with fixed input and output types, for collections of
+//! different nodes (fan-in sources, scatter-gather services, pipeline stages, YAML nodes).
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::NodeError;
+use crate::node::{Node, Outcome};
+use crate::store::{Store, StoreView};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The erased Prep result of a [`BoxNode`].
+pub type AnyPrep = Box<dyn Any + Send + Sync>;
+/// The erased Exec result of a [`BoxNode`].
+pub type AnyExec = Box<dyn Any + Send>;
+
+trait Erased<I, O>: Send + Sync {
+    fn prep<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a StoreView,
+        input: &'a I,
+    ) -> BoxFuture<'a, Result<AnyPrep, NodeError>>;
+    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a AnyPrep) -> BoxFuture<'a, Result<AnyExec, NodeError>>;
+    fn post<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a Store,
+        input: I,
+        prep: AnyPrep,
+        exec: AnyExec,
+    ) -> BoxFuture<'a, Result<(O, Next), NodeError>>;
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, O>);
+    fn actions(&self) -> Option<Vec<Action>>;
+    fn type_name(&self) -> &'static str;
+}
+
+fn mismatch<T>() -> NodeError {
+    NodeError::fatal_msg(format!("boxed node received a step result that is not a `{}`", std::any::type_name::<T>()))
+}
+
+impl<N: Node> Erased<N::Input, N::Output> for N {
+    fn prep<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a StoreView,
+        input: &'a N::Input,
+    ) -> BoxFuture<'a, Result<AnyPrep, NodeError>> {
+        Box::pin(async move { Node::prep(self, ctx, store, input).await.map(|p| Box::new(p) as AnyPrep) })
+    }
+
+    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a AnyPrep) -> BoxFuture<'a, Result<AnyExec, NodeError>> {
+        Box::pin(async move {
+            let prep = prep.downcast_ref::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
+            Node::exec(self, ctx, prep).await.map(|e| Box::new(e) as AnyExec)
+        })
+    }
+
+    fn post<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a Store,
+        input: N::Input,
+        prep: AnyPrep,
+        exec: AnyExec,
+    ) -> BoxFuture<'a, Result<(N::Output, Next), NodeError>> {
+        Box::pin(async move {
+            let prep = prep.downcast::<N::Prep>().map_err(|_| mismatch::<N::Prep>())?;
+            let exec = exec.downcast::<N::Exec>().map_err(|_| mismatch::<N::Exec>())?;
+            Node::post(self, ctx, store, input, *prep, *exec).await
+        })
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
+        Node::finish(self, ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        Node::actions(self)
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<N>()
+    }
+}
+
+/// A node whose concrete type is erased: any [`Node`] with input `I` and output `O`. Built by
+/// [`NodeExt::boxed`](crate::NodeExt::boxed). Its steps cost one allocation each more than the
+/// concrete node's.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, BoxNode, NodeExt, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// // Different node types in one collection.
+/// let nodes: Vec<BoxNode<i64, i64>> = vec![
+///     exec_fn(|x: i64| async move { Ok(x + 1) }).boxed(),
+///     exec_fn(|x: i64| async move { Ok(x * 10) }).then(exec_fn(|x: i64| async move { Ok(x - 1) })).boxed(),
+/// ];
+/// let store = Store::new();
+/// let mut out = Vec::new();
+/// for node in &nodes {
+///     out.push(pocket::run_node(node, &store, 5).await.unwrap());
+/// }
+/// assert_eq!(out, [6, 49]);
+/// # });
+/// ```
+pub struct BoxNode<I, O> {
+    inner: Box<dyn Erased<I, O>>,
+}
+
+impl<I, O> fmt::Debug for BoxNode<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BoxNode({})", self.inner.type_name())
+    }
+}
+
+impl<I: Send + Sync + 'static, O: Send + 'static> BoxNode<I, O> {
+    /// Erase `node`'s type.
+    pub fn new<N: Node<Input = I, Output = O>>(node: N) -> Self {
+        BoxNode { inner: Box::new(node) }
+    }
+}
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Node for BoxNode<I, O> {
+    type Input = I;
+    type Prep = AnyPrep;
+    type Exec = AnyExec;
+    type Output = O;
+
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &I) -> Result<AnyPrep, NodeError> {
+        self.inner.prep(ctx, store, input).await
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &AnyPrep) -> Result<AnyExec, NodeError> {
+        self.inner.exec(ctx, prep).await
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: I,
+        prep: AnyPrep,
+        exec: AnyExec,
+    ) -> Result<(O, Next), NodeError> {
+        self.inner.post(ctx, store, input, prep, exec).await
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, O>) {
+        self.inner.finish(ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.inner.actions()
+    }
+}

@@ -1,0 +1,235 @@
+//! A token-bucket rate limiter, shareable by nodes, fan-outs and streams, and its layer.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::action::{Action, Next};
+use crate::ctx::Ctx;
+use crate::error::NodeError;
+use crate::node::{Node, Outcome};
+use crate::store::{Store, StoreView};
+
+/// A rate limiter was configured with an unusable value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimitError {
+    /// The rate must be a positive, finite number of tokens per second.
+    #[error("rate must be a positive number of tokens per second, got {0}")]
+    Rate(f64),
+    /// The burst must be at least 1.
+    #[error("burst must be at least 1")]
+    Burst,
+}
+
+/// A token bucket: `rate` tokens per second, up to `burst` saved up. Clones share one bucket, so
+/// one limiter can pace several nodes, fan-outs and streams together (one upstream API).
+///
+/// A call may cost more than one token (an LLM call can cost its estimated tokens). Acquiring
+/// reserves the tokens at once and waits until they are paid for, so callers are served in
+/// order and a cost larger than the burst is allowed (it waits longer). A waiting acquisition
+/// that is dropped (cancelled) gives its reservation back.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pocket::RateLimiter;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let limiter = RateLimiter::new(10.0, 1).unwrap(); // 10 per second, no saving up
+/// let start = tokio::time::Instant::now();
+/// for _ in 0..5 {
+///     limiter.acquire(1).await;
+/// }
+/// assert_eq!(start.elapsed(), Duration::from_millis(400)); // the first is free
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RateLimiter {
+    bucket: Arc<Mutex<Bucket>>,
+    rate: f64,
+    burst: f64,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter").field("rate", &self.rate).field("burst", &self.burst).finish()
+    }
+}
+
+impl RateLimiter {
+    /// `rate` tokens per second, bursts of up to `burst` tokens (the bucket starts full).
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimitError`] when the rate is not positive and finite or the burst is 0.
+    pub fn new(rate: f64, burst: u32) -> Result<Self, RateLimitError> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(RateLimitError::Rate(rate));
+        }
+        if burst == 0 {
+            return Err(RateLimitError::Burst);
+        }
+        let burst = f64::from(burst);
+        Ok(RateLimiter { bucket: Arc::new(Mutex::new(Bucket { tokens: burst, last: Instant::now() })), rate, burst })
+    }
+
+    /// The configured rate (tokens per second).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Reserve `cost` tokens now; how long to wait until they are paid for.
+    fn reserve(&self, cost: f64) -> Duration {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.last = now;
+        bucket.tokens -= cost;
+        if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / self.rate) }
+    }
+
+    fn refund(&self, cost: f64) {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        bucket.tokens = (bucket.tokens + cost).min(self.burst);
+    }
+
+    /// Wait until `cost` tokens are available and take them. Cancel-safe: dropping the future
+    /// before it completes returns the reservation.
+    pub async fn acquire(&self, cost: u32) {
+        let cost = f64::from(cost);
+        let wait = self.reserve(cost);
+        if wait.is_zero() {
+            return;
+        }
+        let mut refund = Refund { limiter: self, cost, armed: true };
+        tokio::time::sleep(wait).await;
+        refund.armed = false;
+    }
+
+    /// Take `cost` tokens if they are available now.
+    pub fn try_acquire(&self, cost: u32) -> bool {
+        let cost = f64::from(cost);
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.last = now;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Refund<'a> {
+    limiter: &'a RateLimiter,
+    cost: f64,
+    armed: bool,
+}
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.limiter.refund(self.cost);
+        }
+    }
+}
+
+/// A node whose Exec waits for a [`RateLimiter`] first. Built by
+/// [`NodeExt::rate_limit`](crate::NodeExt::rate_limit) (one token per call) or
+/// [`NodeExt::rate_limit_by`](crate::NodeExt::rate_limit_by) (a cost computed from the Prep
+/// result, e.g. estimated LLM tokens).
+///
+/// Inside a retry layer every attempt pays; outside it, only the first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pocket::{exec_fn, FanOut, NodeExt, RateLimiter, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let limiter = RateLimiter::new(100.0, 1).unwrap();
+/// let call = exec_fn(|q: String| async move { Ok(q.len()) })
+///     .rate_limit_by(limiter.clone(), |q: &String| q.len() as u32); // cost: one token per byte
+/// let start = tokio::time::Instant::now();
+/// let out = FanOut::new(call).run(&Store::new(), ["ab", "cdef"].map(String::from)).await.unwrap();
+/// assert_eq!(out, [2, 4]);
+/// assert_eq!(start.elapsed(), Duration::from_millis(50)); // 1 saved + 5 paid at 100/s
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RateLimited<N, C> {
+    inner: N,
+    limiter: RateLimiter,
+    cost: C,
+}
+
+impl<N: fmt::Debug, C> fmt::Debug for RateLimited<N, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimited").field("inner", &self.inner).field("limiter", &self.limiter).finish()
+    }
+}
+
+impl<N, C> RateLimited<N, C> {
+    /// Wrap `inner`; each Exec costs `cost(prep)` tokens.
+    pub fn new(inner: N, limiter: RateLimiter, cost: C) -> Self {
+        RateLimited { inner, limiter, cost }
+    }
+}
+
+impl<N, C> Node for RateLimited<N, C>
+where
+    N: Node,
+    C: Fn(&N::Prep) -> u32 + Send + Sync + 'static,
+{
+    type Input = N::Input;
+    type Prep = N::Prep;
+    type Exec = N::Exec;
+    type Output = N::Output;
+
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
+        self.inner.prep(ctx, store, input).await
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
+        let cost = (self.cost)(prep);
+        tokio::select! {
+            biased;
+            () = ctx.cancelled() => return Err(NodeError::Cancelled),
+            () = self.limiter.acquire(cost) => {}
+        }
+        self.inner.exec(ctx, prep).await
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: N::Input,
+        prep: N::Prep,
+        exec: N::Exec,
+    ) -> Result<(N::Output, Next), NodeError> {
+        self.inner.post(ctx, store, input, prep, exec).await
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
+        self.inner.finish(ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.inner.actions()
+    }
+}
