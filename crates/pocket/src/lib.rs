@@ -80,7 +80,9 @@ pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};
 pub use pattern::{
-    DEFAULT_FAN_OUT_LIMIT, FanOut, ItemError, RateLimitError, RateLimited, RateLimiter, TaskGauge, active_tasks,
+    ConcurrentNodes, DEFAULT_FAN_OUT_LIMIT, FanIn, FanInError, FanOut, Gathered, ItemError, Pipeline, RateLimitError,
+    RateLimited, RateLimiter, ScatterGather, ServiceError, StageError, SubgraphError, TaskGauge, active_tasks,
+    run_concurrent, run_subgraphs,
 };
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};

@@ -178,23 +178,48 @@ async fn drive<N: Node>(
     store: &Store,
     items: impl IntoIterator<Item = N::Input>,
     token: &CancellationToken,
+    done: impl FnMut(usize, Result<N::Output, RunError>) -> bool,
+) {
+    let limit = fan.limit.unwrap_or(usize::MAX);
+    let spec = Spec { node: &fan.node, name: &fan.name, gauge: &fan.gauge, store, offset: 0 };
+    run_items(spec, items, token, |_| limit, done).await;
+}
+
+/// What [`run_items`] runs: a node, its name, where to count tasks, the store, and the index of
+/// the first item (items `i` use the scope `item-<offset + i>`).
+pub(crate) struct Spec<'a, N> {
+    pub(crate) node: &'a N,
+    pub(crate) name: &'a str,
+    pub(crate) gauge: &'a TaskGauge,
+    pub(crate) store: &'a Store,
+    pub(crate) offset: usize,
+}
+
+/// The engine of fan-out, batches and adaptive fan-out: keep up to `limit(in_flight)` items
+/// running (asked again each time an item finishes), report each result to `done` with its
+/// index, and stop early when `done` returns false.
+pub(crate) async fn run_items<N: Node>(
+    spec: Spec<'_, N>,
+    items: impl IntoIterator<Item = N::Input>,
+    token: &CancellationToken,
+    mut limit: impl FnMut(usize) -> usize,
     mut done: impl FnMut(usize, Result<N::Output, RunError>) -> bool,
 ) {
     let mut items = items.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
-    let limit = fan.limit.unwrap_or(usize::MAX);
     let start = |index: usize, item: N::Input| {
-        let guard = fan.gauge.enter();
-        let scope = store.scope(&format!("item-{index}"));
+        let guard = spec.gauge.enter();
+        let scope = spec.store.scope(&format!("item-{}", spec.offset + index));
         async move {
-            let result = run_node_with(&fan.node, &fan.name, &scope, item, token).await;
+            let result = run_node_with(spec.node, spec.name, &scope, item, token).await;
             drop(guard);
             (index, result.map(|(out, _)| out))
         }
     };
     let mut exhausted = false;
     loop {
-        while !exhausted && running.len() < limit {
+        let allowed = limit(running.len()).max(1);
+        while !exhausted && running.len() < allowed {
             match items.next() {
                 Some((index, item)) => running.push(start(index, item)),
                 None => exhausted = true,

@@ -5,10 +5,15 @@
 
 mod fan_out;
 mod gauge;
+mod join;
 mod rate;
 
 pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
+pub use join::{
+    ConcurrentNodes, FanIn, FanInError, Gathered, Pipeline, ScatterGather, ServiceError, StageError, SubgraphError,
+    run_concurrent, run_subgraphs,
+};
 pub use rate::{RateLimitError, RateLimited, RateLimiter};
 
 use crate::error::RunError;

@@ -1,0 +1,145 @@
+//! Fan-in, run-concurrent, pipelines, scatter-gather and concurrent sub-graphs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pocket::{
+    BoxNode, ConcurrentNodes, FanIn, FanInError, Graph, NodeError, NodeExt, Pipeline, ScatterGather, ServiceError,
+    Store, TaskGauge, exec_fn, run_concurrent, run_subgraphs,
+};
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep};
+
+fn delayed(ms: u64, tag: &'static str) -> BoxNode<u32, String> {
+    exec_fn(move |x: u32| async move {
+        sleep(Duration::from_millis(ms)).await;
+        Ok(format!("{tag}{x}"))
+    })
+    .boxed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn fan_in_hands_results_to_the_aggregator_in_source_order() {
+    let sources = vec![delayed(30, "a"), delayed(10, "b"), delayed(20, "c")];
+    let join = exec_fn(|parts: Vec<String>| async move { Ok(parts.join(",")) });
+    let gauge = TaskGauge::new();
+    let fan_in = FanIn::new(sources, join).gauge(gauge.clone());
+    let start = Instant::now();
+    assert_eq!(fan_in.run(&Store::new(), 1).await.unwrap(), "a1,b1,c1");
+    assert_eq!(start.elapsed(), Duration::from_millis(30), "sources ran concurrently");
+    assert_eq!((gauge.peak(), gauge.active()), (3, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_source_cancels_the_others() {
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let c = cancelled.clone();
+    let waits = exec_fn(move |_: u32| {
+        let c = c.clone();
+        async move {
+            // Cooperative only through being dropped: count drops that happen before finishing.
+            struct OnDrop(Arc<AtomicUsize>);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let _guard = OnDrop(c);
+            sleep(Duration::from_secs(3600)).await;
+            Ok("never".to_string())
+        }
+    })
+    .boxed();
+    let fails = exec_fn(|_: u32| async move {
+        sleep(Duration::from_millis(5)).await;
+        Err::<String, _>(NodeError::msg("source down"))
+    })
+    .boxed();
+    let fan_in = FanIn::new(vec![waits, fails], exec_fn(|v: Vec<String>| async move { Ok(v.len()) }));
+    let start = Instant::now();
+    let err = fan_in.run(&Store::new(), 0).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    assert!(matches!(err, FanInError::Source { index: 1, .. }));
+    assert_eq!(pocket::report(&err), "fan-in source 1 failed: node `source-1` failed in exec: source down");
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn run_concurrent_typed_tuples_and_homogeneous_lists() {
+    let count = exec_fn(|s: String| async move { Ok(s.len()) });
+    let shout = exec_fn(|s: String| async move { Ok(s.to_uppercase()) });
+    let (n, up) = (count, shout).run_concurrent(&Store::new(), ("abc".into(), "abc".into())).await.unwrap();
+    assert_eq!((n, up.as_str()), (3, "ABC"));
+
+    let nodes = vec![delayed(0, "x"), delayed(0, "y")];
+    assert_eq!(run_concurrent(&nodes, &Store::new(), vec![1, 2]).await.unwrap(), ["x1", "y2"]);
+    let err = run_concurrent(&nodes, &Store::new(), vec![1]).await.unwrap_err();
+    assert_eq!(
+        pocket::report(&err),
+        "item 1 failed: node `run-concurrent` failed in prep: 2 nodes but 1 inputs: give one input per node"
+    );
+
+    let bad = exec_fn(|_: u8| async move { Err::<u8, _>(NodeError::fatal_msg("nope")) });
+    let ok = exec_fn(|x: u8| async move { Ok(x) });
+    let err = (ok, bad).run_concurrent(&Store::new(), (1, 2)).await.unwrap_err();
+    assert_eq!(err.index, 1);
+}
+
+#[tokio::test]
+async fn pipeline_stages_feed_each_other_and_errors_name_the_stage() {
+    let pipeline = Pipeline::new()
+        .stage("parse", exec_fn(|v: Value| async move { Ok(json!(v.as_str().unwrap_or("").len())) }))
+        .stage(
+            "check",
+            exec_fn(|v: Value| async move {
+                if v.as_u64() == Some(0) { Err(NodeError::fatal_msg("empty input")) } else { Ok(v) }
+            }),
+        )
+        .stage("double", exec_fn(|v: Value| async move { Ok(json!(v.as_u64().unwrap_or(0) * 2)) }));
+    assert_eq!(pipeline.len(), 3);
+    assert_eq!(pipeline.run(&Store::new(), json!("abcd")).await.unwrap(), json!(8));
+    let err = pipeline.run(&Store::new(), json!("")).await.unwrap_err();
+    assert_eq!((err.index, err.stage.as_str()), (1, "check"));
+    assert_eq!(pocket::report(&err), "pipeline stage 1 (`check`) failed: node `check` failed in exec: empty input");
+}
+
+#[tokio::test(start_paused = true)]
+async fn scatter_gather_returns_partial_results_when_a_service_times_out() {
+    let gauge = TaskGauge::new();
+    let broken = exec_fn(|_: u32| async move { Err::<String, _>(NodeError::msg("503")) });
+    let sg = ScatterGather::new()
+        .service("eu", delayed(100, "eu:"), Duration::from_secs(1))
+        .service("us", delayed(5_000, "us:"), Duration::from_secs(2))
+        .service("asia", delayed(300, "asia:"), Duration::from_secs(1))
+        .service("broken", broken, Duration::from_secs(1))
+        .gauge(gauge.clone());
+    let start = Instant::now();
+    let got = sg.run(&Store::new(), 7).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(2), "waits only for the slowest timeout");
+    assert_eq!(got.responses, [("eu".to_string(), "eu:7".to_string()), ("asia".to_string(), "asia:7".to_string())]);
+    assert_eq!(got.errors.len(), 2);
+    assert!(
+        matches!(&got.errors[0], ServiceError::TimedOut { service, after } if service == "us" && *after == Duration::from_secs(2))
+    );
+    assert_eq!(got.errors[1].service(), "broken");
+    assert_eq!(pocket::report(&got.errors[1]), "service `broken` failed: node `broken` failed in exec: 503");
+    assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test]
+async fn concurrent_sub_graphs_return_a_map_and_errors_name_the_sub_graph() {
+    let ok = Graph::<i64, i64>::builder().node("inc", exec_fn(|x: i64| async move { Ok(x + 1) })).build().unwrap();
+    let bad = Graph::<i64, i64>::builder()
+        .node("boom", exec_fn(|_: i64| async move { Err::<i64, _>(NodeError::msg("bad input")) }))
+        .build()
+        .unwrap();
+    let store = Store::new();
+    let out = run_subgraphs(&store, [("a", ok.clone(), 1), ("b", ok.clone(), 10)]).await.unwrap();
+    assert_eq!((out["a"], out["b"]), (2, 11));
+    let err = run_subgraphs(&store, [("fine", ok, 1), ("broken", bad, 2)]).await.unwrap_err();
+    assert_eq!(err.to_string(), "1 sub-graph(s) failed: `broken`");
+    assert_eq!(err.failures[0].0, "broken");
+    assert_eq!(pocket::report(&err.failures[0].1), "node `boom` failed in exec: bad input");
+    assert_eq!(err.completed["fine"], 2);
+}
