@@ -80,9 +80,10 @@ pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};
 pub use pattern::{
-    ConcurrentNodes, DEFAULT_FAN_OUT_LIMIT, FanIn, FanInError, FanOut, Gathered, ItemError, Pipeline, RateLimitError,
-    RateLimited, RateLimiter, ScatterGather, ServiceError, StageError, SubgraphError, TaskGauge, active_tasks,
-    run_concurrent, run_subgraphs,
+    AdaptiveFanOut, BatchError, Batches, ConcurrentNodes, DEFAULT_FAN_OUT_LIMIT, FanIn, FanInError, FanOut, Gathered,
+    ItemError, Job, LoadSignal, Pipeline, PoolClosed, Processed, RateLimitError, RateLimited, RateLimiter,
+    ScatterGather, ServiceError, StageError, StreamProcessor, SubgraphError, SystemLoad, TaskGauge, WorkerPool,
+    active_tasks, run_concurrent, run_subgraphs, workers_for_load,
 };
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};

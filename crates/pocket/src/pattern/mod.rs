@@ -3,18 +3,24 @@
 //! Every pattern respects cancellation and leaves nothing running once it returns or is dropped;
 //! the [`TaskGauge`] shows it.
 
+mod batch;
 mod fan_out;
 mod gauge;
 mod join;
+mod pool;
 mod rate;
+mod stream;
 
+pub use batch::{AdaptiveFanOut, BatchError, Batches, LoadSignal, SystemLoad, workers_for_load};
 pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
 pub use join::{
     ConcurrentNodes, FanIn, FanInError, Gathered, Pipeline, ScatterGather, ServiceError, StageError, SubgraphError,
     run_concurrent, run_subgraphs,
 };
+pub use pool::{Job, PoolClosed, WorkerPool};
 pub use rate::{RateLimitError, RateLimited, RateLimiter};
+pub use stream::{Processed, StreamProcessor};
 
 use crate::error::RunError;
 

@@ -1,0 +1,191 @@
+//! Worker pools and stream processing: back-pressure, ordering, draining, cancellation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pocket::{CancellationToken, NodeError, RateLimiter, Store, StreamProcessor, TaskGauge, WorkerPool, exec_fn};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep};
+
+fn slow_square(ms: u64) -> impl pocket::Node<Input = u64, Output = u64> {
+    exec_fn(move |x: u64| async move {
+        sleep(Duration::from_millis(ms * (1 + x % 3))).await;
+        if x == 13 {
+            return Err(NodeError::msg("thirteen"));
+        }
+        Ok(x * x)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_streams_results_as_they_finish_and_drains_on_close() {
+    let gauge = TaskGauge::new();
+    let mut pool = WorkerPool::start_with(slow_square(10), Store::new(), 3, 4, gauge.clone());
+    for x in 0..20 {
+        assert_eq!(pool.submit(x).await.unwrap(), x as usize);
+    }
+    pool.close();
+    assert!(pool.submit(99).await.is_err(), "closed pools refuse work");
+    let mut seen = Vec::new();
+    while let Some(job) = pool.next().await {
+        match job.result {
+            Ok(v) => assert_eq!(v, (job.id * job.id) as u64),
+            Err(e) => assert_eq!(pocket::report(&e), format!("node `{}` failed in exec: thirteen", e.node())),
+        }
+        seen.push(job.id);
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..20).collect::<Vec<_>>(), "every queued job finished");
+    assert_ne!(seen, sorted, "results come in completion order");
+    assert_eq!(gauge.active(), 0);
+    assert_eq!(gauge.peak(), 6, "3 workers + 3 jobs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn submit_waits_while_the_queue_is_full() {
+    let mut pool = WorkerPool::start(slow_square(1000), Store::new(), 1, 2);
+    let start = Instant::now();
+    for x in 0..3 {
+        pool.submit(x).await.unwrap(); // one in the worker, two queued
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    pool.submit(3).await.unwrap(); // waits for the worker to take the next one
+    assert!(start.elapsed() >= Duration::from_millis(1000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_and_drop_stop_every_worker() {
+    let gauge = TaskGauge::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let node = exec_fn(move |x: u64| {
+        s.fetch_add(1, Ordering::SeqCst);
+        async move {
+            sleep(Duration::from_secs(3600)).await;
+            Ok(x)
+        }
+    });
+    let mut pool = WorkerPool::start_with(node, Store::new(), 4, 16, gauge.clone());
+    for x in 0..10 {
+        pool.submit(x).await.unwrap();
+    }
+    sleep(Duration::from_millis(1)).await;
+    assert_eq!(started.load(Ordering::SeqCst), 4);
+    pool.abort();
+    pool.join().await;
+    assert_eq!(gauge.active(), 0);
+    assert!(pool.submit(1).await.is_err());
+
+    let gauge = TaskGauge::new();
+    let pool = WorkerPool::start_with(slow_square(100_000), Store::new(), 4, 16, gauge.clone());
+    sleep(Duration::from_millis(1)).await;
+    assert_eq!(gauge.active(), 4);
+    drop(pool);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordered_and_unordered_streams() {
+    let input = || futures_util::stream::iter(0..12u64);
+    let ordered: Vec<_> =
+        StreamProcessor::new(slow_square(5)).concurrency(4).run(Store::new(), input()).collect().await;
+    let indices: Vec<usize> =
+        ordered.iter().map(|r| r.as_ref().map(|v| v.isqrt() as usize).unwrap_or_else(|e| e.index)).collect();
+    assert_eq!(indices, (0..12).collect::<Vec<_>>());
+
+    let unordered: Vec<_> =
+        StreamProcessor::new(slow_square(5)).concurrency(4).unordered().run(Store::new(), input()).collect().await;
+    let values: Vec<u64> = unordered.into_iter().map(|r| r.unwrap()).collect();
+    let mut sorted = values.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..12).map(|x| x * x).collect::<Vec<_>>());
+    assert_ne!(values, sorted);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_producer_blocks_while_the_buffer_is_full() {
+    let (tx, mut rx) = mpsc::channel::<u64>(2);
+    let input = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let fast = exec_fn(|x: u64| async move { Ok(x) });
+    let gauge = TaskGauge::new();
+    let mut out = StreamProcessor::new(fast).concurrency(3).buffer(2).gauge(gauge.clone()).run(Store::new(), input);
+    let produced = Arc::new(AtomicUsize::new(0));
+    let p = produced.clone();
+    let producer = tokio::spawn(async move {
+        for x in 0..100 {
+            tx.send(x).await.unwrap();
+            p.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    // Nobody reads the output: the pipeline fills up and the producer stalls.
+    sleep(Duration::from_secs(1)).await;
+    let stalled = produced.load(Ordering::SeqCst);
+    // buffer (2) + one result held by the blocked send + items in flight (3) + the input channel (2)
+    assert!(stalled <= 2 + 1 + 3 + 2, "producer ran ahead: {stalled}");
+    sleep(Duration::from_secs(10)).await;
+    assert_eq!(produced.load(Ordering::SeqCst), stalled, "still blocked");
+    // Reading releases it.
+    let mut got = Vec::new();
+    while let Some(r) = out.next().await {
+        got.push(r.unwrap());
+        if got.len() == 100 {
+            break;
+        }
+    }
+    producer.await.unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    drop(out);
+    tokio::task::yield_now().await;
+    assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_stops_promptly_on_cancellation_and_when_dropped() {
+    let gauge = TaskGauge::new();
+    let token = CancellationToken::new();
+    let endless = futures_util::stream::iter(0u64..);
+    let mut out = StreamProcessor::new(slow_square(10)).concurrency(5).gauge(gauge.clone()).run_with(
+        Store::new(),
+        endless,
+        &token,
+    );
+    for _ in 0..10 {
+        out.next().await.unwrap().ok();
+    }
+    token.cancel();
+    let start = Instant::now();
+    while out.next().await.is_some() {}
+    assert!(start.elapsed() <= Duration::from_millis(1), "no waiting for items in flight");
+    tokio::task::yield_now().await;
+    assert_eq!(gauge.active(), 0);
+
+    let gauge = TaskGauge::new();
+    let out = StreamProcessor::new(slow_square(10))
+        .gauge(gauge.clone())
+        .run(Store::new(), futures_util::stream::iter(0u64..));
+    sleep(Duration::from_millis(5)).await;
+    assert!(gauge.active() > 1);
+    drop(out);
+    tokio::task::yield_now().await;
+    assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_stream_is_paced() {
+    let limiter = RateLimiter::new(100.0, 1).unwrap();
+    let start = Instant::now();
+    let out: Vec<_> = StreamProcessor::new(exec_fn(|x: u64| async move { Ok(x) }))
+        .concurrency(50)
+        .rate_limit(limiter)
+        .run(Store::new(), futures_util::stream::iter(0..101u64))
+        .collect()
+        .await;
+    assert_eq!(out.len(), 101);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+}
