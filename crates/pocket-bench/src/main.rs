@@ -8,7 +8,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pocket::{Ctx, Graph, GraphBuilder, Next, Node, NodeError, RunOptions, Store, StoreView, SyncNode};
+use pocket::{
+    Ctx, FanIn, FanOut, Graph, GraphBuilder, Next, Node, NodeError, Pipeline, RateLimiter, RunOptions, Store,
+    StoreView, SyncNode, exec_fn, exec_post_fn,
+};
 use serde_json::Value;
 
 /// A pass-through node: what a chain stage costs when it does nothing. Used as a `SyncNode`
@@ -260,12 +263,198 @@ fn store_bench(args: &[String], bounded: bool) -> Result<(), String> {
     Ok(())
 }
 
+fn fanout_cpu(args: &[String], workload: &str, default_n: u64) -> Result<(), String> {
+    let n = arg(args, 0, default_n)?;
+    let double = exec_fn(|x: u64| async move { Ok(x * 2) });
+    let fan = FanOut::new(double);
+    let store = Store::new();
+    let rt = current_thread();
+    let start = Instant::now();
+    let out = rt.block_on(fan.run(&store, 0..n)).map_err(|e| pocket::report(&e))?;
+    let wall = start.elapsed();
+    if out.len() as u64 != n || out.iter().enumerate().any(|(i, v)| *v != 2 * i as u64) {
+        return Err("fan-out results are wrong or out of order".into());
+    }
+    drop(out);
+    line(
+        workload,
+        n,
+        wall,
+        n as f64 / wall.as_secs_f64(),
+        "items/s",
+        &format!("limit={}", pocket::DEFAULT_FAN_OUT_LIMIT),
+    );
+    Ok(())
+}
+
+fn fanout_io(args: &[String], limited: bool) -> Result<(), String> {
+    let n = arg(args, 0, 10_000)?;
+    let sleep_ms = arg(args, 1, 10)?;
+    let limit = arg(args, 2, 100)?.max(1);
+    let node = exec_fn(move |x: u64| async move {
+        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+        Ok(x + 1)
+    });
+    let fan = if limited { FanOut::new(node).limit(limit as usize) } else { FanOut::new(node).unlimited() };
+    let store = Store::new();
+    let rt = current_thread();
+    let start = Instant::now();
+    let out = rt.block_on(fan.run(&store, 0..n)).map_err(|e| pocket::report(&e))?;
+    let wall = start.elapsed();
+    if out.iter().enumerate().any(|(i, v)| *v != i as u64 + 1) || out.len() as u64 != n {
+        return Err("fan-out results are wrong or out of order".into());
+    }
+    let ideal = if limited { n.div_ceil(limit) * sleep_ms } else { sleep_ms } as f64 / 1000.0;
+    let rate = n as f64 / wall.as_secs_f64();
+    if limited {
+        line(
+            "fanout-io-limited",
+            n,
+            wall,
+            rate,
+            "items/s",
+            &format!("limit={limit} ideal_s={ideal:.3} ratio_vs_ideal={:.4}", wall.as_secs_f64() / ideal),
+        );
+    } else {
+        line(
+            "fanout-io",
+            n,
+            wall,
+            rate,
+            "items/s",
+            &format!("ideal_s={ideal:.3} overhead_vs_ideal_s={:.4}", wall.as_secs_f64() - ideal),
+        );
+    }
+    Ok(())
+}
+
+fn pipeline(args: &[String], sync: bool) -> Result<(), String> {
+    let stages = arg(args, 0, 10)?.max(1);
+    let reps = arg(args, 1, 10_000)?.max(1);
+    let mut pipeline = Pipeline::new();
+    for i in 0..stages {
+        pipeline = if sync {
+            pipeline.sync_stage(format!("s{i}"), Pass)
+        } else {
+            pipeline.stage(format!("s{i}"), Pass.into_node())
+        };
+    }
+    let store = Store::new();
+    let rt = current_thread();
+    let start = Instant::now();
+    rt.block_on(async {
+        for rep in 0..reps as i64 {
+            let out = pipeline.run(&store, rep).await.map_err(|e| pocket::report(&e))?;
+            if out != rep {
+                return Err(format!("pipeline returned {out}, expected {rep}"));
+            }
+        }
+        Ok::<(), String>(())
+    })?;
+    let wall = start.elapsed();
+    line(
+        if sync { "pipeline" } else { "pipeline-async" },
+        stages,
+        wall,
+        wall.as_nanos() as f64 / (stages * reps) as f64,
+        "ns/stage",
+        &format!("reps={reps}"),
+    );
+    Ok(())
+}
+
+fn fanin(args: &[String]) -> Result<(), String> {
+    let sources = arg(args, 0, 100)?.max(1);
+    let reps = arg(args, 1, 1000)?.max(1);
+    let nodes: Vec<_> = (0..sources).map(|i| exec_fn(move |_: ()| async move { Ok(i) })).collect();
+    let sum = exec_fn(|parts: Vec<u64>| async move { Ok(parts.iter().sum::<u64>()) });
+    let fan_in = FanIn::new(nodes, sum);
+    let store = Store::new();
+    let expected = sources * (sources - 1) / 2;
+    let rt = current_thread();
+    let start = Instant::now();
+    rt.block_on(async {
+        for _ in 0..reps {
+            let out = fan_in.run(&store, ()).await.map_err(|e| pocket::report(&e))?;
+            if out != expected {
+                return Err(format!("fan-in returned {out}, expected {expected}"));
+            }
+        }
+        Ok::<(), String>(())
+    })?;
+    let wall = start.elapsed();
+    line("fanin", sources, wall, wall.as_secs_f64() * 1e6 / reps as f64, "us/run", &format!("reps={reps}"));
+    Ok(())
+}
+
+fn fanout_store_write(args: &[String]) -> Result<(), String> {
+    let n = arg(args, 0, 10_000)?;
+    let node = exec_post_fn(
+        |x: u64| async move { Ok(x * 3) },
+        |store: Store, x: u64, y: u64| async move {
+            store.set_value("result", Value::from(y));
+            store.set_value("input", Value::from(x));
+            Ok((y, Next::Default))
+        },
+    );
+    let store = Store::new();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().expect("runtime");
+    let start = Instant::now();
+    // Two fan-outs on two worker threads write the same store at once.
+    let outs = rt.block_on(async {
+        let node = std::sync::Arc::new(node);
+        let halves = [(store.scope("a"), 0..n / 2), (store.scope("b"), n / 2..n)];
+        let tasks: Vec<_> = halves
+            .into_iter()
+            .map(|(scope, range)| {
+                let fan = FanOut::new(node.clone()).unlimited();
+                tokio::spawn(async move { fan.run(&scope, range).await.map(|v| v.len()) })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.map_err(|e| e.to_string())?.map_err(|e| pocket::report(&e))?;
+        }
+        Ok::<usize, String>(total)
+    })?;
+    let wall = start.elapsed();
+    let entries = store.len() as u64;
+    if outs as u64 != n || entries != 2 * n {
+        return Err(format!("{outs} results and {entries} store entries for {n} items"));
+    }
+    if store.get_value("b:item-0:result").ok().flatten() != Some(Value::from(3 * (n / 2))) {
+        return Err("a scoped write is missing".into());
+    }
+    line("fanout-store-write", n, wall, n as f64 / wall.as_secs_f64(), "items/s", &format!("entries={entries}"));
+    Ok(())
+}
+
+fn fanout_rate_limited(args: &[String]) -> Result<(), String> {
+    let n = arg(args, 0, 10_000)?;
+    let rate = arg(args, 1, 1000)?.max(1);
+    let limiter = RateLimiter::new(rate as f64, 1).map_err(|e| e.to_string())?;
+    let node = pocket::NodeExt::rate_limit(exec_fn(|x: u64| async move { Ok(x) }), limiter);
+    let fan = FanOut::new(node).unlimited();
+    let store = Store::new();
+    let rt = current_thread();
+    let start = Instant::now();
+    let out = rt.block_on(fan.run(&store, 0..n)).map_err(|e| pocket::report(&e))?;
+    let wall = start.elapsed();
+    if out.len() as u64 != n {
+        return Err("missing results".into());
+    }
+    let ideal = (n - 1) as f64 / rate as f64;
+    line("fanout-rate-limited", n, wall, wall.as_secs_f64(), "s", &format!("rate={rate} ideal_s={ideal:.3}"));
+    Ok(())
+}
+
+const WORKLOADS: &str = "chain, chain-async, agent-loop, agent-loop-async, fanout-cpu, fanout-io, fanout-io-limited, \
+     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(workload) = args.first() else {
-        eprintln!(
-            "usage: pocket-bench WORKLOAD [SIZE] [ARGS...]; workloads: chain, chain-async, agent-loop, agent-loop-async, store, store-lru"
-        );
+        eprintln!("usage: pocket-bench WORKLOAD [SIZE] [ARGS...]; workloads: {WORKLOADS}");
         return ExitCode::from(2);
     };
     let rest = &args[1..];
@@ -274,12 +463,19 @@ fn main() -> ExitCode {
         "chain-async" => chain(rest, false),
         "agent-loop" => agent_loop(rest, true),
         "agent-loop-async" => agent_loop(rest, false),
+        "fanout-cpu" => fanout_cpu(rest, "fanout-cpu", 100_000),
+        "fanout-mem" => fanout_cpu(rest, "fanout-mem", 1_000_000),
+        "fanout-io" => fanout_io(rest, false),
+        "fanout-io-limited" => fanout_io(rest, true),
+        "fanout-store-write" => fanout_store_write(rest),
+        "fanout-rate-limited" => fanout_rate_limited(rest),
+        "pipeline" => pipeline(rest, true),
+        "pipeline-async" => pipeline(rest, false),
+        "fanin" => fanin(rest),
         "store" => store_bench(rest, false),
         "store-lru" => store_bench(rest, true),
         other => {
-            eprintln!(
-                "unknown workload `{other}`; known: chain, chain-async, agent-loop, agent-loop-async, store, store-lru"
-            );
+            eprintln!("unknown workload `{other}`; known: {WORKLOADS}");
             return ExitCode::from(2);
         }
     };

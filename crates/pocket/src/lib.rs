@@ -53,6 +53,7 @@
 
 mod action;
 mod boxed;
+mod cancel;
 mod chain;
 mod ctx;
 mod error;

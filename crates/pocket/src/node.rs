@@ -189,6 +189,18 @@ pub async fn run_node_with<N: Node>(
     if token.is_cancelled() {
         return Err(RunError::Cancelled { node: name.to_string() });
     }
+    run_node_unchecked(node, name, store, input, token).await
+}
+
+/// [`run_node_with`] without the up-front cancellation check, for patterns that check a
+/// [`Watch`](crate::cancel::Watch) themselves.
+pub(crate) async fn run_node_unchecked<N: Node>(
+    node: &N,
+    name: &str,
+    store: &Store,
+    input: N::Input,
+    token: &CancellationToken,
+) -> Result<(N::Output, Next), RunError> {
     let ctx = Ctx::new(name, token, store);
     let view = store.view();
     lifecycle(node, &ctx, store, &view, input).await.map_err(|(step, source)| RunError::Node {

@@ -265,6 +265,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
                 start: start.unwrap_or(0),
                 max_steps: self.max_steps,
                 strict: self.strict,
+                linear: false,
                 warnings,
             }),
             _types: PhantomData,

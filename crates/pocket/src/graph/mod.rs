@@ -1,15 +1,15 @@
 //! Graphs: named nodes, edges labelled by actions, and the executor that walks them.
 
 mod builder;
-mod erased;
+pub(crate) mod erased;
 
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ pub use builder::GraphBuilder;
 use erased::{DynNode, Payload, payload, unpack};
 
 use crate::action::{Action, Next};
+use crate::cancel::Watch;
 use crate::ctx::Ctx;
 use crate::error::{BuildWarning, NodeError, RunError};
 use crate::node::Node;
@@ -41,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) start: usize,
     pub(crate) max_steps: u64,
     pub(crate) strict: bool,
+    /// Stages in sequence: node `i` always hands its output to node `i + 1`.
+    pub(crate) linear: bool,
     pub(crate) warnings: Vec<BuildWarning>,
 }
 
@@ -217,6 +220,46 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         }
     }
 
+    /// An empty pipeline graph (stages are pushed with [`Graph::push_stage`]).
+    pub(crate) fn linear() -> Self {
+        Graph {
+            inner: Arc::new(Inner {
+                nodes: Vec::new(),
+                start: 0,
+                max_steps: u64::MAX,
+                strict: false,
+                linear: true,
+                warnings: Vec::new(),
+            }),
+            _types: PhantomData,
+        }
+    }
+
+    /// Append a stage to a pipeline graph that is not shared yet; `false` if it is shared.
+    pub(crate) fn push_stage(&mut self, name: String, node: Box<dyn DynNode>) -> bool {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.nodes.push(GraphNode { name, node, edges: Vec::new(), default_edge: None });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Run and report the index of the node where the run stopped on failure.
+    pub(crate) async fn run_indexed(
+        &self,
+        store: &Store,
+        input: I,
+        token: &CancellationToken,
+    ) -> Result<O, (usize, RunError)> {
+        let current = AtomicUsize::new(self.inner.start);
+        self.run_loop(store, input, token, self.inner.max_steps, &current)
+            .await
+            .map(|(out, _)| out)
+            .map_err(|e| (current.load(Ordering::Relaxed), e))
+    }
+
     /// The run loop. Returns the output and the action that ended the run (`None` for
     /// [`Next::End`]).
     async fn run_loop(
@@ -234,16 +277,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let mut steps: u64 = 0;
         // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
         // is a plain atomic load (the token's own `is_cancelled` takes a lock).
-        let flag = Arc::new(CancelFlag::default());
-        let mut watch = pin!(token.cancelled());
-        if watch.as_mut().poll(&mut Context::from_waker(&Waker::from(flag.clone()))).is_ready() {
-            flag.0.store(true, Ordering::Release);
-        }
+        let watch = Watch::new(token);
         // Whether anyone listens to node spans, decided once per run.
         let traced = tracing::enabled!(tracing::Level::DEBUG);
         loop {
             let node = &inner.nodes[index];
-            if flag.0.load(Ordering::Acquire) {
+            if watch.is_cancelled() {
                 return Err(RunError::Cancelled { node: node.name.clone() });
             }
             if steps >= max_steps {
@@ -289,6 +328,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                     return Err(RunError::Node { node: node.name.clone(), step, source });
                 }
             };
+            if inner.linear {
+                // A pipeline: every stage feeds the next, whatever its action.
+                if index + 1 < inner.nodes.len() {
+                    index += 1;
+                    payload = output;
+                    continue;
+                }
+                return self.finish(node, output, next.action().cloned());
+            }
             let Some(action) = next.action() else {
                 span.record("action", "<end>");
                 return self.finish(node, output, None);
@@ -332,20 +380,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 found: node.node.output().name,
             }),
         }
-    }
-}
-
-/// Set when the run's token is cancelled (it is the waker of the run's cancellation watch).
-#[derive(Default)]
-struct CancelFlag(AtomicBool);
-
-impl Wake for CancelFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Release);
     }
 }
 

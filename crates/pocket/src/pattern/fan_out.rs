@@ -1,5 +1,6 @@
 //! Fan-out: one node over many items, concurrently, results in input order.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -8,8 +9,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{ItemError, TaskGauge};
+use crate::cancel::Watch;
 use crate::error::RunError;
-use crate::node::{Node, run_node_with};
+use crate::node::{Node, run_node_unchecked};
 use crate::store::Store;
 
 /// How many items a fan-out runs at once unless told otherwise.
@@ -197,7 +199,11 @@ pub(crate) struct Spec<'a, N> {
 
 /// The engine of fan-out, batches and adaptive fan-out: keep up to `limit(in_flight)` items
 /// running (asked again each time an item finishes), report each result to `done` with its
-/// index, and stop early when `done` returns false.
+/// index, and stop early when `done` returns false (the others are cancelled).
+///
+/// When `token` is cancelled from outside, items in flight see it (cooperative ones finish with
+/// their own error), the rest are dropped, and every item not reported yet — started or not —
+/// is reported as cancelled, so `done` hears about every index unless it stopped early.
 pub(crate) async fn run_items<N: Node>(
     spec: Spec<'_, N>,
     items: impl IntoIterator<Item = N::Input>,
@@ -205,38 +211,81 @@ pub(crate) async fn run_items<N: Node>(
     mut limit: impl FnMut(usize) -> usize,
     mut done: impl FnMut(usize, Result<N::Output, RunError>) -> bool,
 ) {
+    let watch = Watch::new(token);
     let mut items = items.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
+    let mut in_flight = BTreeSet::new();
     let start = |index: usize, item: N::Input| {
         let guard = spec.gauge.enter();
         let scope = spec.store.scope(&format!("item-{}", spec.offset + index));
-        async move {
-            let result = run_node_with(spec.node, spec.name, &scope, item, token).await;
+        // Items are polled by this task's own scheduler (FuturesUnordered); exempt them from
+        // tokio's per-task budget, which would otherwise make every item past the first 128
+        // of a poll return Pending and be polled again and again.
+        tokio::task::unconstrained(async move {
+            let result = run_node_unchecked(spec.node, spec.name, &scope, item, token).await;
             drop(guard);
             (index, result.map(|(out, _)| out))
-        }
+        })
     };
+    let cancelled = |node: &str| RunError::Cancelled { node: node.to_string() };
     let mut exhausted = false;
     loop {
         let allowed = limit(running.len()).max(1);
-        while !exhausted && running.len() < allowed {
+        while !exhausted && running.len() < allowed && !watch.is_cancelled() {
             match items.next() {
-                Some((index, item)) => running.push(start(index, item)),
+                Some((index, item)) => {
+                    in_flight.insert(index);
+                    running.push(start(index, item));
+                }
                 None => exhausted = true,
             }
         }
-        let Some((index, result)) = running.next().await else { return };
-        if !done(index, result) {
-            token.cancel();
-            settle(&mut running).await;
-            return;
+        let next = tokio::select! {
+            biased;
+            next = running.next() => next,
+            () = token.cancelled() => None,
+        };
+        match next {
+            Some((index, result)) => {
+                in_flight.remove(&index);
+                if !done(index, result) {
+                    token.cancel();
+                    settle(&mut running).await;
+                    return;
+                }
+            }
+            None if !watch.is_cancelled() => return, // all done
+            None => {
+                // Cancelled from outside: let cooperative items finish, report the rest.
+                for (index, result) in settle(&mut running).await {
+                    in_flight.remove(&index);
+                    if !done(index, result) {
+                        return;
+                    }
+                }
+                drop(running);
+                let rest = in_flight.into_iter().chain(items.map(|(index, _)| index)).collect::<BTreeSet<_>>();
+                for index in rest {
+                    if !done(index, Err(cancelled(spec.name))) {
+                        return;
+                    }
+                }
+                return;
+            }
         }
     }
 }
 
-/// Poll the remaining futures once more so that cooperative ones observe the cancellation;
-/// whatever is still pending is then dropped by the caller.
-pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) {
-    let mut drain = pin!(async { while running.next().await.is_some() {} });
+/// Poll the remaining futures once more so that cooperative ones observe the cancellation, and
+/// return what they produced; whatever is still pending is then dropped by the caller.
+pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) -> Vec<F::Output> {
+    let mut finished = Vec::new();
+    let mut drain = pin!(async {
+        while let Some(out) = running.next().await {
+            finished.push(out);
+        }
+    });
     let _ = futures_util::FutureExt::now_or_never(drain.as_mut());
+    drop(drain);
+    finished
 }

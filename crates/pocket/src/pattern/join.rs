@@ -11,9 +11,11 @@ use super::fan_out::settle;
 use super::{ItemError, TaskGauge};
 use crate::boxed::BoxNode;
 use crate::error::RunError;
+use crate::graph::erased::{DynNode, Erased, ErasedSync};
 use crate::graph::{Graph, RunOptions};
-use crate::node::{Node, run_node_with};
+use crate::node::{Node, run_node_unchecked, run_node_with};
 use crate::store::Store;
+use crate::sync_node::SyncNode;
 
 /// Run `nodes[i]` on `inputs[i]`, all at once, each on the scope `concurrent-<i>`; results in
 /// node order. Fails fast: the first error cancels the others. For nodes of different types,
@@ -189,6 +191,7 @@ pub enum FanInError {
 /// ```
 pub struct FanIn<S, A> {
     sources: Vec<S>,
+    names: Vec<String>,
     aggregator: A,
     gauge: TaskGauge,
 }
@@ -207,7 +210,9 @@ where
 {
     /// Sources and their aggregator.
     pub fn new(sources: impl IntoIterator<Item = S>, aggregator: A) -> Self {
-        FanIn { sources: sources.into_iter().collect(), aggregator, gauge: TaskGauge::new() }
+        let sources: Vec<S> = sources.into_iter().collect();
+        let names = (0..sources.len()).map(|i| format!("source-{i}")).collect();
+        FanIn { sources, names, aggregator, gauge: TaskGauge::new() }
     }
 
     /// Count the running sources on `gauge`.
@@ -237,21 +242,24 @@ where
         input: S::Input,
         token: &CancellationToken,
     ) -> Result<A::Output, FanInError> {
+        if token.is_cancelled() {
+            return Err(FanInError::Source { index: 0, error: RunError::Cancelled { node: self.names[0].clone() } });
+        }
         let token = token.child_token();
         let mut running: FuturesUnordered<_> = self
             .sources
             .iter()
+            .zip(&self.names)
             .enumerate()
-            .map(|(i, source)| {
+            .map(|(i, (source, name))| {
                 let guard = self.gauge.enter();
-                let scope = store.scope(&format!("source-{i}"));
+                let scope = store.scope(name);
                 let (input, token) = (input.clone(), &token);
-                async move {
-                    let name = format!("source-{i}");
-                    let result = run_node_with(source, &name, &scope, input, token).await.map(|(o, _)| o);
+                tokio::task::unconstrained(async move {
+                    let result = run_node_unchecked(source, name, &scope, input, token).await.map(|(o, _)| o);
                     drop(guard);
                     (i, result)
-                }
+                })
             })
             .collect();
         let mut outputs: Vec<Option<S::Output>> = (0..self.sources.len()).map(|_| None).collect();
@@ -289,8 +297,9 @@ pub struct StageError {
 
 /// Named stages of one type `T` (typically `serde_json::Value`) run in sequence, each stage's
 /// output feeding the next; the error names the failing stage. Stages' actions are ignored.
-/// For stages of different types, chain them instead ([`NodeExt::then`](crate::NodeExt::then)):
-/// the compiler then checks every edge.
+/// Stages run with the graph engine (stages added with [`Pipeline::sync_stage`] run inline
+/// without allocating). For stages of different types, chain them instead
+/// ([`NodeExt::then`](crate::NodeExt::then)): the compiler then checks every edge.
 ///
 /// # Examples
 ///
@@ -306,12 +315,13 @@ pub struct StageError {
 /// # });
 /// ```
 pub struct Pipeline<T> {
-    stages: Vec<(String, BoxNode<T, T>)>,
+    graph: Graph<T, T>,
+    names: Vec<String>,
 }
 
 impl<T> fmt::Debug for Pipeline<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pipeline").field("stages", &self.stages.iter().map(|(n, _)| n).collect::<Vec<_>>()).finish()
+        f.debug_struct("Pipeline").field("stages", &self.names).finish()
     }
 }
 
@@ -324,24 +334,37 @@ impl<T: Send + Sync + 'static> Default for Pipeline<T> {
 impl<T: Send + Sync + 'static> Pipeline<T> {
     /// No stages yet (an empty pipeline returns its input).
     pub fn new() -> Self {
-        Pipeline { stages: Vec::new() }
+        Pipeline { graph: Graph::linear(), names: Vec::new() }
+    }
+
+    fn push(mut self, name: String, node: Box<dyn DynNode>) -> Self {
+        // The graph is private to the pipeline and never shared while stages are added.
+        let pushed = self.graph.push_stage(name.clone(), node);
+        debug_assert!(pushed, "a pipeline's graph is not shared while it is built");
+        self.names.push(name);
+        self
     }
 
     /// Append a stage.
     #[must_use]
-    pub fn stage(mut self, name: impl Into<String>, node: impl Node<Input = T, Output = T>) -> Self {
-        self.stages.push((name.into(), BoxNode::new(node)));
-        self
+    pub fn stage(self, name: impl Into<String>, node: impl Node<Input = T, Output = T>) -> Self {
+        self.push(name.into(), Box::new(Erased(node)))
+    }
+
+    /// Append a stage that never waits ([`SyncNode`]).
+    #[must_use]
+    pub fn sync_stage(self, name: impl Into<String>, node: impl SyncNode<Input = T, Output = T>) -> Self {
+        self.push(name.into(), Box::new(ErasedSync(node)))
     }
 
     /// The number of stages.
     pub fn len(&self) -> usize {
-        self.stages.len()
+        self.names.len()
     }
 
     /// Whether there are no stages.
     pub fn is_empty(&self) -> bool {
-        self.stages.is_empty()
+        self.names.is_empty()
     }
 
     /// Run the stages in order.
@@ -359,14 +382,14 @@ impl<T: Send + Sync + 'static> Pipeline<T> {
     ///
     /// As [`Pipeline::run`].
     pub async fn run_with(&self, store: &Store, input: T, token: &CancellationToken) -> Result<T, StageError> {
-        let mut value = input;
-        for (index, (stage, node)) in self.stages.iter().enumerate() {
-            value = run_node_with(node, stage, store, value, token)
-                .await
-                .map(|(out, _)| out)
-                .map_err(|error| StageError { index, stage: stage.clone(), error })?;
+        if self.names.is_empty() {
+            return Ok(input);
         }
-        Ok(value)
+        self.graph.run_indexed(store, input, token).await.map_err(|(index, error)| StageError {
+            index,
+            stage: self.names[index].clone(),
+            error,
+        })
     }
 }
 

@@ -351,10 +351,11 @@ impl Store {
     /// A view whose keys are prefixed with `prefix:` (nested scopes stack: `a:b:key`). It
     /// shares this store's data, bounds and locks.
     pub fn scope(&self, prefix: &str) -> Store {
-        let full = match &self.prefix {
-            Some(p) => format!("{p}{prefix}:"),
-            None => format!("{prefix}:"),
-        };
+        let parent = self.prefix.as_deref().unwrap_or("");
+        let mut full = String::with_capacity(parent.len() + prefix.len() + 1);
+        full.push_str(parent);
+        full.push_str(prefix);
+        full.push(':');
         Store { shared: self.shared.clone(), prefix: Some(full.into()) }
     }
 

@@ -1,0 +1,48 @@
+//! A cheap cancellation check for hot loops.
+//!
+//! `CancellationToken::is_cancelled` takes a lock in tokio-util. A loop that checks between
+//! every node or item instead registers one waker on the token and reads an atomic flag.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Wake, Waker};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Watches a token: [`Watch::is_cancelled`] is an atomic load. Cancelling the token (from any
+/// thread, or from a step of the same task) sets the flag synchronously.
+pub(crate) struct Watch<'a> {
+    flag: Arc<Flag>,
+    // Kept alive (registered with the token) for as long as the watch lives.
+    _registration: Pin<Box<WaitForCancellationFuture<'a>>>,
+}
+
+impl<'a> Watch<'a> {
+    pub(crate) fn new(token: &'a CancellationToken) -> Self {
+        let flag = Arc::new(Flag::default());
+        let mut registration = Box::pin(token.cancelled());
+        if registration.as_mut().poll(&mut Context::from_waker(&Waker::from(flag.clone()))).is_ready() {
+            flag.0.store(true, Ordering::Release);
+        }
+        Watch { flag, _registration: registration }
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.0.load(Ordering::Acquire)
+    }
+}
