@@ -280,12 +280,13 @@ pub(crate) async fn run_items<N: Node>(
 /// return what they produced; whatever is still pending is then dropped by the caller.
 pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) -> Vec<F::Output> {
     let mut finished = Vec::new();
-    let mut drain = pin!(async {
-        while let Some(out) = running.next().await {
-            finished.push(out);
-        }
-    });
-    let _ = futures_util::FutureExt::now_or_never(drain.as_mut());
-    drop(drain);
+    {
+        let mut drain = pin!(async {
+            while let Some(out) = running.next().await {
+                finished.push(out);
+            }
+        });
+        let _ = futures_util::FutureExt::now_or_never(drain.as_mut());
+    }
     finished
 }
