@@ -184,12 +184,11 @@ async fn dropping_or_cancelling_a_running_fan_out_leaves_nothing_running() {
         sleep(Duration::from_secs(2)).await;
         t.cancel();
     });
+    let started = tokio::time::Instant::now();
     let err = fan.run_with(&store, 0..100u64, &token).await.unwrap_err();
-    assert!(
-        matches!(err.error, RunError::Node { ref source, .. } if source.is_cancelled())
-            || matches!(err.error, RunError::Cancelled { .. }),
-        "{err:?}"
-    );
+    assert_eq!(started.elapsed(), Duration::from_secs(2), "stops at once, without waiting for the items");
+    assert!(matches!(err.error, RunError::Cancelled { ref node } if node == "fan-out"), "{err:?}");
+    assert_eq!(err.index, 0);
     assert_eq!(gauge.active(), 0);
 }
 
@@ -215,4 +214,26 @@ async fn items_write_their_own_scopes_concurrently() {
     }
     assert_eq!(store.len(), 4 * 2_000 * 2);
     assert_eq!(store.get_value("part2:item-7:square").unwrap(), Some(json!(49)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_fan_out_reports_the_first_unfinished_item() {
+    let node = exec_fn(|i: u64| async move {
+        if i >= 3 {
+            sleep(Duration::from_secs(60)).await;
+        }
+        Ok(i)
+    });
+    let fan = FanOut::new(node).limit(5);
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let started = tokio::time::Instant::now();
+    let err = fan.run_with(&Store::new(), 0..20u64, &token).await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    assert_eq!(err.index, 3, "items 0..3 finished before the cancellation");
+    assert!(matches!(err.error, RunError::Cancelled { .. }));
 }
