@@ -286,7 +286,7 @@ pub enum RunError {
         limit: u64,
     },
     /// The run's cancellation token was cancelled.
-    #[error("run cancelled before node `{node}`")]
+    #[error("run cancelled at node `{node}`")]
     Cancelled {
         /// The node that was about to run (or was running).
         node: String,
