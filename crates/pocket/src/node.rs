@@ -115,6 +115,54 @@ pub trait Layer<N: Node> {
     fn layer(&self, inner: N) -> Self::Node;
 }
 
+/// Forward the listed [`Node`] methods of a wrapper to `self.inner` (the wrapped node, with the
+/// same step types): `delegate!(prep post finish actions);` inside the wrapper's `impl Node`.
+macro_rules! delegate {
+    ($($method:ident)*) => { $($crate::node::delegate!(@ $method);)* };
+    (@prep) => {
+        fn prep(
+            &self,
+            ctx: &$crate::Ctx<'_>,
+            store: &$crate::StoreView,
+            input: &Self::Input,
+        ) -> impl ::std::future::Future<Output = Result<Self::Prep, $crate::NodeError>> + Send {
+            self.inner.prep(ctx, store, input)
+        }
+    };
+    (@exec) => {
+        fn exec(
+            &self,
+            ctx: &$crate::Ctx<'_>,
+            prep: &Self::Prep,
+        ) -> impl ::std::future::Future<Output = Result<Self::Exec, $crate::NodeError>> + Send {
+            self.inner.exec(ctx, prep)
+        }
+    };
+    (@post) => {
+        fn post(
+            &self,
+            ctx: &$crate::Ctx<'_>,
+            store: &$crate::Store,
+            input: Self::Input,
+            prep: Self::Prep,
+            exec: Self::Exec,
+        ) -> impl ::std::future::Future<Output = Result<(Self::Output, $crate::Next), $crate::NodeError>> + Send {
+            self.inner.post(ctx, store, input, prep, exec)
+        }
+    };
+    (@finish) => {
+        fn finish(&self, ctx: &$crate::Ctx<'_>, store: &$crate::Store, outcome: $crate::Outcome<'_, Self::Output>) {
+            self.inner.finish(ctx, store, outcome);
+        }
+    };
+    (@actions) => {
+        fn actions(&self) -> Option<Vec<$crate::Action>> {
+            self.inner.actions()
+        }
+    };
+}
+pub(crate) use delegate;
+
 /// Run one node's whole lifecycle (prep → exec → post, then [`Node::finish`]), catching panics.
 /// A step's panic becomes [`NodeError::Panicked`] for that step.
 pub(crate) async fn lifecycle<N: Node>(

@@ -3,11 +3,9 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::action::{Action, Next};
 use crate::ctx::Ctx;
 use crate::error::NodeError;
-use crate::node::{Node, Outcome};
-use crate::store::{Store, StoreView};
+use crate::node::Node;
 
 /// A node whose failed Exec is replaced by a fallback. Built by
 /// [`NodeExt::fallback`](crate::NodeExt::fallback).
@@ -63,9 +61,7 @@ where
     type Exec = N::Exec;
     type Output = N::Output;
 
-    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
-        self.inner.prep(ctx, store, input).await
-    }
+    crate::node::delegate!(prep post finish actions);
 
     async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
         let primary = match self.inner.exec(ctx, prep).await {
@@ -79,24 +75,5 @@ where
         (self.fallback)(prep.clone(), &primary)
             .await
             .map_err(|fallback| NodeError::FallbackFailed { primary: Box::new(primary), fallback: Box::new(fallback) })
-    }
-
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: N::Input,
-        prep: N::Prep,
-        exec: N::Exec,
-    ) -> Result<(N::Output, Next), NodeError> {
-        self.inner.post(ctx, store, input, prep, exec).await
-    }
-
-    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        self.inner.finish(ctx, store, outcome);
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }

@@ -3,11 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::action::{Action, Next};
 use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
 use crate::node::{Node, Outcome};
-use crate::store::{Store, StoreView};
+use crate::store::Store;
 
 type Success<O> = Arc<dyn Fn(&Ctx<'_>, &Store, &O) + Send + Sync>;
 type Failure = Arc<dyn Fn(&Ctx<'_>, &Store, Step, &NodeError) + Send + Sync>;
@@ -121,24 +120,7 @@ impl<N: Node> Node for Hooked<N> {
     type Exec = N::Exec;
     type Output = N::Output;
 
-    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
-        self.inner.prep(ctx, store, input).await
-    }
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        self.inner.exec(ctx, prep).await
-    }
-
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: N::Input,
-        prep: N::Prep,
-        exec: N::Exec,
-    ) -> Result<(N::Output, Next), NodeError> {
-        self.inner.post(ctx, store, input, prep, exec).await
-    }
+    crate::node::delegate!(prep exec post actions);
 
     fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
         self.inner.finish(ctx, store, outcome);
@@ -147,10 +129,6 @@ impl<N: Node> Node for Hooked<N> {
             Err((step, error)) => self.hooks.on_failure.iter().for_each(|f| f(ctx, store, step, error)),
         }
         self.hooks.on_complete.iter().for_each(|f| f(ctx, store));
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }
 
@@ -201,33 +179,12 @@ where
     type Exec = N::Exec;
     type Output = N::Output;
 
-    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
-        self.inner.prep(ctx, store, input).await
-    }
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        self.inner.exec(ctx, prep).await
-    }
-
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: N::Input,
-        prep: N::Prep,
-        exec: N::Exec,
-    ) -> Result<(N::Output, Next), NodeError> {
-        self.inner.post(ctx, store, input, prep, exec).await
-    }
+    crate::node::delegate!(prep exec post actions);
 
     fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
         self.inner.finish(ctx, store, outcome);
         if let Err((step, error)) = outcome {
             (self.handler)(ctx.node(), step, error);
         }
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }

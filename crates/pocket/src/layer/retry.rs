@@ -5,11 +5,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::action::{Action, Next};
 use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
-use crate::node::{Layer, Node, Outcome};
-use crate::store::{Store, StoreView};
+use crate::node::{Layer, Node};
+use crate::store::StoreView;
 
 /// How long to wait between attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -219,30 +218,13 @@ impl<N: Node> Node for Retry<N> {
     type Exec = N::Exec;
     type Output = N::Output;
 
+    crate::node::delegate!(post finish actions);
+
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
         self.policy.run(ctx, Step::Prep, || self.inner.prep(ctx, store, input)).await
     }
 
     async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
         self.policy.run(ctx, Step::Exec, || self.inner.exec(ctx, prep)).await
-    }
-
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: N::Input,
-        prep: N::Prep,
-        exec: N::Exec,
-    ) -> Result<(N::Output, Next), NodeError> {
-        self.inner.post(ctx, store, input, prep, exec).await
-    }
-
-    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        self.inner.finish(ctx, store, outcome);
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }

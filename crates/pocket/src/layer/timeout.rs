@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::action::{Action, Next};
+use crate::action::Next;
 use crate::ctx::Ctx;
 use crate::error::{NodeError, TimeoutScope};
-use crate::node::{Layer, Node, Outcome};
+use crate::node::{Layer, Node};
 use crate::store::{Store, StoreView};
 
 /// Limits for [`Timeout`]: per step, per node lifecycle, or both.
@@ -127,6 +127,8 @@ impl<N: Node> Node for Timeout<N> {
     type Exec = N::Exec;
     type Output = N::Output;
 
+    crate::node::delegate!(finish actions);
+
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
         let deadline = self.limits.node.map(|d| Instant::now() + d);
         let inner = self.limit(deadline, self.inner.prep(ctx, store, input)).await?;
@@ -147,13 +149,5 @@ impl<N: Node> Node for Timeout<N> {
     ) -> Result<(N::Output, Next), NodeError> {
         let Timed { inner, deadline } = prep;
         self.limit(deadline, self.inner.post(ctx, store, input, inner, exec)).await
-    }
-
-    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        self.inner.finish(ctx, store, outcome);
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }

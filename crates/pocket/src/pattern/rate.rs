@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::action::{Action, Next};
 use crate::ctx::Ctx;
 use crate::error::NodeError;
-use crate::node::{Node, Outcome};
-use crate::store::{Store, StoreView};
+use crate::node::Node;
 
 /// A rate limiter was configured with an unusable value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -200,9 +198,7 @@ where
     type Exec = N::Exec;
     type Output = N::Output;
 
-    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<N::Prep, NodeError> {
-        self.inner.prep(ctx, store, input).await
-    }
+    crate::node::delegate!(prep post finish actions);
 
     async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
         let cost = (self.cost)(prep);
@@ -212,24 +208,5 @@ where
             () = self.limiter.acquire(cost) => {}
         }
         self.inner.exec(ctx, prep).await
-    }
-
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: N::Input,
-        prep: N::Prep,
-        exec: N::Exec,
-    ) -> Result<(N::Output, Next), NodeError> {
-        self.inner.post(ctx, store, input, prep, exec).await
-    }
-
-    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        self.inner.finish(ctx, store, outcome);
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        self.inner.actions()
     }
 }
