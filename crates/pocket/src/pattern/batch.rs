@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::fan_out::{Spec, run_items};
+use super::fan_out::{Spec, run_fail_fast};
 use super::{ItemError, TaskGauge};
 use crate::error::RunError;
 use crate::node::Node;
@@ -141,30 +141,11 @@ impl<N: Node> Batches<N> {
             let chunk: Vec<N::Input> = items.by_ref().take(self.size).collect();
             let offset = results.len();
             let batch_token = token.child_token();
-            let mut slots: Vec<Option<N::Output>> = (0..chunk.len()).map(|_| None).collect();
-            let mut failure = None;
             let spec = Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset };
-            run_items(
-                spec,
-                chunk,
-                &batch_token,
-                |_| self.concurrency,
-                |index, result| match result {
-                    Ok(out) => {
-                        slots[index] = Some(out);
-                        true
-                    }
-                    Err(error) => {
-                        failure = Some(BatchError { batch, item: offset + index, error });
-                        false
-                    }
-                },
-            )
-            .await;
-            if let Some(failure) = failure {
-                return Err(failure);
-            }
-            results.extend(slots.into_iter().map(|s| s.expect("every item finished")));
+            let outputs = run_fail_fast(spec, chunk, &batch_token, |_| self.concurrency)
+                .await
+                .map_err(|e| BatchError { batch, item: offset + e.index, error: e.error })?;
+            results.extend(outputs);
             batch += 1;
         }
         Ok(results)
@@ -332,26 +313,7 @@ impl<N: Node> AdaptiveFanOut<N> {
             }
             workers
         };
-        let mut results: Vec<Option<N::Output>> = Vec::new();
-        let mut failure = None;
         let spec = Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset: 0 };
-        run_items(spec, items, &token, limit, |index, result| match result {
-            Ok(out) => {
-                if results.len() <= index {
-                    results.resize_with(index + 1, || None);
-                }
-                results[index] = Some(out);
-                true
-            }
-            Err(error) => {
-                failure = Some(ItemError { index, error });
-                false
-            }
-        })
-        .await;
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(results.into_iter().map(|r| r.expect("every item finished")).collect()),
-        }
+        run_fail_fast(spec, items, &token, limit).await
     }
 }

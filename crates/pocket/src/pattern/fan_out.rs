@@ -105,6 +105,10 @@ impl<N: Node> FanOut<N> {
         &self.node
     }
 
+    fn spec<'a>(&'a self, store: &'a Store) -> Spec<'a, N> {
+        Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset: 0 }
+    }
+
     /// Run every item; fail fast on the first error (the others are cancelled).
     ///
     /// # Errors
@@ -130,23 +134,8 @@ impl<N: Node> FanOut<N> {
         token: &CancellationToken,
     ) -> Result<Vec<N::Output>, ItemError> {
         let token = token.child_token();
-        let mut results = Vec::new();
-        let mut failure = None;
-        drive(self, store, items, &token, |index, result| match result {
-            Ok(value) => {
-                place(&mut results, index, value);
-                true
-            }
-            Err(error) => {
-                failure = Some(ItemError { index, error });
-                false
-            }
-        })
-        .await;
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(results.into_iter().map(|r| r.expect("every item finished")).collect()),
-        }
+        let limit = self.limit.unwrap_or(usize::MAX);
+        run_fail_fast(self.spec(store), items, &token, |_| limit).await
     }
 
     /// Run every item to its end; one result or error per item, in input order.
@@ -157,10 +146,17 @@ impl<N: Node> FanOut<N> {
     ) -> Vec<Result<N::Output, ItemError>> {
         let token = CancellationToken::new();
         let mut results = Vec::new();
-        drive(self, store, items, &token, |index, result| {
-            place(&mut results, index, result.map_err(|error| ItemError { index, error }));
-            true
-        })
+        let limit = self.limit.unwrap_or(usize::MAX);
+        run_items(
+            self.spec(store),
+            items,
+            &token,
+            |_| limit,
+            |index, result| {
+                place(&mut results, index, result.map_err(|error| ItemError { index, error }));
+                true
+            },
+        )
         .await;
         results.into_iter().map(|r| r.expect("every item finished")).collect()
     }
@@ -171,20 +167,6 @@ fn place<T>(results: &mut Vec<Option<T>>, index: usize, value: T) {
         results.resize_with(index + 1, || None);
     }
     results[index] = Some(value);
-}
-
-/// Start items up to the limit, hand each result to `done` (which returns false to stop early),
-/// and on an early stop cancel the rest, give them one more poll to notice, and drop them.
-async fn drive<N: Node>(
-    fan: &FanOut<N>,
-    store: &Store,
-    items: impl IntoIterator<Item = N::Input>,
-    token: &CancellationToken,
-    done: impl FnMut(usize, Result<N::Output, RunError>) -> bool,
-) {
-    let limit = fan.limit.unwrap_or(usize::MAX);
-    let spec = Spec { node: &fan.node, name: &fan.name, gauge: &fan.gauge, store, offset: 0 };
-    run_items(spec, items, token, |_| limit, done).await;
 }
 
 /// What [`run_items`] runs: a node, its name, where to count tasks, the store, and the index of
@@ -273,6 +255,33 @@ pub(crate) async fn run_items<N: Node>(
                 return;
             }
         }
+    }
+}
+
+/// [`run_items`] with the fail-fast policy: results in input order, or the first failure (the
+/// other items are cancelled).
+pub(crate) async fn run_fail_fast<N: Node>(
+    spec: Spec<'_, N>,
+    items: impl IntoIterator<Item = N::Input>,
+    token: &CancellationToken,
+    limit: impl FnMut(usize) -> usize,
+) -> Result<Vec<N::Output>, ItemError> {
+    let mut results = Vec::new();
+    let mut failure = None;
+    run_items(spec, items, token, limit, |index, result| match result {
+        Ok(value) => {
+            place(&mut results, index, value);
+            true
+        }
+        Err(error) => {
+            failure = Some(ItemError { index, error });
+            false
+        }
+    })
+    .await;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(results.into_iter().map(|r| r.expect("every item finished")).collect()),
     }
 }
 
