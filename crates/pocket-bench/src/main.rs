@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pocket::{
-    Ctx, FanIn, FanOut, Graph, GraphBuilder, Next, Node, NodeError, Pipeline, RateLimiter, RunOptions, Store,
-    StoreView, SyncNode, exec_fn, exec_post_fn,
+    Ctx, FanIn, FanOut, Graph, GraphBuilder, Next, NodeError, Pipeline, RateLimiter, RunOptions, Store, StoreView,
+    SyncNode, exec_fn, exec_post_fn,
 };
 use serde_json::Value;
 
-/// A pass-through node: what a chain stage costs when it does nothing. Used as a `SyncNode`
-/// (the natural form of a node that never waits) by `chain`, and as an async `Node` by
-/// `chain-async`.
+/// A pass-through node: what a chain stage costs when it does nothing. The nodes here are
+/// `SyncNode`s (the natural form of nodes that never wait); the `-async` workloads run the same
+/// nodes as async `Node`s (`into_node()`), to show what a step that may wait costs.
 struct Pass;
 
 impl SyncNode for Pass {
@@ -36,7 +36,7 @@ impl SyncNode for Pass {
     }
 }
 
-/// Sync `think`.
+/// `think` of the agent loop: `act` until the counter reaches the limit, then `done`.
 struct SyncThink(i64);
 
 impl SyncNode for SyncThink {
@@ -56,7 +56,7 @@ impl SyncNode for SyncThink {
     }
 }
 
-/// Sync `act`.
+/// `act` of the agent loop: adds one.
 struct SyncAct;
 
 impl SyncNode for SyncAct {
@@ -72,63 +72,6 @@ impl SyncNode for SyncAct {
         Ok(n + 1)
     }
     fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, n: i64) -> Result<(i64, Next), NodeError> {
-        Ok((n, Next::to("think")))
-    }
-}
-
-impl Node for Pass {
-    type Input = i64;
-    type Prep = i64;
-    type Exec = i64;
-    type Output = i64;
-
-    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
-        Ok(*input)
-    }
-    async fn exec(&self, _: &Ctx<'_>, prep: &i64) -> Result<i64, NodeError> {
-        Ok(*prep)
-    }
-    async fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, exec: i64) -> Result<(i64, Next), NodeError> {
-        Ok((exec, Next::Default))
-    }
-}
-
-/// `think` of the agent loop: `act` until the counter reaches the limit, then `done`.
-struct Think(i64);
-
-impl Node for Think {
-    type Input = i64;
-    type Prep = i64;
-    type Exec = bool;
-    type Output = i64;
-
-    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
-        Ok(*input)
-    }
-    async fn exec(&self, _: &Ctx<'_>, n: &i64) -> Result<bool, NodeError> {
-        Ok(*n < self.0)
-    }
-    async fn post(&self, _: &Ctx<'_>, _: &Store, n: i64, _: i64, more: bool) -> Result<(i64, Next), NodeError> {
-        Ok((n, if more { Next::to("act") } else { Next::to("done") }))
-    }
-}
-
-/// `act` of the agent loop: adds one.
-struct Act;
-
-impl Node for Act {
-    type Input = i64;
-    type Prep = i64;
-    type Exec = i64;
-    type Output = i64;
-
-    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &i64) -> Result<i64, NodeError> {
-        Ok(*input)
-    }
-    async fn exec(&self, _: &Ctx<'_>, n: &i64) -> Result<i64, NodeError> {
-        Ok(n + 1)
-    }
-    async fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, n: i64) -> Result<(i64, Next), NodeError> {
         Ok((n, Next::to("think")))
     }
 }
@@ -198,7 +141,7 @@ fn agent_loop(args: &[String], sync: bool) -> Result<(), String> {
     let builder: GraphBuilder<i64, i64> = if sync {
         Graph::builder().sync_node("think", SyncThink(iters as i64)).sync_node("act", SyncAct)
     } else {
-        Graph::builder().node("think", Think(iters as i64)).node("act", Act)
+        Graph::builder().node("think", SyncThink(iters as i64).into_node()).node("act", SyncAct.into_node())
     };
     let graph = builder.edge("think", "act", "act").edge("act", "think", "think").build().map_err(|e| e.to_string())?;
     let store = Store::new();
