@@ -125,6 +125,12 @@ pub enum NodeError {
         #[source]
         source: Box<NodeError>,
     },
+    /// A circuit breaker is open and refused the call.
+    #[error("{}", circuit_open(*.retry_in))]
+    CircuitOpen {
+        /// How long until the breaker lets a trial call through (zero: trials are in flight).
+        retry_in: Duration,
+    },
     /// A sub-graph used as a node failed.
     #[error("sub-graph failed")]
     Graph(#[source] Box<RunError>),
@@ -159,7 +165,7 @@ impl NodeError {
         match self {
             NodeError::Failed { retryable, .. } => *retryable,
             NodeError::Timeout { .. } => true,
-            NodeError::Cancelled | NodeError::Panicked { .. } => false,
+            NodeError::Cancelled | NodeError::Panicked { .. } | NodeError::CircuitOpen { .. } => false,
             NodeError::FallbackFailed { fallback, .. } => fallback.is_retryable(),
             NodeError::RetriesExhausted { last, .. } => last.is_retryable(),
             NodeError::Stage { source, .. } => source.is_retryable(),
@@ -363,6 +369,14 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     out
+}
+
+fn circuit_open(retry_in: Duration) -> String {
+    if retry_in.is_zero() {
+        "circuit half-open: the trial calls are in flight, failing fast".to_string()
+    } else {
+        format!("circuit open: failing fast, next trial in {retry_in:?}")
+    }
 }
 
 fn list(actions: &[Action]) -> String {

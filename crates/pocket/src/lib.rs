@@ -62,6 +62,7 @@ mod graph;
 mod layer;
 mod node;
 mod pattern;
+mod resilience;
 pub mod store;
 mod sync_node;
 
@@ -86,6 +87,7 @@ pub use pattern::{
     ScatterGather, ServiceError, StageError, StreamProcessor, SubgraphError, SystemLoad, TaskGauge, WorkerPool,
     active_tasks, run_concurrent, run_subgraphs, workers_for_load,
 };
+pub use resilience::{Breaker, BreakerState, CircuitBreaker, ConcurrencyLimit, Limited, Permitted};
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 

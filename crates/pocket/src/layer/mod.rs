@@ -74,6 +74,16 @@ pub trait NodeExt: Node + Sized {
         crate::RateLimited::new(self, limiter, cost)
     }
 
+    /// Take a slot of `limit` for the whole lifecycle ([`Limited`](crate::Limited)).
+    fn concurrency_limit(self, limit: crate::ConcurrencyLimit) -> crate::Limited<Self> {
+        crate::Limited::new(self, limit)
+    }
+
+    /// Send Exec through `breaker` ([`Breaker`](crate::Breaker)).
+    fn circuit_breaker(self, breaker: crate::CircuitBreaker) -> crate::Breaker<Self> {
+        crate::Breaker::new(self, breaker)
+    }
+
     /// Erase this node's type ([`BoxNode`](crate::BoxNode)).
     fn boxed(self) -> crate::BoxNode<Self::Input, Self::Output> {
         crate::BoxNode::new(self)
