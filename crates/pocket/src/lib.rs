@@ -87,7 +87,9 @@ pub use pattern::{
     ScatterGather, ServiceError, StageError, StreamProcessor, SubgraphError, SystemLoad, TaskGauge, WorkerPool,
     active_tasks, run_concurrent, run_subgraphs, workers_for_load,
 };
-pub use resilience::{Breaker, BreakerState, CircuitBreaker, ConcurrencyLimit, Limited, Permitted};
+pub use resilience::{
+    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, Limited, Permitted, ResultCache,
+};
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 

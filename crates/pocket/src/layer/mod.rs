@@ -84,6 +84,23 @@ pub trait NodeExt: Node + Sized {
         crate::Breaker::new(self, breaker)
     }
 
+    /// Cache Exec results in `cache`, keyed by the Prep result as JSON ([`Cached`](crate::Cached)).
+    #[allow(clippy::type_complexity)]
+    fn cache(self, cache: crate::ResultCache) -> crate::Cached<Self, fn(&Self::Prep) -> Option<String>>
+    where
+        Self::Prep: serde::Serialize,
+    {
+        crate::Cached::new(self, cache, crate::resilience::json_key::<Self::Prep>)
+    }
+
+    /// Cache Exec results in `cache` under `key(prep)` (`None`: do not cache this call).
+    fn cache_by<K>(self, cache: crate::ResultCache, key: K) -> crate::Cached<Self, K>
+    where
+        K: Fn(&Self::Prep) -> Option<String> + Send + Sync + 'static,
+    {
+        crate::Cached::new(self, cache, key)
+    }
+
     /// Erase this node's type ([`BoxNode`](crate::BoxNode)).
     fn boxed(self) -> crate::BoxNode<Self::Input, Self::Output> {
         crate::BoxNode::new(self)

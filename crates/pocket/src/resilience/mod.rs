@@ -2,7 +2,10 @@
 //! middleware — each one implementation, applicable to any node.
 
 mod breaker;
+mod cache;
 mod limit;
 
 pub use breaker::{Breaker, BreakerState, CircuitBreaker};
+pub(crate) use cache::json_key;
+pub use cache::{Cached, ResultCache};
 pub use limit::{ConcurrencyLimit, Limited, Permitted};

@@ -399,6 +399,20 @@ impl Store {
         self.with_key(key.name(), |full| self.write(full, slot));
     }
 
+    /// Read a typed value under a dynamic key: `None` when absent, expired or of another type
+    /// (for caches, where a type mismatch is a miss).
+    pub(crate) fn get_typed<T: Clone + 'static>(&self, key: &str) -> Option<T> {
+        self.with_key(key, |full| match self.read(full)? {
+            Slot::Typed(v) => v.as_any().downcast_ref::<T>().cloned(),
+            Slot::Json(_) => None,
+        })
+    }
+
+    /// Write a typed value under a dynamic key.
+    pub(crate) fn set_typed<T: Serialize + Send + Sync + 'static>(&self, key: &str, value: T) {
+        self.with_key(key, |full| self.write(full, Slot::Typed(Arc::new(value))));
+    }
+
     /// Read a value as JSON. `Ok(None)` when absent or expired.
     pub fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError> {
         self.with_key(key, |full| match self.read(full) {
