@@ -131,6 +131,13 @@ pub enum NodeError {
         /// How long until the breaker lets a trial call through (zero: trials are in flight).
         retry_in: Duration,
     },
+    /// Every node of a [`FallbackChain`](crate::FallbackChain) failed; each attempt's error is
+    /// kept, in the order the nodes were declared.
+    #[error("all {} alternatives failed: {}", .attempts.len(), attempts_list(.attempts))]
+    AllFailed {
+        /// `(node name, error)` per attempt.
+        attempts: Vec<(String, RunError)>,
+    },
     /// A sub-graph used as a node failed.
     #[error("sub-graph failed")]
     Graph(#[source] Box<RunError>),
@@ -169,6 +176,9 @@ impl NodeError {
             NodeError::FallbackFailed { fallback, .. } => fallback.is_retryable(),
             NodeError::RetriesExhausted { last, .. } => last.is_retryable(),
             NodeError::Stage { source, .. } => source.is_retryable(),
+            NodeError::AllFailed { attempts } => {
+                attempts.iter().any(|(_, e)| e.node_error().is_some_and(NodeError::is_retryable))
+            }
             NodeError::Graph(run) => match run.as_ref() {
                 RunError::Node { source, .. } => source.is_retryable(),
                 _ => false,
@@ -369,6 +379,10 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     out
+}
+
+fn attempts_list(attempts: &[(String, RunError)]) -> String {
+    attempts.iter().map(|(name, e)| format!("`{name}`: {}", report(e))).collect::<Vec<_>>().join("; ")
 }
 
 fn circuit_open(retry_in: Duration) -> String {

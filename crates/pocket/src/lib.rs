@@ -88,7 +88,8 @@ pub use pattern::{
     active_tasks, run_concurrent, run_subgraphs, workers_for_load,
 };
 pub use resilience::{
-    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, Limited, Permitted, ResultCache,
+    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, FallbackChain, Limited, Permitted, ResultCache,
+    Strategy,
 };
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};

@@ -3,9 +3,11 @@
 
 mod breaker;
 mod cache;
+mod chain;
 mod limit;
 
 pub use breaker::{Breaker, BreakerState, CircuitBreaker};
 pub(crate) use cache::json_key;
 pub use cache::{Cached, ResultCache};
+pub use chain::{FallbackChain, Strategy};
 pub use limit::{ConcurrencyLimit, Limited, Permitted};
