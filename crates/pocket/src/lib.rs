@@ -88,8 +88,8 @@ pub use pattern::{
     active_tasks, run_concurrent, run_subgraphs, workers_for_load,
 };
 pub use resilience::{
-    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, FallbackChain, Limited, Permitted, ResultCache,
-    Strategy,
+    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, FallbackChain, LATENCY_BUCKETS_MS, Limited,
+    Measured, Metrics, Middleware, NodeMetrics, Permitted, Proceed, ResultCache, Started, Strategy, middleware,
 };
 pub use store::{Key, Store, StoreView};
 pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};

@@ -101,6 +101,11 @@ pub trait NodeExt: Node + Sized {
         crate::Cached::new(self, cache, key)
     }
 
+    /// Count, time and log every lifecycle in `metrics` ([`Measured`](crate::Measured)).
+    fn metrics(self, metrics: crate::Metrics) -> crate::Measured<Self> {
+        crate::Measured::new(self, metrics)
+    }
+
     /// Erase this node's type ([`BoxNode`](crate::BoxNode)).
     fn boxed(self) -> crate::BoxNode<Self::Input, Self::Output> {
         crate::BoxNode::new(self)

@@ -1,0 +1,289 @@
+//! Middleware from a plain async function, and ready-made logging and metrics layers that never
+//! touch the payload.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::action::Next;
+use crate::ctx::Ctx;
+use crate::error::NodeError;
+use crate::node::{Node, lifecycle};
+use crate::store::{Store, StoreView};
+
+/// The rest of the chain, handed to a [`middleware`] function: [`Proceed::run`] runs the wrapped
+/// node's whole lifecycle on an input.
+pub struct Proceed<N> {
+    node: Arc<N>,
+    name: String,
+    store: Store,
+    token: CancellationToken,
+}
+
+impl<N> fmt::Debug for Proceed<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proceed").field("node", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl<N: Node> Proceed<N> {
+    /// Run the wrapped node on `input` (can be called more than once, e.g. to retry).
+    ///
+    /// # Errors
+    ///
+    /// The wrapped node's error.
+    pub async fn run(&self, input: N::Input) -> Result<(N::Output, Next), NodeError> {
+        let ctx = Ctx::new(&self.name, &self.token, &self.store);
+        let view = self.store.view();
+        lifecycle(&*self.node, &ctx, &self.store, &view, input).await.map_err(|(_, error)| error)
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A node wrapped by an async function: `f(input, next)` decides what happens around
+/// `next.run(input)` — change the input or the output, time it, log it, retry it, or answer
+/// without calling it. Built by [`middleware`].
+pub struct Middleware<N, F> {
+    node: Arc<N>,
+    f: F,
+}
+
+impl<N: fmt::Debug, F> fmt::Debug for Middleware<N, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Middleware").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// Wrap `node` in the async function `f(input, next)`, without implementing any trait.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, middleware, Next, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let answer = exec_fn(|q: String| async move { Ok(format!("answer to {q}")) });
+/// // Normalise the question, and never send an empty one.
+/// let guarded = middleware(answer, |q: String, next| async move {
+///     let q = q.trim().to_lowercase();
+///     if q.is_empty() {
+///         return Ok(("please ask something".to_string(), Next::to("empty")));
+///     }
+///     next.run(q).await
+/// });
+/// let store = Store::new();
+/// assert_eq!(pocket::run_node(&guarded, &store, "  WHY? ".into()).await.unwrap(), "answer to why?");
+/// assert_eq!(pocket::run_node(&guarded, &store, "   ".into()).await.unwrap(), "please ask something");
+/// # });
+/// ```
+pub fn middleware<N, F, Fut>(node: N, f: F) -> Middleware<N, F>
+where
+    N: Node,
+    N::Input: Clone,
+    F: Fn(N::Input, Proceed<N>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(N::Output, Next), NodeError>> + Send,
+{
+    Middleware { node: Arc::new(node), f }
+}
+
+impl<N, F, Fut> Node for Middleware<N, F>
+where
+    N: Node,
+    N::Input: Clone,
+    F: Fn(N::Input, Proceed<N>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(N::Output, Next), NodeError>> + Send,
+{
+    type Input = N::Input;
+    type Prep = N::Input;
+    type Exec = (N::Output, Next);
+    type Output = N::Output;
+
+    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &N::Input) -> Result<N::Input, NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, input: &N::Input) -> Result<Self::Exec, NodeError> {
+        let next = Proceed {
+            node: self.node.clone(),
+            name: ctx.node().to_string(),
+            store: ctx.store().clone(),
+            token: ctx.token().clone(),
+        };
+        (self.f)(input.clone(), next).await
+    }
+
+    async fn post(
+        &self,
+        _: &Ctx<'_>,
+        _: &Store,
+        _: N::Input,
+        _: N::Input,
+        exec: Self::Exec,
+    ) -> Result<(N::Output, Next), NodeError> {
+        Ok(exec)
+    }
+
+    fn actions(&self) -> Option<Vec<crate::Action>> {
+        self.node.actions()
+    }
+}
+
+/// Latency bucket upper bounds of [`NodeMetrics::latency`], in milliseconds (the last bucket
+/// is everything slower).
+pub const LATENCY_BUCKETS_MS: [u64; 9] = [1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000];
+
+/// What [`Metrics`] counted for one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeMetrics {
+    /// Lifecycles started.
+    pub calls: u64,
+    /// Lifecycles that succeeded.
+    pub successes: u64,
+    /// Lifecycles that failed (in any step).
+    pub failures: u64,
+    /// Counts per latency bucket ([`LATENCY_BUCKETS_MS`], plus one for slower).
+    pub latency: [u64; 10],
+    /// Total time spent, for averages.
+    pub total: Duration,
+}
+
+/// A shared registry of per-node counts, errors and latency histograms, fed by
+/// [`NodeExt::metrics`](crate::NodeExt::metrics). Nodes are keyed by their name in the run.
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, Metrics, NodeError, NodeExt, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let metrics = Metrics::new();
+/// let node = exec_fn(|x: i32| async move { if x < 0 { Err(NodeError::msg("negative")) } else { Ok(x) } })
+///     .metrics(metrics.clone());
+/// let store = Store::new();
+/// for x in [1, -1, 2] {
+///     let _ = pocket::run_node(&node, &store, x).await;
+/// }
+/// let m = &metrics.snapshot()["node"];
+/// assert_eq!((m.calls, m.successes, m.failures), (3, 2, 1));
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct Metrics(Arc<Mutex<BTreeMap<String, NodeMetrics>>>);
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Metrics").field(&self.snapshot()).finish()
+    }
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the counts, by node name.
+    pub fn snapshot(&self) -> BTreeMap<String, NodeMetrics> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, node: &str, elapsed: Duration, success: bool) {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let m = all.entry(node.to_string()).or_default();
+        m.calls += 1;
+        if success {
+            m.successes += 1;
+        } else {
+            m.failures += 1;
+        }
+        let ms = elapsed.as_millis();
+        let bucket = LATENCY_BUCKETS_MS.iter().position(|b| ms <= u128::from(*b)).unwrap_or(LATENCY_BUCKETS_MS.len());
+        m.latency[bucket] += 1;
+        m.total += elapsed;
+    }
+}
+
+/// The Prep result of a [`Measured`] node: the inner Prep and when the lifecycle started. The
+/// node's own values pass through untouched.
+#[derive(Debug)]
+pub struct Started<P> {
+    inner: P,
+    at: Instant,
+}
+
+/// A node whose lifecycles are counted and timed in a [`Metrics`] registry, and logged as
+/// tracing events (debug on success, warn on failure) with their duration. Built by
+/// [`NodeExt::metrics`](crate::NodeExt::metrics).
+#[derive(Debug, Clone)]
+pub struct Measured<N> {
+    inner: N,
+    metrics: Metrics,
+}
+
+impl<N> Measured<N> {
+    /// Wrap `inner`.
+    pub fn new(inner: N, metrics: Metrics) -> Self {
+        Measured { inner, metrics }
+    }
+
+    fn done(&self, ctx: &Ctx<'_>, at: Instant, error: Option<&NodeError>) {
+        let elapsed = at.elapsed();
+        self.metrics.record(ctx.node(), elapsed, error.is_none());
+        match error {
+            None => tracing::debug!(node = ctx.node(), ?elapsed, "node succeeded"),
+            Some(error) => tracing::warn!(node = ctx.node(), ?elapsed, %error, "node failed"),
+        }
+    }
+}
+
+impl<N: Node> Node for Measured<N> {
+    type Input = N::Input;
+    type Prep = Started<N::Prep>;
+    type Exec = N::Exec;
+    type Output = N::Output;
+
+    crate::node::delegate!(finish actions);
+
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
+        let at = Instant::now();
+        match self.inner.prep(ctx, store, input).await {
+            Ok(inner) => Ok(Started { inner, at }),
+            Err(error) => {
+                self.done(ctx, at, Some(&error));
+                Err(error)
+            }
+        }
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> Result<N::Exec, NodeError> {
+        let result = self.inner.exec(ctx, &prep.inner).await;
+        if let Err(error) = &result {
+            self.done(ctx, prep.at, Some(error));
+        }
+        result
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: N::Input,
+        prep: Self::Prep,
+        exec: N::Exec,
+    ) -> Result<(N::Output, Next), NodeError> {
+        let Started { inner, at } = prep;
+        let result = self.inner.post(ctx, store, input, inner, exec).await;
+        self.done(ctx, at, result.as_ref().err());
+        result
+    }
+}
