@@ -117,6 +117,18 @@ impl fmt::Display for Action {
     }
 }
 
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Action::from)
+    }
+}
+
 impl From<&'static str> for Action {
     #[inline]
     fn from(name: &'static str) -> Self {
@@ -149,7 +161,8 @@ impl From<Arc<str>> for Action {
 ///
 /// Returning an action that has no edge also ends the run (with that node's output), unless the
 /// graph is strict; [`Next::End`] ends it explicitly, strict or not.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Next {
     /// Follow the edge labelled with this action.
     To(Action),

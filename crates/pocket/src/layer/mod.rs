@@ -18,10 +18,34 @@ use timeout::{Timeout, Timeouts};
 
 /// Extension methods for every [`Node`]: layers and chaining.
 ///
-/// Layers stack from the inside out: in `node.retry(p).timeout(t)` the timeout wraps the
-/// retrying node, so a node limit bounds all attempts together; in
-/// `node.timeout(t).retry(p)` each attempt gets its own limit. The recommended order for a
-/// flaky remote call is `node.timeout(per_attempt).retry(policy).fallback(f).hooks(h)`.
+/// # Composition order
+///
+/// Layers stack from the inside out, and the order changes the behaviour (each case below is
+/// tested):
+///
+/// * `node.timeout(t).retry(p)`: every attempt gets its own limit; `node.retry(p).timeout(t)`:
+///   one limit for all attempts together, waits included.
+/// * `node.timeout(t).circuit_breaker(b)`: the breaker sees timeouts as failures;
+///   `node.circuit_breaker(b).timeout(t)`: an abandoned call counts neither way.
+/// * `node.circuit_breaker(b).retry(p)`: every attempt counts, and an open breaker ends the
+///   retrying at once (its error is not retryable).
+/// * `node.rate_limit(l).retry(p)`: every attempt pays for its tokens.
+/// * `node.retry(p).fallback(f)`: the fallback runs once, after the last attempt.
+/// * `node.hooks(h).retry(p)`: hooks and metrics see the final outcome once, whatever their
+///   position, because they run after the lifecycle.
+///
+/// The recommended stack for an LLM call, inside out:
+///
+/// ```text
+/// llm.timeout(Timeouts::step(per_attempt))  // each attempt limited in time
+///    .rate_limit(limiter)                   // paced by the shared token bucket
+///    .circuit_breaker(breaker)              // guarded by the shared breaker (sees timeouts)
+///    .retry(policy)                         // attempts repeat the three above
+///    .fallback(cheaper_answer)              // or FallbackChain: when every attempt failed
+///    .metrics(metrics)                      // counts and times the final outcome
+/// ```
+///
+/// `cargo run -p pocket --example resilient_llm_call` runs this stack around a flaky model.
 pub trait NodeExt: Node + Sized {
     /// Wrap this node in `layer`.
     fn layer<L: Layer<Self>>(self, layer: L) -> L::Node {
