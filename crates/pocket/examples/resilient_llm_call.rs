@@ -27,7 +27,7 @@ async fn main() {
                     println!("  [{:>4} ms] big model call {n}: 503", started.elapsed().as_millis());
                     return Err(NodeError::msg("503 overloaded"));
                 }
-                if n % 5 == 0 {
+                if n.is_multiple_of(5) {
                     println!("  [{:>4} ms] big model call {n}: hangs", started.elapsed().as_millis());
                     std::future::pending::<()>().await;
                 }
