@@ -138,6 +138,15 @@ pub enum NodeError {
         /// `(node name, error)` per attempt.
         attempts: Vec<(String, RunError)>,
     },
+    /// An item of a fan-out used as a node failed.
+    #[error("item {index} failed")]
+    Item {
+        /// The item's position in the list.
+        index: usize,
+        /// Its error.
+        #[source]
+        source: Box<RunError>,
+    },
     /// A sub-graph used as a node failed.
     #[error("sub-graph failed")]
     Graph(#[source] Box<RunError>),
@@ -176,6 +185,7 @@ impl NodeError {
             NodeError::FallbackFailed { fallback, .. } => fallback.is_retryable(),
             NodeError::RetriesExhausted { last, .. } => last.is_retryable(),
             NodeError::Stage { source, .. } => source.is_retryable(),
+            NodeError::Item { source, .. } => source.node_error().is_some_and(NodeError::is_retryable),
             NodeError::AllFailed { attempts } => {
                 attempts.iter().any(|(_, e)| e.node_error().is_some_and(NodeError::is_retryable))
             }
@@ -192,6 +202,7 @@ impl NodeError {
             NodeError::Cancelled => true,
             NodeError::RetriesExhausted { last, .. } => last.is_cancelled(),
             NodeError::Stage { source, .. } => source.is_cancelled(),
+            NodeError::Item { source, .. } => matches!(source.as_ref(), RunError::Cancelled { .. }),
             NodeError::Graph(run) => matches!(run.as_ref(), RunError::Cancelled { .. }),
             _ => false,
         }

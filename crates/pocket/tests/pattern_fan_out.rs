@@ -237,3 +237,26 @@ async fn cancelling_a_fan_out_reports_the_first_unfinished_item() {
     assert_eq!(err.index, 3, "items 0..3 finished before the cancellation");
     assert!(matches!(err.error, RunError::Cancelled { .. }));
 }
+
+#[tokio::test]
+async fn a_fan_out_is_a_graph_node_over_a_list() {
+    let split = exec_fn(|csv: String| async move { Ok(csv.split(',').map(String::from).collect::<Vec<_>>()) });
+    let parse = FanOut::new(exec_fn(|s: String| async move { s.trim().parse::<i64>().map_err(NodeError::fatal) }));
+    let sum = exec_fn(|v: Vec<i64>| async move { Ok(v.iter().sum::<i64>()) });
+    let g = pocket::Graph::<String, i64>::builder()
+        .node("split", split)
+        .node("parse", parse)
+        .node("sum", sum)
+        .edge("split", "default", "parse")
+        .edge("parse", "default", "sum")
+        .build()
+        .unwrap();
+    let store = Store::new();
+    assert_eq!(g.run(&store, "1, 2,3".into()).await.unwrap(), 6);
+    let err = g.run(&store, "1,x,3".into()).await.unwrap_err();
+    assert_eq!(
+        pocket::report(&err),
+        "node `parse` failed in exec: item 1 failed: node `parse` failed in exec: invalid digit found in string"
+    );
+    assert!(!err.node_error().unwrap().is_retryable());
+}

@@ -299,3 +299,66 @@ pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) -> Vec<
     }
     finished
 }
+
+/// A fan-out is a node over a list: it takes `Vec<item>` and hands on `Vec<output>` (in input
+/// order), so a graph step can fan out. It runs on the run's store (items on the scopes
+/// `item-<i>` of it, named after the graph node) and token; the first failing item fails the
+/// node with
+/// [`NodeError::Item`](crate::NodeError::Item). Prep clones the list (Exec may be retried).
+///
+/// # Examples
+///
+/// ```
+/// use pocket::{exec_fn, FanOut, Graph, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let split = exec_fn(|text: String| async move { Ok(text.split(' ').map(String::from).collect::<Vec<_>>()) });
+/// let lengths = FanOut::new(exec_fn(|w: String| async move { Ok(w.len()) }));
+/// let graph = Graph::<String, Vec<usize>>::builder()
+///     .node("split", split)
+///     .node("lengths", lengths)
+///     .edge("split", "default", "lengths")
+///     .build()
+///     .unwrap();
+/// assert_eq!(graph.run(&Store::new(), "a bb ccc".into()).await.unwrap(), [1, 2, 3]);
+/// # });
+/// ```
+impl<N> crate::Node for FanOut<N>
+where
+    N: Node,
+    N::Input: Clone,
+{
+    type Input = Vec<N::Input>;
+    type Prep = Vec<N::Input>;
+    type Exec = Vec<N::Output>;
+    type Output = Vec<N::Output>;
+
+    async fn prep(
+        &self,
+        _: &crate::Ctx<'_>,
+        _: &crate::StoreView,
+        input: &Vec<N::Input>,
+    ) -> Result<Vec<N::Input>, crate::NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &crate::Ctx<'_>, items: &Vec<N::Input>) -> Result<Vec<N::Output>, crate::NodeError> {
+        // Inside a graph, items carry the graph node's name.
+        let spec = Spec { node: &self.node, name: ctx.node(), gauge: &self.gauge, store: ctx.store(), offset: 0 };
+        let limit = self.limit.unwrap_or(usize::MAX);
+        run_fail_fast(spec, items.iter().cloned(), &ctx.token().child_token(), |_| limit)
+            .await
+            .map_err(|e| crate::NodeError::Item { index: e.index, source: Box::new(e.error) })
+    }
+
+    async fn post(
+        &self,
+        _: &crate::Ctx<'_>,
+        _: &Store,
+        _: Vec<N::Input>,
+        _: Vec<N::Input>,
+        outputs: Vec<N::Output>,
+    ) -> Result<(Vec<N::Output>, crate::Next), crate::NodeError> {
+        Ok((outputs, crate::Next::Default))
+    }
+}
