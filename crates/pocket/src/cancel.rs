@@ -42,6 +42,7 @@ impl<'a> Watch<'a> {
         Watch { flag, _registration: registration }
     }
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flag.0.load(Ordering::Acquire)
     }

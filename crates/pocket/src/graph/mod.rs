@@ -291,15 +291,13 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             steps += 1;
             current.store(index, Ordering::Relaxed);
             let ctx = Ctx::new(&node.name, token, store);
-            let span = if traced {
-                tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty)
-            } else {
-                tracing::Span::none()
-            };
-            let now = if span.is_disabled() {
-                node.node.run_now(&ctx, store, &view, payload)
-            } else {
-                span.in_scope(|| node.node.run_now(&ctx, store, &view, payload))
+            // No span at all when nobody listens (not even a disabled one: it costs a drop).
+            let span = traced
+                .then(|| tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty))
+                .filter(|span| !span.is_disabled());
+            let now = match &span {
+                None => node.node.run_now(&ctx, store, &view, payload),
+                Some(span) => span.in_scope(|| node.node.run_now(&ctx, store, &view, payload)),
             };
             let result = match now {
                 // A node that never waits ran inline.
@@ -307,10 +305,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 Err(payload) => {
                     let step = node.node.run(&ctx, store, &view, payload);
                     // Only instrument when someone listens: the disabled path costs nothing.
-                    let result = if span.is_disabled() {
-                        race_cancel(step, token).await
-                    } else {
-                        race_cancel(step.instrument(span.clone()), token).await
+                    let result = match &span {
+                        None => race_cancel(step, token).await,
+                        Some(span) => race_cancel(step.instrument(span.clone()), token).await,
                     };
                     let Some(result) = result else {
                         return Err(RunError::Cancelled { node: node.name.clone() });
@@ -338,10 +335,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 return self.finish(node, output, next.action().cloned());
             }
             let Some(action) = next.action() else {
-                span.record("action", "<end>");
+                if let Some(span) = &span {
+                    span.record("action", "<end>");
+                }
                 return self.finish(node, output, None);
             };
-            span.record("action", action.as_str());
+            if let Some(span) = &span {
+                span.record("action", action.as_str());
+            }
             let edge = match next {
                 Next::Default => node.default_edge,
                 _ => node.edges.iter().find(|(a, _)| a == action).map(|(_, to)| *to),
