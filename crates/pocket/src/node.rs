@@ -20,7 +20,7 @@ pub type Outcome<'a, O> = Result<&'a O, (Step, &'a NodeError)>;
 ///
 /// The associated types are the node's contract: `Input` is what it receives, `Output` what it
 /// hands on. Graphs check at build time that connected nodes agree, and typed chains
-/// ([`NodeExt::then`]) are checked by the compiler.
+/// ([`NodeExt::then`](crate::NodeExt::then)) are checked by the compiler.
 ///
 /// For the common shapes, build nodes from closures instead: [`exec_fn`](crate::exec_fn),
 /// [`exec_post_fn`](crate::exec_post_fn), [`node_fn`](crate::node_fn).
