@@ -116,3 +116,27 @@ async fn a_timeout_on_a_sub_graph_abandons_the_inner_run() {
     assert_eq!(started.elapsed(), secs(5));
     assert_eq!(pocket::report(&err), "node `sub` failed in exec: timed out after 5s (node timeout)");
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_configuration_values_never_panic() {
+    use pocket::{CircuitBreaker, RateLimiter};
+    // Limits too large to add to the clock are no limits.
+    let node = sleepy(0, 1, 0).timeout(Timeouts::step(Duration::MAX).and_node(Duration::MAX));
+    assert_eq!(run_node(&node, &Store::new(), 1).await.unwrap(), 1);
+    // A store TTL of "forever".
+    let store = Store::builder().ttl(Duration::MAX).max_entries(2).build();
+    store.set_value("k", serde_json::json!(1));
+    assert!(store.contains("k"));
+    // NaN jitter, an absurd multiplier.
+    let flaky = exec_fn(|x: u32| async move { if x == 0 { Err(NodeError::msg("no")) } else { Ok(x) } })
+        .retry(RetryPolicy::exponential(2, Duration::from_millis(1)).multiplier(f64::NAN).jitter(f64::NAN));
+    assert!(run_node(&flaky, &Store::new(), 0).await.is_err());
+    // A breaker open "forever", a limiter cost that would wait longer than a Duration holds.
+    let breaker = CircuitBreaker::new(1, Duration::MAX);
+    let down = exec_fn(|_: u32| async move { Err::<u32, _>(NodeError::msg("down")) }).circuit_breaker(breaker.clone());
+    assert!(run_node(&down, &Store::new(), 0).await.is_err());
+    assert_eq!(breaker.state(), pocket::BreakerState::Open);
+    let limiter = RateLimiter::new(f64::MIN_POSITIVE, 1).unwrap();
+    assert!(limiter.try_acquire(1));
+    assert!(tokio::time::timeout(Duration::from_secs(1), limiter.acquire(u32::MAX)).await.is_err());
+}

@@ -93,7 +93,7 @@ impl RetryPolicy {
 
     /// Randomise each delay down by up to `fraction` of it (0.0 = none, 1.0 = "full jitter").
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction.clamp(0.0, 1.0);
+        self.jitter = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
         self
     }
 

@@ -107,7 +107,8 @@ impl<N> Timeout<N> {
         deadline: Option<Instant>,
         fut: impl Future<Output = Result<T, NodeError>>,
     ) -> Result<T, NodeError> {
-        let step_deadline = self.limits.step.map(|d| Instant::now() + d);
+        // A limit too large to add to the clock is no limit.
+        let step_deadline = self.limits.step.and_then(|d| Instant::now().checked_add(d));
         let (until, scope, after) = match (step_deadline, deadline) {
             (None, None) => return fut.await,
             (Some(s), Some(n)) if n < s => (n, TimeoutScope::Node, self.limits.node),
@@ -130,7 +131,7 @@ impl<N: Node> Node for Timeout<N> {
     crate::node::delegate!(finish actions);
 
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
-        let deadline = self.limits.node.map(|d| Instant::now() + d);
+        let deadline = self.limits.node.and_then(|d| Instant::now().checked_add(d));
         let inner = self.limit(deadline, self.inner.prep(ctx, store, input)).await?;
         Ok(Timed { inner, deadline })
     }

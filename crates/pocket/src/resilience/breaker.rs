@@ -211,7 +211,9 @@ impl CircuitBreaker {
     }
 
     fn open(&self, inner: &mut Inner) {
-        inner.opened_until = Instant::now() + self.config.open_for;
+        let now = Instant::now();
+        // An open period too long to add to the clock means "open for good" (~30 years).
+        inner.opened_until = now.checked_add(self.config.open_for).unwrap_or(now + Duration::from_secs(1 << 30));
         inner.trials_in_flight = 0;
         inner.trial_successes = 0;
         Self::transition(inner, BreakerState::Open);

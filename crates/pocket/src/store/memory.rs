@@ -502,7 +502,7 @@ impl Store {
         let mut shard = self.shard(full);
         let entry = shard.map.get(full)?;
         if let Some(ttl) = config.ttl
-            && entry.written + ttl <= Instant::now()
+            && expired(entry.written, ttl, Instant::now())
         {
             let entry = shard.map.remove(full)?;
             drop(shard);
@@ -570,7 +570,7 @@ impl Store {
         while let Some((key, generation)) = shard.writes.front() {
             match shard.map.get(key) {
                 Some(entry) if entry.generation == *generation => {
-                    if entry.written + ttl > now {
+                    if !expired(entry.written, ttl, now) {
                         break;
                     }
                     let (key, _) = shard.writes.pop_front().expect("front exists");
@@ -598,6 +598,12 @@ impl Store {
 
 fn evicted(key: &str, slot: &Slot, reason: EvictReason) -> Evicted {
     Evicted { key: key.to_string(), value: slot.to_json().unwrap_or(Value::Null), reason }
+}
+
+/// Whether an entry written at `written` has outlived `ttl` at `now` (a TTL too large to add
+/// never expires).
+fn expired(written: Instant, ttl: Duration, now: Instant) -> bool {
+    written.checked_add(ttl).is_some_and(|end| end <= now)
 }
 
 fn zero_instant() -> Instant {
