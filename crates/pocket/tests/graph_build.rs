@@ -137,3 +137,25 @@ fn a_typed_node_that_may_end_the_run_with_another_type_is_a_warning() {
         [BuildWarning::OutputType { node: "fmt".into(), output: "alloc::string::String", graph: "i64" }]
     );
 }
+
+#[test]
+fn mermaid_and_dot_exports_show_every_node_and_labelled_edge() {
+    let g = Graph::<i64, i64>::builder()
+        .node("route", Router(vec!["left", "right"]))
+        .node("left", int())
+        .node("right", int())
+        .edge("route", "left", "left")
+        .edge("route", "right", "right")
+        .edge("left", "default", "route")
+        .build()
+        .unwrap();
+    let mermaid = g.to_mermaid();
+    assert!(mermaid.starts_with("flowchart TD\n    n0([\"route\"])\n"), "{mermaid}");
+    for line in ["    n0 -->|\"left\"| n1", "    n0 -->|\"right\"| n2", "    n1 -->|\"default\"| n0"] {
+        assert!(mermaid.contains(line), "missing {line:?} in {mermaid}");
+    }
+    let dot = g.to_dot();
+    assert!(dot.contains("\"route\" [shape=doublecircle];"));
+    assert!(dot.contains("\"route\" -> \"right\" [label=\"right\"];"));
+    assert_eq!(dot.lines().filter(|l| l.contains("->")).count(), 3);
+}

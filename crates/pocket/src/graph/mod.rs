@@ -2,6 +2,7 @@
 
 mod builder;
 pub(crate) mod erased;
+mod export;
 
 use std::fmt;
 use std::future::{Future, poll_fn};
