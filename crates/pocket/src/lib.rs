@@ -96,3 +96,8 @@ pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 
 /// Re-exported so users need not depend on `tokio-util` to cancel runs.
 pub use tokio_util::sync::CancellationToken;
+
+/// The README's code blocks are compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
