@@ -256,7 +256,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
             .zip(edges)
             .map(|((name, node), edges)| {
                 let default_edge = edges.iter().find(|(a, _)| *a == Action::DEFAULT).map(|(_, to)| *to);
-                GraphNode { name, node, edges, default_edge }
+                let sync = node.is_sync();
+                GraphNode { name, node, edges, default_edge, sync }
             })
             .collect();
         Ok(Graph {

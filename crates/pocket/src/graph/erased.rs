@@ -51,10 +51,22 @@ pub(crate) trait DynNode: Send + Sync {
         view: &'a StoreView,
         input: Payload,
     ) -> BoxFuture<'a, StepResult>;
-    /// Run the node inline if it never waits; otherwise hand the input back.
-    fn run_now(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, input: Payload) -> Result<StepResult, Payload> {
-        let _ = (ctx, store, view);
-        Err(input)
+    /// Whether [`DynNode::run_in_place`] can run this node (it never waits).
+    fn is_sync(&self) -> bool {
+        false
+    }
+    /// Run a node that never waits on the payload in place: its input is taken out of the box
+    /// and its output put back in (the same box when the types agree). Only called when
+    /// [`DynNode::is_sync`] is true.
+    fn run_in_place(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        view: &StoreView,
+        payload: &mut Payload,
+    ) -> Result<Next, Box<(Step, NodeError)>> {
+        let _ = (ctx, store, view, payload);
+        Err(Box::new((Step::Prep, NodeError::fatal_msg("this node cannot run in place"))))
     }
     fn input(&self) -> TypeInfo;
     fn output(&self) -> TypeInfo;
@@ -113,8 +125,28 @@ impl<S: SyncNode> DynNode for ErasedSync<S> {
         Box::pin(async move { self.step(ctx, store, view, input) })
     }
 
-    fn run_now(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, input: Payload) -> Result<StepResult, Payload> {
-        Ok(self.step(ctx, store, view, input))
+    fn is_sync(&self) -> bool {
+        true
+    }
+
+    fn run_in_place(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        view: &StoreView,
+        payload: &mut Payload,
+    ) -> Result<Next, Box<(Step, NodeError)>> {
+        let Some(slot) = payload.downcast_mut::<Option<S::Input>>() else {
+            return Err(Box::new(type_error::<S::Input>()));
+        };
+        let Some(value) = slot.take() else { return Err(Box::new(type_error::<S::Input>())) };
+        let (output, next) = run_sync(&self.0, ctx, store, view, value).map_err(Box::new)?;
+        // `slot` has a static type here, so this check is resolved at compile time.
+        match (slot as &mut dyn Any).downcast_mut::<Option<S::Output>>() {
+            Some(out) => *out = Some(output),
+            None => *payload = self::payload(output),
+        }
+        Ok(next)
     }
 
     fn input(&self) -> TypeInfo {

@@ -22,7 +22,7 @@ use erased::{DynNode, Payload, payload, unpack};
 use crate::action::{Action, Next};
 use crate::cancel::Watch;
 use crate::ctx::Ctx;
-use crate::error::{BuildWarning, NodeError, RunError};
+use crate::error::{BuildWarning, NodeError, RunError, Step};
 use crate::node::Node;
 use crate::store::{Store, StoreView};
 
@@ -36,6 +36,8 @@ pub(crate) struct GraphNode {
     pub(crate) edges: Vec<(Action, usize)>,
     /// The target of the `default` edge, looked up once at build time.
     pub(crate) default_edge: Option<usize>,
+    /// Whether the node never waits (runs in place, without a future).
+    pub(crate) sync: bool,
 }
 
 pub(crate) struct Inner {
@@ -240,7 +242,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     pub(crate) fn push_stage(&mut self, name: String, node: Box<dyn DynNode>) -> bool {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => {
-                inner.nodes.push(GraphNode { name, node, edges: Vec::new(), default_edge: None });
+                let sync = node.is_sync();
+                inner.nodes.push(GraphNode { name, node, edges: Vec::new(), default_edge: None, sync });
                 true
             }
             None => false,
@@ -296,50 +299,45 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             let span = traced
                 .then(|| tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty))
                 .filter(|span| !span.is_disabled());
-            let now = match &span {
-                None => node.node.run_now(&ctx, store, &view, payload),
-                Some(span) => span.in_scope(|| node.node.run_now(&ctx, store, &view, payload)),
-            };
-            let result = match now {
-                // A node that never waits ran inline.
-                Ok(result) => result,
-                Err(payload) => {
-                    let step = node.node.run(&ctx, store, &view, payload);
-                    // Only instrument when someone listens: the disabled path costs nothing.
-                    let result = match &span {
-                        None => race_cancel(step, token).await,
-                        Some(span) => race_cancel(step.instrument(span.clone()), token).await,
-                    };
-                    let Some(result) = result else {
-                        return Err(RunError::Cancelled { node: node.name.clone() });
-                    };
-                    result
+            let next = if node.sync {
+                // A node that never waits runs inline, on the payload in place.
+                let done = match &span {
+                    None => node.node.run_in_place(&ctx, store, &view, &mut payload),
+                    Some(span) => span.in_scope(|| node.node.run_in_place(&ctx, store, &view, &mut payload)),
+                };
+                match done {
+                    Ok(next) => next,
+                    Err(failure) => return Err(self.failure(node, *failure, token)),
                 }
-            };
-            let (output, next) = match result {
-                Ok(ok) => ok,
-                Err(failure) => {
-                    let (step, source) = *failure;
-                    if source.is_cancelled() && token.is_cancelled() {
-                        return Err(RunError::Cancelled { node: node.name.clone() });
+            } else {
+                let step = node.node.run(&ctx, store, &view, payload);
+                // Only instrument when someone listens: the disabled path costs nothing.
+                let result = match &span {
+                    None => race_cancel(step, token).await,
+                    Some(span) => race_cancel(step.instrument(span.clone()), token).await,
+                };
+                match result {
+                    None => return Err(RunError::Cancelled { node: node.name.clone() }),
+                    Some(Ok((output, next))) => {
+                        payload = output;
+                        next
                     }
-                    return Err(RunError::Node { node: node.name.clone(), step, source });
+                    Some(Err(failure)) => return Err(self.failure(node, *failure, token)),
                 }
             };
             if inner.linear {
                 // A pipeline: every stage feeds the next, whatever its action.
                 if index + 1 < inner.nodes.len() {
                     index += 1;
-                    payload = output;
                     continue;
                 }
-                return self.finish(node, output, next.action().cloned());
+                return self.finish(node, payload, next.action().cloned());
             }
             let Some(action) = next.action() else {
                 if let Some(span) = &span {
                     span.record("action", "<end>");
                 }
-                return self.finish(node, output, None);
+                return self.finish(node, payload, None);
             };
             if let Some(span) = &span {
                 span.record("action", action.as_str());
@@ -351,7 +349,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             match edge {
                 Some(to) => {
                     index = to;
-                    payload = output;
                 }
                 None if inner.strict && !node.edges.is_empty() => {
                     return Err(RunError::NoEdge {
@@ -362,10 +359,17 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
                 None => {
                     let action = action.clone();
-                    return self.finish(node, output, Some(action));
+                    return self.finish(node, payload, Some(action));
                 }
             }
         }
+    }
+
+    fn failure(&self, node: &GraphNode, (step, source): (Step, NodeError), token: &CancellationToken) -> RunError {
+        if source.is_cancelled() && token.is_cancelled() {
+            return RunError::Cancelled { node: node.name.clone() };
+        }
+        RunError::Node { node: node.name.clone(), step, source }
     }
 
     fn finish(
