@@ -27,9 +27,9 @@ impl Wake for Flag {
 /// Watches a token: [`Watch::is_cancelled`] is an atomic load. Cancelling the token (from any
 /// thread, or from a step of the same task) sets the flag synchronously.
 pub(crate) struct Watch<'a> {
-    flag: Arc<Flag>,
+    flag: Option<Arc<Flag>>,
     // Kept alive (registered with the token) for as long as the watch lives.
-    _registration: Pin<Box<WaitForCancellationFuture<'a>>>,
+    _registration: Option<Pin<Box<WaitForCancellationFuture<'a>>>>,
 }
 
 impl<'a> Watch<'a> {
@@ -39,11 +39,16 @@ impl<'a> Watch<'a> {
         if registration.as_mut().poll(&mut Context::from_waker(&Waker::from(flag.clone()))).is_ready() {
             flag.0.store(true, Ordering::Release);
         }
-        Watch { flag, _registration: registration }
+        Watch { flag: Some(flag), _registration: Some(registration) }
+    }
+
+    /// A watch of a token nobody can cancel (a run without options): free.
+    pub(crate) fn idle() -> Self {
+        Watch { flag: None, _registration: None }
     }
 
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.flag.0.load(Ordering::Acquire)
+        self.flag.as_ref().is_some_and(|f| f.0.load(Ordering::Acquire))
     }
 }

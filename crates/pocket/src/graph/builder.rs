@@ -3,6 +3,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use super::erased::{DynNode, Erased, ErasedSync, TypeInfo};
 use super::{DEFAULT_MAX_STEPS, Graph, GraphNode, Inner};
 use crate::action::Action;
@@ -267,6 +269,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
                 max_steps: self.max_steps,
                 strict: self.strict,
                 linear: false,
+                idle: CancellationToken::new(),
                 warnings,
             }),
             _types: PhantomData,

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) strict: bool,
     /// Stages in sequence: node `i` always hands its output to node `i + 1`.
     pub(crate) linear: bool,
+    /// The token of runs without options: private, never cancelled.
+    pub(crate) idle: CancellationToken,
     pub(crate) warnings: Vec<BuildWarning>,
 }
 
@@ -191,9 +193,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     ///
     /// A [`RunError`] naming the node (and step) where the run stopped.
     pub async fn run(&self, store: &Store, input: I) -> Result<O, RunError> {
-        let token = CancellationToken::new();
+        // Nobody can cancel a run without options: use the graph's private idle token, unwatched.
         let current = AtomicUsize::new(self.inner.start);
-        self.run_loop(store, input, &token, self.inner.max_steps, &current).await.map(|(out, _)| out)
+        self.run_loop(store, input, &self.inner.idle, false, self.inner.max_steps, &current).await.map(|(out, _)| out)
     }
 
     /// Run the graph with [`RunOptions`].
@@ -206,10 +208,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
         let current = AtomicUsize::new(self.inner.start);
         match options.deadline {
-            None => self.run_loop(store, input, &token, max_steps, &current).await.map(|(o, _)| o),
+            None => self.run_loop(store, input, &token, true, max_steps, &current).await.map(|(o, _)| o),
             Some(after) => {
                 let run_token = token.child_token();
-                let run = self.run_loop(store, input, &run_token, max_steps, &current);
+                let run = self.run_loop(store, input, &run_token, true, max_steps, &current);
                 tokio::select! {
                     biased;
                     result = run => result.map(|(o, _)| o),
@@ -232,6 +234,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 max_steps: u64::MAX,
                 strict: false,
                 linear: true,
+                idle: CancellationToken::new(),
                 warnings: Vec::new(),
             }),
             _types: PhantomData,
@@ -255,10 +258,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         &self,
         store: &Store,
         input: I,
-        token: &CancellationToken,
+        token: Option<&CancellationToken>,
     ) -> Result<O, (usize, RunError)> {
         let current = AtomicUsize::new(self.inner.start);
-        self.run_loop(store, input, token, self.inner.max_steps, &current)
+        let (token, watched) = match token {
+            Some(token) => (token, true),
+            None => (&self.inner.idle, false),
+        };
+        self.run_loop(store, input, token, watched, self.inner.max_steps, &current)
             .await
             .map(|(out, _)| out)
             .map_err(|e| (current.load(Ordering::Relaxed), e))
@@ -271,6 +278,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         store: &Store,
         input: I,
         token: &CancellationToken,
+        watched: bool,
         max_steps: u64,
         current: &AtomicUsize,
     ) -> Result<(O, Option<Action>), RunError> {
@@ -281,7 +289,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let mut steps: u64 = 0;
         // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
         // is a plain atomic load (the token's own `is_cancelled` takes a lock).
-        let watch = Watch::new(token);
+        let watch = if watched { Watch::new(token) } else { Watch::idle() };
         // Whether anyone listens to node spans, decided once per run.
         let traced = tracing::enabled!(tracing::Level::DEBUG);
         loop {
@@ -430,7 +438,7 @@ where
     async fn exec(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
         let current = AtomicUsize::new(self.inner.start);
         let (out, action) = self
-            .run_loop(ctx.store(), input.clone(), ctx.token(), self.inner.max_steps, &current)
+            .run_loop(ctx.store(), input.clone(), ctx.token(), true, self.inner.max_steps, &current)
             .await
             .map_err(|e| NodeError::Graph(Box::new(e)))?;
         Ok((out, action.map_or(Next::Default, Next::To)))

@@ -373,7 +373,7 @@ impl<T: Send + Sync + 'static> Pipeline<T> {
     ///
     /// The failing stage's [`StageError`].
     pub async fn run(&self, store: &Store, input: T) -> Result<T, StageError> {
-        self.run_with(store, input, &CancellationToken::new()).await
+        self.run_indexed(store, input, None).await
     }
 
     /// [`Pipeline::run`] under a cancellation token.
@@ -382,6 +382,10 @@ impl<T: Send + Sync + 'static> Pipeline<T> {
     ///
     /// As [`Pipeline::run`].
     pub async fn run_with(&self, store: &Store, input: T, token: &CancellationToken) -> Result<T, StageError> {
+        self.run_indexed(store, input, Some(token)).await
+    }
+
+    async fn run_indexed(&self, store: &Store, input: T, token: Option<&CancellationToken>) -> Result<T, StageError> {
         if self.names.is_empty() {
             return Ok(input);
         }
