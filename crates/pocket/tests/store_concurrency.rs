@@ -113,3 +113,13 @@ async fn typed_writes_from_many_tasks_land() {
     assert_eq!(finals, HashSet::from([Some(199)]));
     assert_eq!(store.len(), 16);
 }
+
+#[test]
+fn scope_prefixes_long_and_short_nest_correctly() {
+    let store = Store::new();
+    let long = "x".repeat(200);
+    let deep = store.scope("a").scope(&long).scope("b");
+    deep.set_value("k", json!(1));
+    assert_eq!(deep.prefix(), format!("a:{long}:b:"));
+    assert_eq!(store.get_value(&format!("a:{long}:b:k")).unwrap(), Some(json!(1)));
+}

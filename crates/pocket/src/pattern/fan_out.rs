@@ -199,7 +199,7 @@ pub(crate) async fn run_items<N: Node>(
     let mut in_flight = BTreeSet::new();
     let start = |index: usize, item: N::Input| {
         let guard = spec.gauge.enter();
-        let scope = spec.store.scope(&format!("item-{}", spec.offset + index));
+        let scope = spec.store.scope_indexed("item", spec.offset + index);
         // Items are polled by this task's own scheduler (FuturesUnordered); exempt them from
         // tokio's per-task budget, which would otherwise make every item past the first 128
         // of a poll return Pending and be polled again and again.

@@ -64,7 +64,7 @@ pub async fn run_concurrent<N: Node>(
         .zip(inputs)
         .enumerate()
         .map(|(i, (node, input))| {
-            let scope = store.scope(&format!("concurrent-{i}"));
+            let scope = store.scope_indexed("concurrent", i);
             let token = &token;
             async move {
                 let name = format!("concurrent-{i}");

@@ -110,7 +110,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> WorkerPool<I, O> {
                     };
                     let Some((id, item)) = next else { break };
                     let _job = gauge.enter();
-                    let scope = store.scope(&format!("job-{id}"));
+                    let scope = store.scope_indexed("job", id);
                     let result = run_node_with(&*node, &name, &scope, item, &token).await.map(|(out, _)| out);
                     if done.send(Job { id, result }).is_err() {
                         break;

@@ -187,7 +187,7 @@ async fn drive<N: Node, S: Stream<Item = N::Input>>(
     let (mut next_index, mut next_out, mut input_done) = (0usize, 0usize, false);
     let start = |index: usize, item: N::Input| {
         let guard = gauge.enter();
-        let scope = store.scope(&format!("item-{index}"));
+        let scope = store.scope_indexed("item", index);
         let (node, name, token, limiter) = (&node, &name, &token, &limiter);
         async move {
             if let Some(limiter) = limiter {

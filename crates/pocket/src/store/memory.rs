@@ -351,12 +351,40 @@ impl Store {
     /// A view whose keys are prefixed with `prefix:` (nested scopes stack: `a:b:key`). It
     /// shares this store's data, bounds and locks.
     pub fn scope(&self, prefix: &str) -> Store {
+        self.scope_parts(prefix, None)
+    }
+
+    /// The scope `<name>-<index>` (e.g. `item-7`), built without formatting machinery: fan-outs
+    /// make one per item.
+    pub(crate) fn scope_indexed(&self, name: &str, index: usize) -> Store {
+        self.scope_parts(name, Some(index))
+    }
+
+    fn scope_parts(&self, name: &str, index: Option<usize>) -> Store {
         let parent = self.prefix.as_deref().unwrap_or("");
-        let mut full = String::with_capacity(parent.len() + prefix.len() + 1);
-        full.push_str(parent);
-        full.push_str(prefix);
-        full.push(':');
-        Store { shared: self.shared.clone(), prefix: Some(full.into()) }
+        let mut digits = [0u8; 20];
+        let digits = match index {
+            Some(i) => decimal(i, &mut digits),
+            None => "",
+        };
+        let len = parent.len() + name.len() + usize::from(index.is_some()) + digits.len() + 1;
+        // Short prefixes are assembled on the stack and copied once into the shared string.
+        let mut buffer = [0u8; 96];
+        let prefix: Arc<str> = if len <= buffer.len() {
+            let mut at = 0;
+            for part in [parent, name, if index.is_some() { "-" } else { "" }, digits, ":"] {
+                buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            }
+            Arc::from(std::str::from_utf8(&buffer[..len]).unwrap_or_default())
+        } else {
+            let mut full = String::with_capacity(len);
+            for part in [parent, name, if index.is_some() { "-" } else { "" }, digits, ":"] {
+                full.push_str(part);
+            }
+            Arc::from(full)
+        };
+        Store { shared: self.shared.clone(), prefix: Some(prefix) }
     }
 
     /// The prefix of this scope (`""` for the root store).
@@ -604,6 +632,20 @@ fn evicted(key: &str, slot: &Slot, reason: EvictReason) -> Evicted {
 /// never expires).
 fn expired(written: Instant, ttl: Duration, now: Instant) -> bool {
     written.checked_add(ttl).is_some_and(|end| end <= now)
+}
+
+/// `n` in decimal, written at the end of `buffer`.
+fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &str {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[at..]).unwrap_or_default()
 }
 
 fn zero_instant() -> Instant {
