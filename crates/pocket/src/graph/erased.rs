@@ -80,39 +80,19 @@ fn type_error<T>() -> (Step, NodeError) {
     )
 }
 
-fn take_input<T: 'static>(input: &mut Payload) -> Result<T, (Step, NodeError)> {
-    input.downcast_mut::<Option<T>>().and_then(Option::take).ok_or_else(type_error::<T>)
+fn take_input<T: 'static>(payload: &mut Payload) -> Result<T, Box<(Step, NodeError)>> {
+    payload.downcast_mut::<Option<T>>().and_then(Option::take).ok_or_else(|| Box::new(type_error::<T>()))
 }
 
-fn put_output<T: Send + 'static>(mut input: Payload, output: T) -> Payload {
-    match input.downcast_mut::<Option<T>>() {
-        Some(slot) => {
-            *slot = Some(output);
-            input
-        }
-        None => payload(output),
+/// Put `output` into the payload box: in place when it holds the same type, else a new box.
+fn put_output<T: Send + 'static>(payload: &mut Payload, output: T) {
+    match payload.downcast_mut::<Option<T>>() {
+        Some(slot) => *slot = Some(output),
+        None => *payload = self::payload(output),
     }
 }
 
 pub(crate) struct ErasedSync<S>(pub(crate) S);
-
-impl<S: SyncNode> ErasedSync<S> {
-    fn step(&self, ctx: &Ctx<'_>, store: &Store, view: &StoreView, mut input: Payload) -> StepResult {
-        let Some(slot) = input.downcast_mut::<Option<S::Input>>() else {
-            return Err(Box::new(type_error::<S::Input>()));
-        };
-        let Some(value) = slot.take() else { return Err(Box::new(type_error::<S::Input>())) };
-        let (output, next) = run_sync(&self.0, ctx, store, view, value).map_err(Box::new)?;
-        // `slot` has a static type here, so this check is resolved at compile time.
-        match (slot as &mut dyn Any).downcast_mut::<Option<S::Output>>() {
-            Some(out) => {
-                *out = Some(output);
-                Ok((input, next))
-            }
-            None => Ok((payload(output), next)),
-        }
-    }
-}
 
 impl<S: SyncNode> DynNode for ErasedSync<S> {
     fn run<'a>(
@@ -122,7 +102,11 @@ impl<S: SyncNode> DynNode for ErasedSync<S> {
         view: &'a StoreView,
         input: Payload,
     ) -> BoxFuture<'a, StepResult> {
-        Box::pin(async move { self.step(ctx, store, view, input) })
+        Box::pin(async move {
+            let mut payload = input;
+            let next = self.run_in_place(ctx, store, view, &mut payload)?;
+            Ok((payload, next))
+        })
     }
 
     fn is_sync(&self) -> bool {
@@ -173,10 +157,11 @@ impl<N: Node> DynNode for Erased<N> {
         input: Payload,
     ) -> BoxFuture<'a, StepResult> {
         Box::pin(async move {
-            let mut input = input;
-            let value = take_input::<N::Input>(&mut input).map_err(Box::new)?;
+            let mut payload = input;
+            let value = take_input::<N::Input>(&mut payload)?;
             let (output, next) = lifecycle(&self.0, ctx, store, view, value).await.map_err(Box::new)?;
-            Ok((put_output(input, output), next))
+            put_output(&mut payload, output);
+            Ok((payload, next))
         })
     }
 
