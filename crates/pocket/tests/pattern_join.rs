@@ -143,3 +143,24 @@ async fn concurrent_sub_graphs_return_a_map_and_errors_name_the_sub_graph() {
     assert_eq!(pocket::report(&err.failures[0].1), "node `boom` failed in exec: bad input");
     assert_eq!(err.completed["fine"], 2);
 }
+
+#[tokio::test]
+async fn fan_in_sources_write_their_own_scopes_on_root_and_scoped_stores() {
+    let writer = |tag: &'static str| {
+        pocket::exec_post_fn(
+            |x: u32| async move { Ok(x) },
+            move |store: Store, _: u32, x: u32| async move {
+                store.set_value("seen", json!(tag));
+                Ok((x, pocket::Next::Default))
+            },
+        )
+        .boxed()
+    };
+    let fan_in = FanIn::new(vec![writer("a"), writer("b")], exec_fn(|v: Vec<u32>| async move { Ok(v.len()) }));
+    let store = Store::new();
+    assert_eq!(fan_in.run(&store, 1).await.unwrap(), 2);
+    assert_eq!(store.get_value("source-1:seen").unwrap(), Some(json!("b")));
+    let scoped = store.scope("run-2");
+    assert_eq!(fan_in.run(&scoped, 1).await.unwrap(), 2);
+    assert_eq!(store.get_value("run-2:source-0:seen").unwrap(), Some(json!("a")));
+}

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -192,6 +193,8 @@ pub enum FanInError {
 pub struct FanIn<S, A> {
     sources: Vec<S>,
     names: Vec<String>,
+    /// `source-<i>:`, shared by every run on a root store.
+    prefixes: Vec<Arc<str>>,
     aggregator: A,
     gauge: TaskGauge,
 }
@@ -211,8 +214,9 @@ where
     /// Sources and their aggregator.
     pub fn new(sources: impl IntoIterator<Item = S>, aggregator: A) -> Self {
         let sources: Vec<S> = sources.into_iter().collect();
-        let names = (0..sources.len()).map(|i| format!("source-{i}")).collect();
-        FanIn { sources, names, aggregator, gauge: TaskGauge::new() }
+        let names: Vec<String> = (0..sources.len()).map(|i| format!("source-{i}")).collect();
+        let prefixes = names.iter().map(|n| Arc::from(format!("{n}:"))).collect();
+        FanIn { sources, names, prefixes, aggregator, gauge: TaskGauge::new() }
     }
 
     /// Count the running sources on `gauge`.
@@ -253,7 +257,7 @@ where
             .enumerate()
             .map(|(i, (source, name))| {
                 let guard = self.gauge.enter();
-                let scope = store.scope(name);
+                let scope = store.scope_shared(&self.prefixes[i]);
                 let (input, token) = (input.clone(), &token);
                 tokio::task::unconstrained(async move {
                     let result = run_node_unchecked(source, name, &scope, input, token).await.map(|(o, _)| o);

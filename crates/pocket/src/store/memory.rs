@@ -360,6 +360,15 @@ impl Store {
         self.scope_parts(name, Some(index))
     }
 
+    /// The scope whose full prefix is `prefix` (ending in `:`) when this is the root store —
+    /// sharing the given string, no allocation — else the scope `prefix` below this one.
+    pub(crate) fn scope_shared(&self, prefix: &Arc<str>) -> Store {
+        match &self.prefix {
+            None => Store { shared: self.shared.clone(), prefix: Some(prefix.clone()) },
+            Some(_) => self.scope(prefix.strip_suffix(':').unwrap_or(prefix)),
+        }
+    }
+
     fn scope_parts(&self, name: &str, index: Option<usize>) -> Store {
         let parent = self.prefix.as_deref().unwrap_or("");
         let mut digits = [0u8; 20];
