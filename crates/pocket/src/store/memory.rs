@@ -66,6 +66,14 @@ impl Slot {
             Slot::Typed(v) => v.to_json(),
         }
     }
+
+    /// As [`Slot::to_json`], without copying a JSON value that is already owned.
+    fn into_json(self) -> serde_json::Result<Value> {
+        match self {
+            Slot::Json(v) => Ok(v),
+            Slot::Typed(v) => v.to_json(),
+        }
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -455,7 +463,7 @@ impl Store {
         self.with_key(key, |full| match self.read(full) {
             None => Ok(None),
             Some(slot) => {
-                slot.to_json().map(Some).map_err(|source| StoreError::NotJson { key: full.to_string(), source })
+                slot.into_json().map(Some).map_err(|source| StoreError::NotJson { key: full.to_string(), source })
             }
         })
     }
@@ -467,7 +475,7 @@ impl Store {
 
     /// Whether a live entry exists under `key`.
     pub fn contains(&self, key: &str) -> bool {
-        self.with_key(key, |full| self.read(full).is_some())
+        self.with_key(key, |full| self.read_with(full, |_| ()).is_some())
     }
 
     /// Remove `key`; returns whether it was present. The eviction callback is not called.
@@ -535,6 +543,12 @@ impl Store {
     }
 
     fn read(&self, full: &str) -> Option<Slot> {
+        self.read_with(full, Slot::clone)
+    }
+
+    /// Look `full` up (expiring it if its time is over, refreshing its LRU position) and apply
+    /// `f` to it under the shard's lock; `f` must be cheap and must not run user code.
+    fn read_with<R>(&self, full: &str, f: impl FnOnce(&Slot) -> R) -> Option<R> {
         let config = &self.shared.config;
         let mut shard = self.shard(full);
         let entry = shard.map.get(full)?;
@@ -546,11 +560,11 @@ impl Store {
             self.notify(vec![evicted(full, &entry.slot, EvictReason::Expired)]);
             return None;
         }
-        let slot = entry.slot.clone();
+        let result = f(&entry.slot);
         if config.cap_per_shard > 0 {
             shard.map.touch(full);
         }
-        Some(slot)
+        Some(result)
     }
 
     fn write(&self, full: &str, slot: Slot) {
