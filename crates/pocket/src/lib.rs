@@ -14,6 +14,12 @@
 //!   [`OnError`] — and typed chains ([`Chain`]).
 //! * [`Store`]: the concurrent shared store, with scopes, LRU/TTL bounds and typed [`Key`]s;
 //!   Prep gets a read-only [`StoreView`].
+//! * Concurrency patterns: [`FanOut`], [`FanIn`], [`Pipeline`], [`ConcurrentNodes`] /
+//!   [`run_concurrent`], [`WorkerPool`], [`ScatterGather`], [`RateLimiter`], [`Batches`],
+//!   [`AdaptiveFanOut`], [`run_subgraphs`], [`StreamProcessor`]; all cancellable, none leaves a
+//!   task behind ([`TaskGauge`]).
+//! * Resilience layers: [`ConcurrencyLimit`], [`CircuitBreaker`], [`ResultCache`],
+//!   [`FallbackChain`], [`middleware`], [`Metrics`]; the composition order is on [`NodeExt`].
 //!
 //! ## Quick start
 //!
