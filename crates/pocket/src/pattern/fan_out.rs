@@ -1,6 +1,5 @@
 //! Fan-out: one node over many items, concurrently, results in input order.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -196,7 +195,9 @@ pub(crate) async fn run_items<N: Node>(
     let watch = Watch::new(token);
     let mut items = items.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
-    let mut in_flight = BTreeSet::new();
+    // One bit per started item, cleared when it is reported: cheap bookkeeping for the rare
+    // cancellation path.
+    let mut in_flight = Bits::default();
     let start = |index: usize, item: N::Input| {
         let guard = spec.gauge.enter();
         let scope = spec.store.scope_indexed("item", spec.offset + index);
@@ -216,7 +217,7 @@ pub(crate) async fn run_items<N: Node>(
         while !exhausted && running.len() < allowed && !watch.is_cancelled() {
             match items.next() {
                 Some((index, item)) => {
-                    in_flight.insert(index);
+                    in_flight.set(index);
                     running.push(start(index, item));
                 }
                 None => exhausted = true,
@@ -229,7 +230,7 @@ pub(crate) async fn run_items<N: Node>(
         };
         match next {
             Some((index, result)) => {
-                in_flight.remove(&index);
+                in_flight.clear(index);
                 if !done(index, result) {
                     token.cancel();
                     settle(&mut running).await;
@@ -240,13 +241,13 @@ pub(crate) async fn run_items<N: Node>(
             None => {
                 // Cancelled from outside: let cooperative items finish, report the rest.
                 for (index, result) in settle(&mut running).await {
-                    in_flight.remove(&index);
+                    in_flight.clear(index);
                     if !done(index, result) {
                         return;
                     }
                 }
                 drop(running);
-                let rest = in_flight.into_iter().chain(items.map(|(index, _)| index)).collect::<BTreeSet<_>>();
+                let rest = in_flight.ones().chain(items.map(|(index, _)| index));
                 for index in rest {
                     if !done(index, Err(cancelled(spec.name))) {
                         return;
@@ -255,6 +256,34 @@ pub(crate) async fn run_items<N: Node>(
                 return;
             }
         }
+    }
+}
+
+/// A growable bit set of item indices.
+#[derive(Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        let word = i / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (i % 64);
+    }
+
+    fn clear(&mut self, i: usize) {
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word &= !(1 << (i % 64));
+        }
+    }
+
+    /// The set indices, ascending.
+    fn ones(self) -> impl Iterator<Item = usize> {
+        self.0
+            .into_iter()
+            .enumerate()
+            .flat_map(|(w, word)| (0..64).filter(move |b| word & (1 << b) != 0).map(move |b| w * 64 + b))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Fan-in, run-concurrent, scatter-gather and concurrent sub-graphs: several nodes at once.
 
+use smol_str::SmolStr;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -194,7 +194,7 @@ pub struct FanIn<S, A> {
     sources: Vec<S>,
     names: Vec<String>,
     /// `source-<i>:`, shared by every run on a root store.
-    prefixes: Vec<Arc<str>>,
+    prefixes: Vec<SmolStr>,
     aggregator: A,
     gauge: TaskGauge,
 }
@@ -215,7 +215,7 @@ where
     pub fn new(sources: impl IntoIterator<Item = S>, aggregator: A) -> Self {
         let sources: Vec<S> = sources.into_iter().collect();
         let names: Vec<String> = (0..sources.len()).map(|i| format!("source-{i}")).collect();
-        let prefixes = names.iter().map(|n| Arc::from(format!("{n}:"))).collect();
+        let prefixes = names.iter().map(|n| SmolStr::from(format!("{n}:"))).collect();
         FanIn { sources, names, prefixes, aggregator, gauge: TaskGauge::new() }
     }
 

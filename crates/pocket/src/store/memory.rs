@@ -9,7 +9,7 @@ use hashlink::LinkedHashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use smol_str::SmolStr;
+use smol_str::{SmolStr, SmolStrBuilder};
 use tokio::time::Instant;
 
 use super::{Key, StoreError};
@@ -206,7 +206,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
-    prefix: Option<Arc<str>>,
+    /// `scope:` (nested: `a:b:`); inline (no allocation) up to 23 bytes.
+    prefix: Option<SmolStr>,
 }
 
 /// A read-only view of a [`Store`], as given to Prep. It has no setter, and nothing turns it
@@ -370,7 +371,7 @@ impl Store {
 
     /// The scope whose full prefix is `prefix` (ending in `:`) when this is the root store —
     /// sharing the given string, no allocation — else the scope `prefix` below this one.
-    pub(crate) fn scope_shared(&self, prefix: &Arc<str>) -> Store {
+    pub(crate) fn scope_shared(&self, prefix: &SmolStr) -> Store {
         match &self.prefix {
             None => Store { shared: self.shared.clone(), prefix: Some(prefix.clone()) },
             Some(_) => self.scope(prefix.strip_suffix(':').unwrap_or(prefix)),
@@ -378,30 +379,16 @@ impl Store {
     }
 
     fn scope_parts(&self, name: &str, index: Option<usize>) -> Store {
-        let parent = self.prefix.as_deref().unwrap_or("");
         let mut digits = [0u8; 20];
-        let digits = match index {
-            Some(i) => decimal(i, &mut digits),
-            None => "",
-        };
-        let len = parent.len() + name.len() + usize::from(index.is_some()) + digits.len() + 1;
-        // Short prefixes are assembled on the stack and copied once into the shared string.
-        let mut buffer = [0u8; 96];
-        let prefix: Arc<str> = if len <= buffer.len() {
-            let mut at = 0;
-            for part in [parent, name, if index.is_some() { "-" } else { "" }, digits, ":"] {
-                buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
-                at += part.len();
-            }
-            Arc::from(std::str::from_utf8(&buffer[..len]).unwrap_or_default())
-        } else {
-            let mut full = String::with_capacity(len);
-            for part in [parent, name, if index.is_some() { "-" } else { "" }, digits, ":"] {
-                full.push_str(part);
-            }
-            Arc::from(full)
-        };
-        Store { shared: self.shared.clone(), prefix: Some(prefix) }
+        let mut prefix = SmolStrBuilder::new();
+        prefix.push_str(self.prefix.as_deref().unwrap_or(""));
+        prefix.push_str(name);
+        if let Some(index) = index {
+            prefix.push('-');
+            prefix.push_str(decimal(index, &mut digits));
+        }
+        prefix.push(':');
+        Store { shared: self.shared.clone(), prefix: Some(prefix.finish()) }
     }
 
     /// The prefix of this scope (`""` for the root store).
@@ -525,10 +512,11 @@ impl Store {
         match &self.prefix {
             None => f(key),
             Some(prefix) => {
-                let mut full = String::with_capacity(prefix.len() + key.len());
+                // Scoped keys up to 23 bytes are built inline, without an allocation.
+                let mut full = SmolStrBuilder::new();
                 full.push_str(prefix);
                 full.push_str(key);
-                f(&full)
+                f(&full.finish())
             }
         }
     }
