@@ -1,0 +1,47 @@
+//! Public types that cross tasks and threads stay `Send + Sync` (and futures stay `Send`):
+//! losing that is a compile error here, not a surprise for users.
+
+use pocket::*;
+
+fn send_sync<T: Send + Sync>() {}
+fn send<T: Send>(_: &T) {}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    send_sync::<Store>();
+    send_sync::<StoreView>();
+    send_sync::<Graph<i64, String>>();
+    send_sync::<GraphBuilder<i64, String>>();
+    send_sync::<RunError>();
+    send_sync::<NodeError>();
+    send_sync::<BuildError>();
+    send_sync::<Action>();
+    send_sync::<Next>();
+    send_sync::<RetryPolicy>();
+    send_sync::<Timeouts>();
+    send_sync::<RateLimiter>();
+    send_sync::<CircuitBreaker>();
+    send_sync::<ConcurrencyLimit>();
+    send_sync::<ResultCache>();
+    send_sync::<Metrics>();
+    send_sync::<TaskGauge>();
+    send_sync::<CancellationToken>();
+    send_sync::<ItemError>();
+    send_sync::<BoxNode<String, String>>();
+    send_sync::<FallbackChain<String, String>>();
+    send_sync::<Pipeline<serde_json::Value>>();
+    send_sync::<WorkerPool<u32, u32>>();
+}
+
+#[test]
+fn runs_and_patterns_are_send_futures() {
+    let store = Store::new();
+    let graph = Graph::<u32, u32>::builder().node("n", exec_fn(|x: u32| async move { Ok(x) })).build().unwrap();
+    send(&graph.run(&store, 1));
+    send(&graph.run_with(&store, 1, RunOptions::new()));
+    let fan = FanOut::new(exec_fn(|x: u32| async move { Ok(x) }));
+    send(&fan.run(&store, vec![1, 2]));
+    send(&fan.run_all(&store, vec![1, 2]));
+    let node = exec_fn(|x: u32| async move { Ok(x) }).retry(RetryPolicy::constant(2, std::time::Duration::ZERO));
+    send(&run_node(&node, &store, 1));
+}
