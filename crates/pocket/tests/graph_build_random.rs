@@ -33,7 +33,7 @@ fn build_reports_exactly_the_predicted_problems() {
         // Edges between known and (sometimes) unknown names, over a few actions.
         let edges: Vec<(String, &str, String)> = (0..rng.below(12))
             .map(|_| {
-                let mut pick = |rng: &mut Rng| {
+                let pick = |rng: &mut Rng| {
                     if rng.below(7) == 0 {
                         "ghost".to_string()
                     } else {
