@@ -157,3 +157,28 @@ fn policy_arithmetic() {
     let c = RetryPolicy::constant(3, Duration::from_millis(7)).multiplier(2.0);
     assert_eq!(c.delay(3), Duration::from_millis(28));
 }
+
+#[test]
+fn backoff_delays_grow_monotonically_and_respect_the_cap() {
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..500 {
+        let initial = Duration::from_millis(next() % 5_000);
+        let multiplier = 1.0 + (next() % 400) as f64 / 100.0;
+        let cap = Duration::from_millis(next() % 60_000);
+        let policy = RetryPolicy::exponential(20, initial).multiplier(multiplier).max_delay(cap);
+        let mut previous = Duration::ZERO;
+        for attempt in 1..40 {
+            let delay = policy.delay(attempt);
+            assert!(delay <= cap, "{delay:?} above the cap {cap:?}");
+            assert!(delay >= previous, "delays never shrink: {previous:?} then {delay:?}");
+            assert!(delay >= initial.min(cap), "never below the first delay");
+            previous = delay;
+        }
+    }
+}
