@@ -189,3 +189,31 @@ async fn a_rate_limited_stream_is_paced() {
     assert_eq!(out.len(), 101);
     assert_eq!(start.elapsed(), Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_pool_token_from_elsewhere_stops_it() {
+    let gauge = TaskGauge::new();
+    let node = exec_fn(|x: u64| async move {
+        sleep(Duration::from_millis(if x < 2 { 1 } else { 3_600_000 })).await;
+        Ok(x)
+    });
+    let mut pool = WorkerPool::start_with(node, Store::new(), 2, 8, gauge.clone());
+    for x in 0..6 {
+        pool.submit(x).await.unwrap();
+    }
+    let token = pool.cancel_token();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        token.cancel();
+    });
+    let start = Instant::now();
+    let mut finished = Vec::new();
+    while let Some(job) = pool.next().await {
+        finished.push((job.id, job.result.is_ok()));
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(1), "stops at the cancellation, not after the slow jobs");
+    assert!(finished.contains(&(0, true)) && finished.contains(&(1, true)));
+    assert!(finished.iter().all(|(id, ok)| *ok || *id >= 2), "{finished:?}");
+    pool.join().await;
+    assert_eq!(gauge.active(), 0);
+}

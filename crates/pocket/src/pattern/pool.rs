@@ -111,8 +111,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> WorkerPool<I, O> {
                     let Some((id, item)) = next else { break };
                     let _job = gauge.enter();
                     let scope = store.scope_indexed("job", id);
-                    let result = run_node_with(&*node, &name, &scope, item, &token).await.map(|(out, _)| out);
-                    if done.send(Job { id, result }).is_err() {
+                    // Steps that ignore the cancellation are dropped, not waited for.
+                    let run = run_node_with(&*node, &name, &scope, item, &token);
+                    let result = tokio::select! {
+                        biased;
+                        result = run => result.map(|(out, _)| out),
+                        () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
+                    };
+                    let stop = token.is_cancelled();
+                    if done.send(Job { id, result }).is_err() || stop {
                         break;
                     }
                 }
@@ -165,6 +172,13 @@ impl<I: Send + Sync + 'static, O: Send + 'static> WorkerPool<I, O> {
         self.queue = None;
         self.token.cancel();
         self.workers.abort_all();
+    }
+
+    /// The pool's cancellation token: cancelling it (from anywhere) stops the pool like
+    /// [`abort`](WorkerPool::abort) — work in flight sees the cancellation, workers exit, and
+    /// [`next`](WorkerPool::next) returns the results already produced, then `None`.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.token.clone()
     }
 
     /// Wait until every worker has exited (after [`close`](WorkerPool::close) or
