@@ -103,3 +103,18 @@ async fn the_system_load_signal_reads_something_sensible() {
     let fan = AdaptiveFanOut::new(exec_fn(|x: u8| async move { Ok(x) }), 1, 4);
     assert_eq!(fan.run(&Store::new(), 0..10u8).await.unwrap().len(), 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_fan_out_stops_when_cancelled() {
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_millis(50)).await;
+        t.cancel();
+    });
+    let fan = AdaptiveFanOut::new(Probe::new(Duration::from_secs(3600)), 2, 4).signal(|| 0.1);
+    let start = Instant::now();
+    let err = fan.run_with(&Store::new(), 0..100u64, &token).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
+    assert_eq!(err.index, 0);
+}

@@ -164,3 +164,37 @@ async fn fan_in_sources_write_their_own_scopes_on_root_and_scoped_stores() {
     assert_eq!(fan_in.run(&scoped, 1).await.unwrap(), 2);
     assert_eq!(store.get_value("run-2:source-0:seen").unwrap(), Some(json!("a")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn scatter_gather_and_sub_graphs_stop_when_cancelled() {
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let sg = ScatterGather::new().service("quick", delayed(10, "q:"), Duration::from_secs(60)).service(
+        "stuck",
+        delayed(3_600_000, "s:"),
+        Duration::from_secs(7_200),
+    );
+    let start = Instant::now();
+    let got = sg.run_with(&Store::new(), 1, &token).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(got.responses.len(), 1);
+    assert!(
+        matches!(&got.errors[0], ServiceError::Failed { service, error } if service == "stuck" && matches!(error, pocket::RunError::Cancelled { .. }))
+    );
+
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let slow = Graph::<u32, String>::builder().node("wait", delayed(3_600_000, "w:")).build().unwrap();
+    let start = Instant::now();
+    let err = pocket::run_subgraphs_with(&Store::new(), [("slow", slow, 1)], &token).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert!(matches!(err.failures[0].1, pocket::RunError::Cancelled { .. }));
+}

@@ -295,7 +295,21 @@ impl<N: Node> AdaptiveFanOut<N> {
         store: &Store,
         items: impl IntoIterator<Item = N::Input>,
     ) -> Result<Vec<N::Output>, ItemError> {
-        let token = CancellationToken::new();
+        self.run_with(store, items, &CancellationToken::new()).await
+    }
+
+    /// [`AdaptiveFanOut::run`] under a cancellation token.
+    ///
+    /// # Errors
+    ///
+    /// As [`AdaptiveFanOut::run`]; cancelling fails it with the first unfinished item.
+    pub async fn run_with(
+        &self,
+        store: &Store,
+        items: impl IntoIterator<Item = N::Input>,
+        token: &CancellationToken,
+    ) -> Result<Vec<N::Output>, ItemError> {
+        let token = token.child_token();
         let mut workers = 0;
         let mut checked: Option<Instant> = None;
         let limit = |_in_flight: usize| {

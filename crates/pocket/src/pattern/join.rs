@@ -513,7 +513,13 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> ScatterGather<I, O> {
 
     /// Send `request` to every service and gather what comes back.
     pub async fn run(&self, store: &Store, request: I) -> Gathered<O> {
-        let token = CancellationToken::new();
+        self.run_with(store, request, &CancellationToken::new()).await
+    }
+
+    /// [`ScatterGather::run`] under a cancellation token: cancelled services report
+    /// [`ServiceError::Failed`] with a cancellation, and nothing waits for the others.
+    pub async fn run_with(&self, store: &Store, request: I, token: &CancellationToken) -> Gathered<O> {
+        let token = token.child_token();
         let mut running: FuturesUnordered<_> = self
             .services
             .iter()
@@ -524,7 +530,14 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> ScatterGather<I, O> {
                 let (request, token) = (request.clone(), &token);
                 async move {
                     let run = run_node_with(node, name, &scope, request, token);
-                    let result = match tokio::time::timeout(*timeout, run).await {
+                    let raced = async {
+                        tokio::select! {
+                            biased;
+                            result = run => result,
+                            () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
+                        }
+                    };
+                    let result = match tokio::time::timeout(*timeout, raced).await {
                         Ok(Ok((out, _))) => Ok(out),
                         Ok(Err(error)) => Err(ServiceError::Failed { service: name.clone(), error }),
                         Err(_) => Err(ServiceError::TimedOut { service: name.clone(), after: *timeout }),
@@ -586,6 +599,23 @@ where
     I: Send + Sync + 'static,
     O: Send + 'static,
 {
+    run_subgraphs_with(store, graphs, &CancellationToken::new()).await
+}
+
+/// [`run_subgraphs`] under a cancellation token shared by every sub-graph.
+///
+/// # Errors
+///
+/// As [`run_subgraphs`]; cancelled sub-graphs fail with [`RunError::Cancelled`].
+pub async fn run_subgraphs_with<I, O>(
+    store: &Store,
+    graphs: impl IntoIterator<Item = (impl Into<String>, Graph<I, O>, I)>,
+    token: &CancellationToken,
+) -> Result<HashMap<String, O>, SubgraphError<O>>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+{
     let graphs: Vec<(String, Graph<I, O>, I)> = graphs.into_iter().map(|(n, g, i)| (n.into(), g, i)).collect();
     let runs: FuturesUnordered<_> = graphs
         .into_iter()
@@ -593,7 +623,7 @@ where
         .map(|(i, (name, graph, input))| {
             let scope = store.scope(&name);
             async move {
-                let result = graph.run_with(&scope, input, RunOptions::new()).await;
+                let result = graph.run_with(&scope, input, RunOptions::new().token(token.clone())).await;
                 (i, name, result)
             }
         })
