@@ -91,7 +91,7 @@ pub use pattern::{
     AdaptiveFanOut, BatchError, Batches, ConcurrentNodes, DEFAULT_FAN_OUT_LIMIT, FanIn, FanInError, FanOut, Gathered,
     ItemError, Job, LoadSignal, Pipeline, PoolClosed, Processed, RateLimitError, RateLimited, RateLimiter,
     ScatterGather, ServiceError, StageError, StreamProcessor, SubgraphError, SystemLoad, TaskGauge, WorkerPool,
-    active_tasks, run_concurrent, run_subgraphs, run_subgraphs_with, workers_for_load,
+    active_tasks, run_concurrent, run_concurrent_with, run_subgraphs, run_subgraphs_with, workers_for_load,
 };
 pub use resilience::{
     Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, FallbackChain, LATENCY_BUCKETS_MS, Limited,

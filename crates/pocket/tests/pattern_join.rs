@@ -198,3 +198,23 @@ async fn scatter_gather_and_sub_graphs_stop_when_cancelled() {
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(matches!(err.failures[0].1, pocket::RunError::Cancelled { .. }));
 }
+
+#[tokio::test(start_paused = true)]
+async fn run_concurrent_stops_when_cancelled() {
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let nodes = vec![delayed(10, "a"), delayed(3_600_000, "b")];
+    let start = Instant::now();
+    let err = pocket::run_concurrent_with(&nodes, &Store::new(), vec![1, 2], &token).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(err.index, 1);
+
+    let token = pocket::CancellationToken::new();
+    token.cancel();
+    let (a, b) = (exec_fn(|x: u8| async move { Ok(x) }), exec_fn(|x: u8| async move { Ok(x) }));
+    assert!((a, b).run_concurrent_with(&Store::new(), (1, 2), &token).await.is_err());
+}

@@ -45,6 +45,21 @@ pub async fn run_concurrent<N: Node>(
     store: &Store,
     inputs: Vec<N::Input>,
 ) -> Result<Vec<N::Output>, ItemError> {
+    run_concurrent_with(nodes, store, inputs, &CancellationToken::new()).await
+}
+
+/// [`run_concurrent`] under a cancellation token (each node sees it; steps that ignore it are
+/// dropped).
+///
+/// # Errors
+///
+/// As [`run_concurrent`]; cancelling fails it with the first unfinished node's index.
+pub async fn run_concurrent_with<N: Node>(
+    nodes: &[N],
+    store: &Store,
+    inputs: Vec<N::Input>,
+    token: &CancellationToken,
+) -> Result<Vec<N::Output>, ItemError> {
     if nodes.len() != inputs.len() {
         return Err(ItemError {
             index: nodes.len().min(inputs.len()),
@@ -59,7 +74,7 @@ pub async fn run_concurrent<N: Node>(
             },
         });
     }
-    let token = CancellationToken::new();
+    let token = token.child_token();
     let mut running: FuturesUnordered<_> = nodes
         .iter()
         .zip(inputs)
@@ -69,7 +84,12 @@ pub async fn run_concurrent<N: Node>(
             let token = &token;
             async move {
                 let name = format!("concurrent-{i}");
-                (i, run_node_with(node, &name, &scope, input, token).await.map(|(o, _)| o))
+                let result = tokio::select! {
+                    biased;
+                    result = run_node_with(node, &name, &scope, input, token) => result.map(|(o, _)| o),
+                    () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
+                };
+                (i, result)
             }
         })
         .collect();
@@ -105,9 +125,9 @@ pub async fn run_concurrent<N: Node>(
 /// assert_eq!((in_stock, total, name.as_str()), (true, 6.0, "order-4"));
 /// # });
 /// ```
-pub trait ConcurrentNodes {
+pub trait ConcurrentNodes: Sync {
     /// One input per node.
-    type Inputs;
+    type Inputs: Send;
     /// One output per node.
     type Outputs;
 
@@ -117,6 +137,16 @@ pub trait ConcurrentNodes {
         &self,
         store: &Store,
         inputs: Self::Inputs,
+    ) -> impl Future<Output = Result<Self::Outputs, ItemError>> + Send {
+        async move { self.run_concurrent_with(store, inputs, &CancellationToken::new()).await }
+    }
+
+    /// [`ConcurrentNodes::run_concurrent`] under a cancellation token.
+    fn run_concurrent_with(
+        &self,
+        store: &Store,
+        inputs: Self::Inputs,
+        token: &CancellationToken,
     ) -> impl Future<Output = Result<Self::Outputs, ItemError>> + Send;
 }
 
@@ -126,19 +156,27 @@ macro_rules! concurrent_tuple {
             type Inputs = ($($N::Input,)+);
             type Outputs = ($($N::Output,)+);
 
-            async fn run_concurrent(&self, store: &Store, inputs: Self::Inputs) -> Result<Self::Outputs, ItemError> {
-                let token = CancellationToken::new();
+            async fn run_concurrent_with(
+                &self,
+                store: &Store,
+                inputs: Self::Inputs,
+                token: &CancellationToken,
+            ) -> Result<Self::Outputs, ItemError> {
+                let token = token.child_token();
                 let ($($input,)+) = inputs;
                 tokio::try_join!($(
                     async {
-                        let scope = store.scope(concat!("concurrent-", $i));
-                        run_node_with(&self.$i, concat!("concurrent-", $i), &scope, $input, &token)
-                            .await
-                            .map(|(out, _)| out)
-                            .map_err(|error| {
-                                token.cancel();
-                                ItemError { index: $i, error }
-                            })
+                        let name = concat!("concurrent-", $i);
+                        let scope = store.scope(name);
+                        let result = tokio::select! {
+                            biased;
+                            result = run_node_with(&self.$i, name, &scope, $input, &token) => result,
+                            () = token.cancelled() => Err(RunError::Cancelled { node: name.to_string() }),
+                        };
+                        result.map(|(out, _)| out).map_err(|error| {
+                            token.cancel();
+                            ItemError { index: $i, error }
+                        })
                     }
                 ),+)
             }

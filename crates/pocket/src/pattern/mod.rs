@@ -16,7 +16,7 @@ pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
 pub use join::{
     ConcurrentNodes, FanIn, FanInError, Gathered, Pipeline, ScatterGather, ServiceError, StageError, SubgraphError,
-    run_concurrent, run_subgraphs, run_subgraphs_with,
+    run_concurrent, run_concurrent_with, run_subgraphs, run_subgraphs_with,
 };
 pub use pool::{Job, PoolClosed, WorkerPool};
 pub use rate::{RateLimitError, RateLimited, RateLimiter};
