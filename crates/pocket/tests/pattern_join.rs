@@ -218,3 +218,25 @@ async fn run_concurrent_stops_when_cancelled() {
     let (a, b) = (exec_fn(|x: u8| async move { Ok(x) }), exec_fn(|x: u8| async move { Ok(x) }));
     assert!((a, b).run_concurrent_with(&Store::new(), (1, 2), &token).await.is_err());
 }
+
+#[tokio::test]
+async fn a_pipeline_is_a_graph_node() {
+    let clean = Pipeline::new()
+        .stage("trim", exec_fn(|v: Value| async move { Ok(json!(v.as_str().unwrap_or("").trim())) }))
+        .stage(
+            "check",
+            exec_fn(|v: Value| async move { if v == json!("") { Err(NodeError::fatal_msg("empty")) } else { Ok(v) } }),
+        );
+    let g = Graph::<Value, Value>::builder()
+        .node("clean", clean)
+        .node("empty-is-fine", Pipeline::<Value>::new())
+        .edge("clean", "default", "empty-is-fine")
+        .build()
+        .unwrap();
+    assert_eq!(g.run(&Store::new(), json!("  hi ")).await.unwrap(), json!("hi"));
+    let err = g.run(&Store::new(), json!("   ")).await.unwrap_err();
+    assert_eq!(
+        pocket::report(&err),
+        "node `clean` failed in exec: sub-graph failed: node `check` failed in exec: empty"
+    );
+}

@@ -439,6 +439,38 @@ impl<T: Send + Sync + 'static> Pipeline<T> {
     }
 }
 
+/// A pipeline is a node: it runs its stages on the run's store and token and hands on the last
+/// stage's output (an empty pipeline hands on its input). Errors name the stage through
+/// [`NodeError::Graph`](crate::NodeError::Graph).
+impl<T: Clone + Send + Sync + 'static> Node for Pipeline<T> {
+    type Input = T;
+    type Prep = T;
+    type Exec = (T, crate::Next);
+    type Output = T;
+
+    async fn prep(&self, _: &crate::Ctx<'_>, _: &crate::StoreView, input: &T) -> Result<T, crate::NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &crate::Ctx<'_>, input: &T) -> Result<(T, crate::Next), crate::NodeError> {
+        if self.names.is_empty() {
+            return Ok((input.clone(), crate::Next::Default));
+        }
+        self.graph.exec(ctx, input).await
+    }
+
+    async fn post(
+        &self,
+        _: &crate::Ctx<'_>,
+        _: &Store,
+        _: T,
+        _: T,
+        exec: (T, crate::Next),
+    ) -> Result<(T, crate::Next), crate::NodeError> {
+        Ok(exec)
+    }
+}
+
 /// One service of a scatter-gather that did not answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
