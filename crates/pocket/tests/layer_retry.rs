@@ -182,3 +182,14 @@ fn backoff_delays_grow_monotonically_and_respect_the_cap() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn layers_apply_through_the_layer_trait_too() {
+    use pocket::{Layer, RetryLayer, TimeoutLayer, Timeouts};
+    let calls = Arc::default();
+    let layer = RetryLayer(RetryPolicy::constant(3, Duration::from_millis(1)));
+    let node = layer.layer(scripted(vec![busy(), busy()], Arc::clone(&calls)));
+    let node = node.layer(TimeoutLayer(Timeouts::node(Duration::from_secs(1))));
+    assert_eq!(run_node(&node, &Store::new(), 5).await.unwrap(), 5);
+    assert_eq!(calls.lock().unwrap().len(), 3);
+}
