@@ -1,0 +1,21 @@
+//! Pocket's YAML workflow format — the Go original's, so existing files load unchanged:
+//! parsing with line and column, validation that reports every problem at once, Go durations
+//! and `${VAR}` expansion.
+//!
+//! This crate is the loader's front end; turning a [`Workflow`] into a runnable graph (the node
+//! registry) and the `pocket` CLI build on it.
+//!
+//! ```
+//! let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.yaml")).unwrap();
+//! let workflow = pocket_yaml::parse_workflow(&source, "hello.yaml").unwrap();
+//! assert_eq!(workflow.start, "greet");
+//! assert_eq!(workflow.connections.len(), 2);
+//! ```
+
+mod duration;
+mod env;
+mod workflow;
+
+pub use duration::{DurationError, parse_duration};
+pub use env::{ExpandError, expand_env};
+pub use workflow::{Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, parse_workflow};

@@ -1,0 +1,633 @@
+//! The workflow file format (the Go original's), parsed with locations and validated whole.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use crate::duration::parse_duration;
+
+/// Where something is in the file (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Line.
+    pub line: u64,
+    /// Column.
+    pub column: u64,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+fn at<T>(spanned: &Spanned<T>) -> Position {
+    Position { line: spanned.referenced.line(), column: spanned.referenced.column() }
+}
+
+/// One problem in a workflow file, with where it is and what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where in the file, when known.
+    pub position: Option<Position>,
+    /// The node it is about, if any.
+    pub node: Option<String>,
+    /// The field (`type`, `retry.delay`, `connections[2].to`, ...), if any.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(position) = self.position {
+            write!(f, "{position}: ")?;
+        }
+        if let Some(node) = &self.node {
+            write!(f, "node `{node}`: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "`{field}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a workflow file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file is not valid YAML (or not the expected shape).
+    #[error("{origin}:{}: {message}", .position.map_or("?".to_string(), |p| p.to_string()))]
+    Syntax {
+        /// The file name (or `<input>`).
+        origin: String,
+        /// Where the parser stopped.
+        position: Option<Position>,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parses but is not a valid workflow; every problem is listed.
+    #[error("{origin}: the workflow is invalid ({} problem{}):\n{}", .problems.len(), if .problems.len() == 1 { "" } else { "s" }, .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file name (or `<input>`).
+        origin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+        /// Warnings found alongside.
+        warnings: Vec<Problem>,
+    },
+}
+
+/// Node-level `retry:` of a workflow file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySpec {
+    /// Attempts in all (at least 1).
+    pub max_attempts: u32,
+    /// The delay before the first retry.
+    pub delay: Duration,
+    /// The growth factor (1 = constant delay).
+    pub multiplier: f64,
+    /// The cap on the delay, if any.
+    pub max_delay: Option<Duration>,
+}
+
+/// A validated node definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeDef {
+    /// The node's name.
+    pub name: String,
+    /// The node type (`echo`, `http`, ...).
+    pub kind: String,
+    /// The node's config (an absent or empty `config:` is an empty map).
+    pub config: Map<String, Value>,
+    /// Node-level retry, if any.
+    pub retry: Option<RetrySpec>,
+    /// Node-level timeout, if any.
+    pub timeout: Option<Duration>,
+    /// Where the node is defined.
+    pub position: Position,
+}
+
+/// A validated connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The source node.
+    pub from: String,
+    /// The target node.
+    pub to: String,
+    /// The action (default `default`).
+    pub action: String,
+    /// Where it is defined.
+    pub position: Position,
+}
+
+/// A parsed, validated workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `version` (as written).
+    pub version: Option<String>,
+    /// `metadata` (readable from the store).
+    pub metadata: Map<String, Value>,
+    /// `start`.
+    pub start: String,
+    /// The nodes, in file order.
+    pub nodes: Vec<NodeDef>,
+    /// The connections, in file order; of duplicate `(from, action)` pairs only the last is kept.
+    pub connections: Vec<Connection>,
+    /// Warnings: unknown keys, duplicate connections, unreachable nodes.
+    pub warnings: Vec<Problem>,
+}
+
+#[derive(Deserialize)]
+struct RawWorkflow {
+    name: Option<Spanned<Value>>,
+    description: Option<Value>,
+    version: Option<Value>,
+    metadata: Option<Spanned<Value>>,
+    start: Option<Spanned<Value>>,
+    nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    connections: Option<Vec<Spanned<RawConnection>>>,
+}
+
+#[derive(Deserialize)]
+struct RawNode {
+    name: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    config: Option<Value>,
+    retry: Option<Value>,
+    timeout: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawConnection {
+    from: Option<Value>,
+    to: Option<Value>,
+    action: Option<Value>,
+}
+
+const TOP_KEYS: [&str; 7] = ["name", "description", "version", "metadata", "start", "nodes", "connections"];
+const NODE_KEYS: [&str; 8] = ["name", "type", "description", "config", "retry", "timeout", "input_type", "output_type"];
+const CONNECTION_KEYS: [&str; 3] = ["from", "to", "action"];
+const RETRY_KEYS: [&str; 4] = ["max_attempts", "delay", "multiplier", "max_delay"];
+
+struct Report {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Report {
+    fn problem(
+        &mut self,
+        position: Option<Position>,
+        node: Option<&str>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            position,
+            node: node.map(str::to_string),
+            field: field.map(str::to_string),
+            message: message.into(),
+        });
+    }
+
+    fn warning(
+        &mut self,
+        position: Option<Position>,
+        node: Option<&str>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        self.warnings.push(Problem {
+            position,
+            node: node.map(str::to_string),
+            field: field.map(str::to_string),
+            message: message.into(),
+        });
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A number written as an integer, a float or a numeric string.
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Parse and validate a workflow file. `origin` names the file in messages.
+///
+/// Every problem is reported at once: missing or unknown `name`/`start`/`from`/`to`, missing
+/// `type`, duplicate node names, a `config` that is not a mapping, bad `retry` and `timeout`
+/// values (numbers may be integers, floats or numeric strings; durations use Go's syntax).
+/// Warnings, which do not fail loading: unknown keys (the Go original ignored them), duplicate
+/// `(from, action)` connections (the last one wins, as in the original; both lines are named)
+/// and nodes unreachable from `start`.
+///
+/// # Errors
+///
+/// [`LoadError::Syntax`] with the line and column where the YAML is malformed;
+/// [`LoadError::Invalid`] with every problem.
+///
+/// # Examples
+///
+/// ```
+/// let source = "name: demo\nstart: hi\nnodes:\n  - name: hi\n    type: echo\n    config:\n      message: hello\n";
+/// let workflow = pocket_yaml::parse_workflow(source, "demo.yaml").unwrap();
+/// assert_eq!(workflow.nodes[0].kind, "echo");
+///
+/// let err = pocket_yaml::parse_workflow("name: demo\nstart: nope\nnodes: []\n", "bad.yaml").unwrap_err();
+/// assert!(err.to_string().contains("at least one node"));
+/// ```
+pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError> {
+    let syntax = |e: serde_saphyr::Error| LoadError::Syntax {
+        origin: origin.to_string(),
+        position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
+        message: e.to_string().lines().next().unwrap_or_default().to_string(),
+    };
+    let raw: RawWorkflow = serde_saphyr::from_str(source).map_err(syntax)?;
+    let shape: Value = serde_saphyr::from_str(source).map_err(syntax)?;
+    let mut report = Report { problems: Vec::new(), warnings: Vec::new() };
+    unknown_keys(&shape, &mut report);
+
+    let name = match &raw.name {
+        Some(n) => match text(&n.value).filter(|s| !s.trim().is_empty()) {
+            Some(name) => name,
+            None => {
+                report.problem(Some(at(n)), None, Some("name"), "the workflow name must be a non-empty string");
+                String::new()
+            }
+        },
+        None => {
+            report.problem(None, None, Some("name"), "the workflow needs a `name`");
+            String::new()
+        }
+    };
+    let metadata = match &raw.metadata {
+        None => Map::new(),
+        Some(m) => match &m.value {
+            Value::Object(map) => map.clone(),
+            Value::Null => Map::new(),
+            other => {
+                report.problem(
+                    Some(at(m)),
+                    None,
+                    Some("metadata"),
+                    format!("must be a mapping, not {}", kind_of(other)),
+                );
+                Map::new()
+            }
+        },
+    };
+
+    let mut nodes = Vec::new();
+    let mut first_seen: HashMap<String, Position> = HashMap::new();
+    match &raw.nodes {
+        None => report.problem(None, None, Some("nodes"), "the workflow needs at least one node"),
+        Some(list) if list.value.is_empty() => {
+            report.problem(Some(at(list)), None, Some("nodes"), "the workflow needs at least one node")
+        }
+        Some(list) => {
+            for (i, spanned) in list.value.iter().enumerate() {
+                if let Some(node) = node_def(i, spanned, &mut report)
+                    && !duplicate(&node, &mut first_seen, &mut report)
+                {
+                    nodes.push(node);
+                }
+            }
+        }
+    }
+    let known: HashSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+
+    let start = match &raw.start {
+        None => {
+            report.problem(None, None, Some("start"), "the workflow needs a `start` node");
+            String::new()
+        }
+        Some(s) => match text(&s.value) {
+            Some(start) if known.contains(start.as_str()) => start,
+            Some(start) if !known.is_empty() => {
+                report.problem(
+                    Some(at(s)),
+                    None,
+                    Some("start"),
+                    format!("start node `{start}` is not defined{}", suggest(&start, &known)),
+                );
+                start
+            }
+            Some(start) => start,
+            None => {
+                report.problem(Some(at(s)), None, Some("start"), "must be a node name");
+                String::new()
+            }
+        },
+    };
+
+    let connections = connections(raw.connections.as_deref().unwrap_or_default(), &known, &mut report);
+    if report.problems.is_empty() {
+        unreachable(&start, &nodes, &connections, &mut report);
+    }
+    if !report.problems.is_empty() {
+        return Err(LoadError::Invalid {
+            origin: origin.to_string(),
+            problems: report.problems,
+            warnings: report.warnings,
+        });
+    }
+    Ok(Workflow {
+        name,
+        description: raw.description.as_ref().and_then(text),
+        version: raw.version.as_ref().and_then(text),
+        metadata,
+        start,
+        nodes,
+        connections,
+        warnings: report.warnings,
+    })
+}
+
+fn unknown_keys(shape: &Value, report: &mut Report) {
+    let Value::Object(top) = shape else { return };
+    for key in top.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
+        report.warning(None, None, Some(key), "unknown top-level key, ignored");
+    }
+    if let Some(Value::Array(nodes)) = top.get("nodes") {
+        for node in nodes {
+            if let Value::Object(fields) = node {
+                let name = fields.get("name").and_then(text);
+                for key in fields.keys().filter(|k| !NODE_KEYS.contains(&k.as_str())) {
+                    report.warning(None, name.as_deref(), Some(key), "unknown node key, ignored");
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(connections)) = top.get("connections") {
+        for (i, connection) in connections.iter().enumerate() {
+            if let Value::Object(fields) = connection {
+                for key in fields.keys().filter(|k| !CONNECTION_KEYS.contains(&k.as_str())) {
+                    report.warning(
+                        None,
+                        None,
+                        Some(&format!("connections[{i}].{key}")),
+                        "unknown connection key, ignored",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Option<NodeDef> {
+    let position = at(spanned);
+    let raw = &spanned.value;
+    let Some(name) = raw.name.as_ref().and_then(text).filter(|n| !n.trim().is_empty()) else {
+        report.problem(Some(position), None, Some(&format!("nodes[{index}].name")), "every node needs a name");
+        return None;
+    };
+    let node = Some(name.as_str());
+    let kind = match raw.kind.as_ref().and_then(text) {
+        Some(kind) => kind,
+        None => {
+            report.problem(Some(position), node, Some("type"), "every node needs a `type`");
+            String::new()
+        }
+    };
+    let config = match &raw.config {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            report.problem(Some(position), node, Some("config"), format!("must be a mapping, not {}", kind_of(other)));
+            Map::new()
+        }
+    };
+    let timeout = raw.timeout.as_ref().and_then(|t| duration_field(t, position, node, "timeout", report));
+    let retry = raw.retry.as_ref().and_then(|r| retry_spec(r, position, node, report));
+    Some(NodeDef { name, kind, config, retry, timeout, position })
+}
+
+fn duration_field(
+    value: &Value,
+    position: Position,
+    node: Option<&str>,
+    field: &str,
+    report: &mut Report,
+) -> Option<Duration> {
+    match value {
+        Value::String(s) => match parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                report.problem(Some(position), node, Some(field), e.to_string());
+                None
+            }
+        },
+        other => {
+            report.problem(
+                Some(position),
+                node,
+                Some(field),
+                format!("must be a duration like `30s`, not {}", kind_of(other)),
+            );
+            None
+        }
+    }
+}
+
+fn retry_spec(value: &Value, position: Position, node: Option<&str>, report: &mut Report) -> Option<RetrySpec> {
+    let Value::Object(fields) = value else {
+        report.problem(Some(position), node, Some("retry"), format!("must be a mapping, not {}", kind_of(value)));
+        return None;
+    };
+    for key in fields.keys().filter(|k| !RETRY_KEYS.contains(&k.as_str())) {
+        report.problem(
+            Some(position),
+            node,
+            Some(&format!("retry.{key}")),
+            format!("unknown retry setting (known: {})", RETRY_KEYS.join(", ")),
+        );
+    }
+    let before = report.problems.len();
+    let max_attempts = match fields.get("max_attempts").map(|v| (v, number(v))) {
+        None => {
+            report.problem(Some(position), node, Some("retry.max_attempts"), "is required");
+            0
+        }
+        Some((_, Some(n))) if n >= 1.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) => n as u32,
+        Some((v, _)) => {
+            report.problem(
+                Some(position),
+                node,
+                Some("retry.max_attempts"),
+                format!("must be a whole number of at least 1, not {v}"),
+            );
+            0
+        }
+    };
+    let delay = match fields.get("delay") {
+        None => {
+            report.problem(Some(position), node, Some("retry.delay"), "is required");
+            None
+        }
+        Some(v) => duration_field(v, position, node, "retry.delay", report),
+    };
+    let multiplier = match fields.get("multiplier").map(|v| (v, number(v))) {
+        None => 1.0,
+        Some((_, Some(m))) if m >= 1.0 && m.is_finite() => m,
+        Some((v, _)) => {
+            report.problem(
+                Some(position),
+                node,
+                Some("retry.multiplier"),
+                format!("must be a number of at least 1, not {v}"),
+            );
+            1.0
+        }
+    };
+    let max_delay = fields.get("max_delay").and_then(|v| duration_field(v, position, node, "retry.max_delay", report));
+    (report.problems.len() == before).then(|| RetrySpec {
+        max_attempts,
+        delay: delay.unwrap_or_default(),
+        multiplier,
+        max_delay,
+    })
+}
+
+fn duplicate(node: &NodeDef, first_seen: &mut HashMap<String, Position>, report: &mut Report) -> bool {
+    match first_seen.get(&node.name) {
+        Some(first) => {
+            report.problem(
+                Some(node.position),
+                Some(&node.name),
+                None,
+                format!("is defined twice (first at line {})", first.line),
+            );
+            true
+        }
+        None => {
+            first_seen.insert(node.name.clone(), node.position);
+            false
+        }
+    }
+}
+
+fn connections(raw: &[Spanned<RawConnection>], known: &HashSet<&str>, report: &mut Report) -> Vec<Connection> {
+    let mut out: Vec<Connection> = Vec::new();
+    let mut index_of: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, spanned) in raw.iter().enumerate() {
+        let position = at(spanned);
+        let mut end = |value: &Option<Value>, field: &str| -> Option<String> {
+            let field = format!("connections[{i}].{field}");
+            match value.as_ref().and_then(text) {
+                None => {
+                    report.problem(Some(position), None, Some(&field), "is required");
+                    None
+                }
+                Some(name) if !known.contains(name.as_str()) => {
+                    report.problem(
+                        Some(position),
+                        None,
+                        Some(&field),
+                        format!("node `{name}` is not defined{}", suggest(&name, known)),
+                    );
+                    None
+                }
+                Some(name) => Some(name),
+            }
+        };
+        let from = end(&spanned.value.from, "from");
+        let to = end(&spanned.value.to, "to");
+        let action = spanned.value.action.as_ref().and_then(text).unwrap_or_else(|| "default".to_string());
+        let (Some(from), Some(to)) = (from, to) else { continue };
+        let connection = Connection { from: from.clone(), to, action: action.clone(), position };
+        match index_of.get(&(from.clone(), action.clone())) {
+            Some(&earlier) => {
+                report.warning(
+                    Some(position),
+                    Some(&from),
+                    None,
+                    format!(
+                        "two connections for action `{action}`: line {} (to `{}`) and line {} (to `{}`); the last one wins",
+                        out[earlier].position.line, out[earlier].to, position.line, connection.to
+                    ),
+                );
+                out[earlier] = connection;
+            }
+            None => {
+                index_of.insert((from, action), out.len());
+                out.push(connection);
+            }
+        }
+    }
+    out
+}
+
+fn unreachable(start: &str, nodes: &[NodeDef], connections: &[Connection], report: &mut Report) {
+    let mut reached: HashSet<&str> = HashSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(name) = queue.pop_front() {
+        for c in connections.iter().filter(|c| c.from == name) {
+            if reached.insert(c.to.as_str()) {
+                queue.push_back(c.to.as_str());
+            }
+        }
+    }
+    for node in nodes.iter().filter(|n| !reached.contains(n.name.as_str())) {
+        report.warning(Some(node.position), Some(&node.name), None, "is unreachable from the start node");
+    }
+}
+
+/// ` (did you mean `x`?)` for the closest known name, if it is close.
+pub(crate) fn suggest(name: &str, known: &HashSet<&str>) -> String {
+    known
+        .iter()
+        .map(|k| (distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map_or(String::new(), |(_, k)| format!(" (did you mean `{k}`?)"))
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}

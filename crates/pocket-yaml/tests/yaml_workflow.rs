@@ -1,0 +1,156 @@
+//! Parsing and validating workflow files: the Go original's examples load unchanged, and every
+//! problem of a broken file is reported with its line.
+
+use std::time::Duration;
+
+use pocket_yaml::{LoadError, parse_workflow};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn every_go_example_loads_unchanged() {
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let workflow = parse_workflow(&source, &name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!workflow.nodes.is_empty(), "{name}");
+            count += 1;
+        }
+    }
+    assert_eq!(count, 14);
+}
+
+#[test]
+fn hello_is_read_faithfully() {
+    let w = parse_workflow(&fixture("hello.yaml"), "hello.yaml").unwrap();
+    assert_eq!((w.name.as_str(), w.version.as_deref(), w.start.as_str()), ("hello-world", Some("1.0.0"), "greet"));
+    assert_eq!(w.nodes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>(), ["echo", "transform", "echo"]);
+    assert!(w.nodes[1].config.is_empty(), "a missing config is an empty config");
+    assert_eq!(w.nodes[0].config["message"], "Hello, World! Welcome to Pocket workflows!");
+    assert_eq!(w.connections[1].from, "transform-greeting");
+    assert_eq!(w.nodes[2].position.line, 15);
+    assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+}
+
+#[test]
+fn duplicate_connections_keep_the_last_and_warn_naming_both_lines() {
+    let source = "\
+name: dup
+start: a
+nodes:
+  - name: a
+    type: echo
+  - name: b
+    type: echo
+  - name: c
+    type: echo
+connections:
+  - from: a
+    to: b
+  - from: a
+    to: c
+    action: default
+";
+    let w = parse_workflow(source, "dup.yaml").unwrap();
+    assert_eq!(w.connections.len(), 1);
+    assert_eq!(w.connections[0].to, "c");
+    let warning = w.warnings.iter().find(|p| p.message.contains("two connections")).expect("a warning");
+    assert_eq!(
+        warning.to_string(),
+        "13:5: node `a`: two connections for action `default`: line 11 (to `b`) and line 13 (to `c`); the last one wins"
+    );
+    assert!(w.warnings.iter().any(|p| p.node.as_deref() == Some("b") && p.message.contains("unreachable")));
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_lines() {
+    let source = "\
+name: broken
+start: fech
+nodes:
+  - name: fetch
+    type: http
+    timeout: 5 seconds
+    retry:
+      max_attempts: 0
+      delay: 1x
+      backoff: always
+  - name: fetch
+    type: echo
+  - type: echo
+  - name: shout
+    config: [1, 2]
+connections:
+  - from: fetch
+    to: shuot
+  - to: fetch
+";
+    let err = parse_workflow(source, "broken.yaml").unwrap_err();
+    let LoadError::Invalid { problems, .. } = &err else { panic!("{err}") };
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let expect = [
+        "4:5: node `fetch`: `timeout`: invalid duration `5 seconds`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
+        "4:5: node `fetch`: `retry.backoff`: unknown retry setting (known: max_attempts, delay, multiplier, max_delay)",
+        "4:5: node `fetch`: `retry.max_attempts`: must be a whole number of at least 1, not 0",
+        "4:5: node `fetch`: `retry.delay`: invalid duration `1x`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
+        "11:5: node `fetch`: is defined twice (first at line 4)",
+        "13:5: `nodes[2].name`: every node needs a name",
+        "14:5: node `shout`: `type`: every node needs a `type`",
+        "14:5: node `shout`: `config`: must be a mapping, not a list",
+        "2:8: `start`: start node `fech` is not defined (did you mean `fetch`?)",
+        "17:5: `connections[0].to`: node `shuot` is not defined (did you mean `shout`?)",
+        "19:5: `connections[1].from`: is required",
+    ];
+    for line in expect {
+        assert!(shown.contains(&line.to_string()), "missing {line:?} in\n{}", shown.join("\n"));
+    }
+    assert_eq!(problems.len(), expect.len(), "{}", shown.join("\n"));
+    assert!(err.to_string().starts_with("broken.yaml: the workflow is invalid (11 problems):\n  4:5: node `fetch`"));
+}
+
+#[test]
+fn yaml_syntax_errors_name_line_and_column() {
+    let err = parse_workflow("name: x\nnodes:\n  - name: a\n    type: [echo\n", "bad.yaml").unwrap_err();
+    let LoadError::Syntax { origin, position, .. } = &err else { panic!("{err}") };
+    assert_eq!(origin, "bad.yaml");
+    assert!(position.is_some_and(|p| p.line >= 4), "{err}");
+    assert!(err.to_string().starts_with("bad.yaml:"), "{err}");
+}
+
+#[test]
+fn retry_and_timeout_accept_go_durations_and_numbers_in_any_form() {
+    let source = "\
+name: r
+start: a
+nodes:
+  - name: a
+    type: http
+    timeout: 1m30s
+    retry:
+      max_attempts: \"3\"
+      delay: 1.5s
+      multiplier: 2
+      max_delay: 10s
+";
+    let w = parse_workflow(source, "r.yaml").unwrap();
+    let node = &w.nodes[0];
+    assert_eq!(node.timeout, Some(Duration::from_secs(90)));
+    let retry = node.retry.as_ref().unwrap();
+    assert_eq!((retry.max_attempts, retry.delay, retry.multiplier), (3, Duration::from_millis(1500), 2.0));
+    assert_eq!(retry.max_delay, Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_silence() {
+    let source = "name: k\nstart: a\nstore: bounded\nnodes:\n  - name: a\n    type: echo\n    successors: [b]\n";
+    let w = parse_workflow(source, "k.yaml").unwrap();
+    let shown: Vec<String> = w.warnings.iter().map(ToString::to_string).collect();
+    assert!(shown.contains(&"`store`: unknown top-level key, ignored".to_string()), "{shown:?}");
+    assert!(shown.contains(&"node `a`: `successors`: unknown node key, ignored".to_string()), "{shown:?}");
+}
