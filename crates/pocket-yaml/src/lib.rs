@@ -18,4 +18,6 @@ mod workflow;
 
 pub use duration::{DurationError, parse_duration};
 pub use env::{ExpandError, expand_env};
-pub use workflow::{Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, parse_workflow};
+pub use workflow::{
+    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, parse_workflow,
+};

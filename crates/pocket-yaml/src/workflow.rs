@@ -96,6 +96,26 @@ pub struct RetrySpec {
     pub max_delay: Option<Duration>,
 }
 
+/// Node-level `circuit_breaker:` of a workflow file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSpec {
+    /// Consecutive failures that open the breaker (at least 1).
+    pub failure_threshold: u32,
+    /// How long it stays open before letting trials through.
+    pub open_for: Duration,
+    /// Trial calls let through at once while half-open (default 1).
+    pub half_open_trials: u32,
+}
+
+/// Node-level `cache:` of a workflow file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSpec {
+    /// Entries kept (0: unbounded).
+    pub max_entries: usize,
+    /// How long a result is kept, if limited.
+    pub ttl: Option<Duration>,
+}
+
 /// A validated node definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeDef {
@@ -109,6 +129,12 @@ pub struct NodeDef {
     pub retry: Option<RetrySpec>,
     /// Node-level timeout, if any.
     pub timeout: Option<Duration>,
+    /// Node-level circuit breaker, if any.
+    pub circuit_breaker: Option<BreakerSpec>,
+    /// Node-level result cache, if any.
+    pub cache: Option<CacheSpec>,
+    /// The node to run instead when this one fails, if any (checked to exist).
+    pub fallback: Option<String>,
     /// Where the node is defined.
     pub position: Position,
 }
@@ -166,6 +192,9 @@ struct RawNode {
     config: Option<Value>,
     retry: Option<Value>,
     timeout: Option<Value>,
+    circuit_breaker: Option<Value>,
+    cache: Option<Value>,
+    fallback: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -176,7 +205,21 @@ struct RawConnection {
 }
 
 const TOP_KEYS: [&str; 7] = ["name", "description", "version", "metadata", "start", "nodes", "connections"];
-const NODE_KEYS: [&str; 8] = ["name", "type", "description", "config", "retry", "timeout", "input_type", "output_type"];
+const NODE_KEYS: [&str; 11] = [
+    "name",
+    "type",
+    "description",
+    "config",
+    "retry",
+    "timeout",
+    "circuit_breaker",
+    "cache",
+    "fallback",
+    "input_type",
+    "output_type",
+];
+const BREAKER_KEYS: [&str; 3] = ["failure_threshold", "open_for", "half_open_trials"];
+const CACHE_KEYS: [&str; 2] = ["max_entries", "ttl"];
 const CONNECTION_KEYS: [&str; 3] = ["from", "to", "action"];
 const RETRY_KEYS: [&str; 4] = ["max_attempts", "delay", "multiplier", "max_delay"];
 
@@ -249,8 +292,8 @@ fn kind_of(value: &Value) -> &'static str {
 /// Parse and validate a workflow file. `origin` names the file in messages.
 ///
 /// Every problem is reported at once: missing or unknown `name`/`start`/`from`/`to`, missing
-/// `type`, duplicate node names, a `config` that is not a mapping, bad `retry` and `timeout`
-/// values (numbers may be integers, floats or numeric strings; durations use Go's syntax).
+/// `type`, duplicate node names, a `config` that is not a mapping, bad `retry`, `timeout`,
+/// `circuit_breaker`, `cache` and `fallback` values (numbers may be integers, floats or numeric strings; durations use Go's syntax).
 /// Warnings, which do not fail loading: unknown keys (the Go original ignored them), duplicate
 /// `(from, action)` connections (the last one wins, as in the original; both lines are named)
 /// and nodes unreachable from `start`.
@@ -329,6 +372,26 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         }
     }
     let known: HashSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    for node in &nodes {
+        if let Some(target) = &node.fallback {
+            if target == &node.name {
+                report.problem(
+                    Some(node.position),
+                    Some(&node.name),
+                    Some("fallback"),
+                    "a node cannot be its own fallback",
+                );
+            } else if !known.contains(target.as_str()) {
+                let hint = suggest(target, &known);
+                report.problem(
+                    Some(node.position),
+                    Some(&node.name),
+                    Some("fallback"),
+                    format!("node `{target}` is not defined{hint}"),
+                );
+            }
+        }
+    }
 
     let start = match &raw.start {
         None => {
@@ -433,7 +496,24 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
     };
     let timeout = raw.timeout.as_ref().and_then(|t| duration_field(t, position, node, "timeout", report));
     let retry = raw.retry.as_ref().and_then(|r| retry_spec(r, position, node, report));
-    Some(NodeDef { name, kind, config, retry, timeout, position })
+    let circuit_breaker = raw.circuit_breaker.as_ref().and_then(|b| breaker_spec(b, position, node, report));
+    let cache = raw.cache.as_ref().and_then(|c| cache_spec(c, position, node, report));
+    let fallback = match &raw.fallback {
+        None => None,
+        Some(v) => match text(v) {
+            Some(target) => Some(target),
+            None => {
+                report.problem(
+                    Some(position),
+                    node,
+                    Some("fallback"),
+                    format!("must be a node name, not {}", kind_of(v)),
+                );
+                None
+            }
+        },
+    };
+    Some(NodeDef { name, kind, config, retry, timeout, circuit_breaker, cache, fallback, position })
 }
 
 fn duration_field(
@@ -520,6 +600,91 @@ fn retry_spec(value: &Value, position: Position, node: Option<&str>, report: &mu
         multiplier,
         max_delay,
     })
+}
+
+/// The settings mapping of `field`, with unknown settings reported.
+fn settings<'a>(
+    value: &'a Value,
+    known: &[&str],
+    position: Position,
+    node: Option<&str>,
+    field: &str,
+    report: &mut Report,
+) -> Option<&'a Map<String, Value>> {
+    let Value::Object(fields) = value else {
+        report.problem(Some(position), node, Some(field), format!("must be a mapping, not {}", kind_of(value)));
+        return None;
+    };
+    for key in fields.keys().filter(|k| !known.contains(&k.as_str())) {
+        report.problem(
+            Some(position),
+            node,
+            Some(&format!("{field}.{key}")),
+            format!("unknown setting (known: {})", known.join(", ")),
+        );
+    }
+    Some(fields)
+}
+
+/// A whole number of at least `min`, written as an integer, a float or a numeric string.
+fn count(
+    value: &Value,
+    min: f64,
+    position: Position,
+    node: Option<&str>,
+    field: &str,
+    report: &mut Report,
+) -> Option<u64> {
+    match number(value) {
+        Some(n) if n >= min && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as u64),
+        _ => {
+            report.problem(
+                Some(position),
+                node,
+                Some(field),
+                format!("must be a whole number of at least {min}, not {value}"),
+            );
+            None
+        }
+    }
+}
+
+fn breaker_spec(value: &Value, position: Position, node: Option<&str>, report: &mut Report) -> Option<BreakerSpec> {
+    let fields = settings(value, &BREAKER_KEYS, position, node, "circuit_breaker", report)?;
+    let before = report.problems.len();
+    let threshold = match fields.get("failure_threshold") {
+        Some(v) => count(v, 1.0, position, node, "circuit_breaker.failure_threshold", report),
+        None => {
+            report.problem(Some(position), node, Some("circuit_breaker.failure_threshold"), "is required");
+            None
+        }
+    };
+    let open_for = match fields.get("open_for") {
+        Some(v) => duration_field(v, position, node, "circuit_breaker.open_for", report),
+        None => {
+            report.problem(Some(position), node, Some("circuit_breaker.open_for"), "is required");
+            None
+        }
+    };
+    let trials = fields
+        .get("half_open_trials")
+        .map_or(Some(1), |v| count(v, 1.0, position, node, "circuit_breaker.half_open_trials", report));
+    if report.problems.len() != before {
+        return None;
+    }
+    Some(BreakerSpec { failure_threshold: threshold? as u32, open_for: open_for?, half_open_trials: trials? as u32 })
+}
+
+fn cache_spec(value: &Value, position: Position, node: Option<&str>, report: &mut Report) -> Option<CacheSpec> {
+    let fields = settings(value, &CACHE_KEYS, position, node, "cache", report)?;
+    let before = report.problems.len();
+    let max_entries =
+        fields.get("max_entries").map_or(Some(0), |v| count(v, 0.0, position, node, "cache.max_entries", report));
+    let ttl = fields.get("ttl").and_then(|v| duration_field(v, position, node, "cache.ttl", report));
+    if report.problems.len() != before {
+        return None;
+    }
+    Some(CacheSpec { max_entries: max_entries? as usize, ttl })
 }
 
 fn duplicate(node: &NodeDef, first_seen: &mut HashMap<String, Position>, report: &mut Report) -> bool {

@@ -154,3 +154,65 @@ fn unknown_keys_are_warnings_not_silence() {
     assert!(shown.contains(&"`store`: unknown top-level key, ignored".to_string()), "{shown:?}");
     assert!(shown.contains(&"node `a`: `successors`: unknown node key, ignored".to_string()), "{shown:?}");
 }
+
+#[test]
+fn resilience_keys_are_parsed_and_validated() {
+    let source = "\
+name: llm
+start: ask
+nodes:
+  - name: ask
+    type: llm
+    circuit_breaker:
+      failure_threshold: 3
+      open_for: 30s
+      half_open_trials: 2
+    cache:
+      max_entries: 1000
+      ttl: 10m
+    fallback: canned
+  - name: canned
+    type: echo
+";
+    let w = parse_workflow(source, "llm.yaml").unwrap();
+    let ask = &w.nodes[0];
+    let breaker = ask.circuit_breaker.as_ref().unwrap();
+    assert_eq!(
+        (breaker.failure_threshold, breaker.open_for, breaker.half_open_trials),
+        (3, Duration::from_secs(30), 2)
+    );
+    let cache = ask.cache.as_ref().unwrap();
+    assert_eq!((cache.max_entries, cache.ttl), (1000, Some(Duration::from_secs(600))));
+    assert_eq!(ask.fallback.as_deref(), Some("canned"));
+
+    let bad = "\
+name: llm
+start: ask
+nodes:
+  - name: ask
+    type: llm
+    circuit_breaker:
+      failure_threshold: 0
+      cooldown: 5s
+    cache:
+      ttl: forever
+    fallback: caned
+  - name: canned
+    type: echo
+    fallback: canned
+";
+    let err = parse_workflow(bad, "bad.yaml").unwrap_err();
+    let LoadError::Invalid { problems, .. } = &err else { panic!("{err}") };
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    for line in [
+        "4:5: node `ask`: `circuit_breaker.cooldown`: unknown setting (known: failure_threshold, open_for, half_open_trials)",
+        "4:5: node `ask`: `circuit_breaker.failure_threshold`: must be a whole number of at least 1, not 0",
+        "4:5: node `ask`: `circuit_breaker.open_for`: is required",
+        "4:5: node `ask`: `cache.ttl`: invalid duration `forever`: a number is missing (write it like `500ms`, `1.5s` or `1m30s`)",
+        "4:5: node `ask`: `fallback`: node `caned` is not defined (did you mean `canned`?)",
+        "12:5: node `canned`: `fallback`: a node cannot be its own fallback",
+    ] {
+        assert!(shown.contains(&line.to_string()), "missing {line:?} in\n{}", shown.join("\n"));
+    }
+    assert_eq!(problems.len(), 6, "{}", shown.join("\n"));
+}
