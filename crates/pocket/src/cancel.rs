@@ -3,11 +3,11 @@
 //! `CancellationToken::is_cancelled` takes a lock in tokio-util. A loop that checks between
 //! every node or item instead registers one waker on the token and reads an atomic flag.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -51,4 +51,25 @@ impl<'a> Watch<'a> {
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flag.as_ref().is_some_and(|f| f.0.load(Ordering::Acquire))
     }
+}
+
+/// Poll `fut`; only if it is not ready at once, also wait for `token` (so the common case of a
+/// step that completes without waiting costs no cancellation bookkeeping). `None` when
+/// cancelled first.
+pub(crate) async fn race<F: Future>(fut: F, token: &CancellationToken) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut cancelled = pin!(None);
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if cancelled.is_none() {
+            cancelled.set(Some(token.cancelled()));
+        }
+        match cancelled.as_mut().as_pin_mut().map(|c| c.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -240,6 +240,20 @@ pub async fn run_node_with<N: Node>(
     run_node_unchecked(node, name, store, input, token).await
 }
 
+/// [`run_node_with`], abandoning a node that ignores the cancellation: if `token` is cancelled
+/// first, the node is dropped and the result is [`RunError::Cancelled`].
+pub(crate) async fn run_node_racing<N: Node>(
+    node: &N,
+    name: &str,
+    store: &Store,
+    input: N::Input,
+    token: &CancellationToken,
+) -> Result<(N::Output, Next), RunError> {
+    crate::cancel::race(run_node_with(node, name, store, input, token), token)
+        .await
+        .unwrap_or_else(|| Err(RunError::Cancelled { node: name.to_string() }))
+}
+
 /// [`run_node_with`] without the up-front cancellation check, for patterns that check a
 /// [`Watch`](crate::cancel::Watch) themselves.
 pub(crate) async fn run_node_unchecked<N: Node>(

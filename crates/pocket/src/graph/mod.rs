@@ -5,12 +5,9 @@ pub(crate) mod erased;
 mod export;
 
 use std::fmt;
-use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,7 +17,7 @@ pub use builder::GraphBuilder;
 use erased::{DynNode, Payload, payload, unpack};
 
 use crate::action::{Action, Next};
-use crate::cancel::Watch;
+use crate::cancel::{Watch, race};
 use crate::ctx::Ctx;
 use crate::error::{BuildWarning, NodeError, RunError, Step};
 use crate::node::Node;
@@ -321,8 +318,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 let step = node.node.run(&ctx, store, &view, payload);
                 // Only instrument when someone listens: the disabled path costs nothing.
                 let result = match &span {
-                    None => race_cancel(step, token).await,
-                    Some(span) => race_cancel(step.instrument(span.clone()), token).await,
+                    None => race(step, token).await,
+                    Some(span) => race(step.instrument(span.clone()), token).await,
                 };
                 match result {
                     None => return Err(RunError::Cancelled { node: node.name.clone() }),
@@ -395,27 +392,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             }),
         }
     }
-}
-
-/// Poll `fut`; only if it is not ready at once, also wait for `token` (so the common case of a
-/// step that completes without waiting costs no cancellation bookkeeping). `None` when
-/// cancelled first.
-async fn race_cancel<F: Future>(fut: F, token: &CancellationToken) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    let mut cancelled = pin!(None);
-    poll_fn(|cx| {
-        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(value));
-        }
-        if cancelled.is_none() {
-            cancelled.set(Some(token.cancelled()));
-        }
-        match cancelled.as_mut().as_pin_mut().map(|c| c.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(None),
-            _ => Poll::Pending,
-        }
-    })
-    .await
 }
 
 /// A graph as a node: Prep clones the input, Exec runs the whole inner graph on the outer run's

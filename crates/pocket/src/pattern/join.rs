@@ -14,7 +14,7 @@ use crate::boxed::BoxNode;
 use crate::error::RunError;
 use crate::graph::erased::{DynNode, Erased, ErasedSync};
 use crate::graph::{Graph, RunOptions};
-use crate::node::{Node, run_node_unchecked, run_node_with};
+use crate::node::{Node, run_node_racing, run_node_unchecked, run_node_with};
 use crate::store::Store;
 use crate::sync_node::SyncNode;
 
@@ -84,12 +84,7 @@ pub async fn run_concurrent_with<N: Node>(
             let token = &token;
             async move {
                 let name = format!("concurrent-{i}");
-                let result = tokio::select! {
-                    biased;
-                    result = run_node_with(node, &name, &scope, input, token) => result.map(|(o, _)| o),
-                    () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
-                };
-                (i, result)
+                (i, run_node_racing(node, &name, &scope, input, token).await.map(|(o, _)| o))
             }
         })
         .collect();
@@ -168,11 +163,7 @@ macro_rules! concurrent_tuple {
                     async {
                         let name = concat!("concurrent-", $i);
                         let scope = store.scope(name);
-                        let result = tokio::select! {
-                            biased;
-                            result = run_node_with(&self.$i, name, &scope, $input, &token) => result,
-                            () = token.cancelled() => Err(RunError::Cancelled { node: name.to_string() }),
-                        };
+                        let result = run_node_racing(&self.$i, name, &scope, $input, &token).await;
                         result.map(|(out, _)| out).map_err(|error| {
                             token.cancel();
                             ItemError { index: $i, error }
@@ -599,14 +590,7 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> ScatterGather<I, O> {
                 let scope = store.scope(name);
                 let (request, token) = (request.clone(), &token);
                 async move {
-                    let run = run_node_with(node, name, &scope, request, token);
-                    let raced = async {
-                        tokio::select! {
-                            biased;
-                            result = run => result,
-                            () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
-                        }
-                    };
+                    let raced = run_node_racing(node, name, &scope, request, token);
                     let result = match tokio::time::timeout(*timeout, raced).await {
                         Ok(Ok((out, _))) => Ok(out),
                         Ok(Err(error)) => Err(ServiceError::Failed { service: name.clone(), error }),

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TaskGauge;
 use crate::error::RunError;
-use crate::node::{Node, run_node_with};
+use crate::node::{Node, run_node_racing};
 use crate::store::Store;
 
 /// The pool no longer accepts work (it was closed or aborted); the item is handed back.
@@ -112,12 +112,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> WorkerPool<I, O> {
                     let _job = gauge.enter();
                     let scope = store.scope_indexed("job", id);
                     // Steps that ignore the cancellation are dropped, not waited for.
-                    let run = run_node_with(&*node, &name, &scope, item, &token);
-                    let result = tokio::select! {
-                        biased;
-                        result = run => result.map(|(out, _)| out),
-                        () = token.cancelled() => Err(RunError::Cancelled { node: name.clone() }),
-                    };
+                    let result = run_node_racing(&*node, &name, &scope, item, &token).await.map(|(out, _)| out);
                     let stop = token.is_cancelled();
                     if done.send(Job { id, result }).is_err() || stop {
                         break;
