@@ -240,3 +240,22 @@ async fn a_pipeline_is_a_graph_node() {
         "node `clean` failed in exec: sub-graph failed: node `check` failed in exec: empty"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn fan_in_stops_when_cancelled_even_if_a_source_ignores_it() {
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let gauge = TaskGauge::new();
+    let fan_in =
+        FanIn::new(vec![delayed(10, "a"), delayed(3_600_000, "b")], exec_fn(|v: Vec<String>| async move { Ok(v) }))
+            .gauge(gauge.clone());
+    let start = Instant::now();
+    let err = fan_in.run_with(&Store::new(), 1, &token).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert!(matches!(err, FanInError::Source { index: 1, error: pocket::RunError::Cancelled { .. } }), "{err:?}");
+    assert_eq!(gauge.active(), 0);
+}

@@ -77,3 +77,27 @@ async fn weighted_prefers_what_worked_before() {
     assert_eq!(flaky_calls.load(Ordering::SeqCst), 1);
     assert_eq!(chain.stats(), [(0, 1), (5, 5)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_does_not_wait_for_parallel_attempts() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gauge = TaskGauge::new();
+    let chain = FallbackChain::new("slow", model("slow", 3_600_000, true, calls.clone()))
+        .or("slower", model("slower", 7_200_000, true, calls.clone()))
+        .strategy(Strategy::Parallel)
+        .gauge(gauge.clone());
+    let token = pocket::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let start = Instant::now();
+    let err = pocket::run_node_with(&chain, "ask", &Store::new(), "q".into(), &token).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert!(
+        err.node_error().is_some_and(|e| matches!(e, NodeError::AllFailed { attempts } if attempts.len() == 2)),
+        "{err:?}"
+    );
+    assert_eq!(gauge.active(), 0);
+}

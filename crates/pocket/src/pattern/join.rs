@@ -296,7 +296,18 @@ where
             })
             .collect();
         let mut outputs: Vec<Option<S::Output>> = (0..self.sources.len()).map(|_| None).collect();
-        while let Some((index, result)) = running.next().await {
+        loop {
+            // Race the whole set (not each source) against the token: sources that ignore the
+            // cancellation are dropped, and the common path costs no per-source bookkeeping.
+            let Some(next) = crate::cancel::race(running.next(), &token).await else {
+                settle(&mut running).await;
+                let index = outputs.iter().position(Option::is_none).unwrap_or(0);
+                return Err(FanInError::Source {
+                    index,
+                    error: RunError::Cancelled { node: self.names[index].clone() },
+                });
+            };
+            let Some((index, result)) = next else { break };
             match result {
                 Ok(out) => outputs[index] = Some(out),
                 Err(error) => {

@@ -9,7 +9,7 @@ use crate::action::Next;
 use crate::boxed::BoxNode;
 use crate::ctx::Ctx;
 use crate::error::{NodeError, RunError};
-use crate::node::{Node, run_node_with};
+use crate::node::{Node, run_node_racing, run_node_with};
 use crate::pattern::TaskGauge;
 use crate::store::{Store, StoreView};
 
@@ -149,7 +149,7 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> FallbackChain<I, O> {
                 let guard = self.gauge.enter();
                 let (token, input, store) = (&token, input.clone(), ctx.store());
                 async move {
-                    let result = run_node_with(node, name, store, input, token).await;
+                    let result = run_node_racing(node, name, store, input, token).await;
                     drop(guard);
                     (index, result)
                 }
