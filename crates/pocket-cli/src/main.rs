@@ -1,27 +1,67 @@
 //! The `pocket` command.
 //!
 //! Exit codes: 0 success; 1 the workflow ran and failed; 2 usage error or invalid workflow
-//! (nothing ran); 130 cancelled.
+//! (nothing ran); 130 cancelled (Ctrl-C).
 
-use std::path::{Path, PathBuf};
+mod load;
+mod output;
+mod progress;
+mod run;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use pocket_yaml::{LoadError, Problem, Workflow, expand_env, parse_workflow};
+use clap::{Parser, Subcommand, ValueEnum};
+use pocket_nodes::Registry;
 
+/// Exit code: the workflow ran and failed.
+const FAILED: u8 = 1;
 /// Exit code: usage error or invalid workflow (nothing ran).
 const INVALID: u8 = 2;
+/// Exit code: the run was cancelled (Ctrl-C).
+const CANCELLED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(name = "pocket", version, about = "Run and check Pocket workflows", disable_help_subcommand = true)]
 struct Cli {
+    /// Per-node logs on stderr (`-vv`: every step).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress line and no warnings on stderr (errors are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// How results are printed.
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Text)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Strings as they are, anything else as YAML.
+    Text,
+    /// Exactly one JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+/// Graph drawing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a workflow file and report every problem at once.
+    /// Run a workflow file.
+    Run(run::RunArgs),
+    /// Check a workflow file (syntax, node types, every node's config) and report every problem at once.
     Validate {
         /// The workflow file.
         file: PathBuf,
@@ -29,8 +69,31 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// List the node types, or describe one (`pocket nodes info TYPE`).
+    Nodes {
+        #[command(subcommand)]
+        command: Option<NodesCommand>,
+    },
+    /// Draw a workflow's graph as built, edge labels included.
+    Graph {
+        /// The workflow file.
+        file: PathBuf,
+        /// Mermaid or DOT.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodesCommand {
+    /// One node type: description, config JSON Schema and an example.
+    Info {
+        /// The node type.
+        #[arg(value_name = "TYPE")]
+        kind: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,48 +107,102 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let registry = Registry::builtin();
     match cli.command {
-        Command::Version => {
-            println!("pocket {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Command::Validate { file, strict } => validate(&file, strict),
+        Command::Version => version(cli.output),
+        Command::Validate { file, strict } => validate(&registry, &file, strict, cli.quiet),
+        Command::Nodes { command: None } => list_nodes(&registry, cli.output),
+        Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, &kind, cli.output),
+        Command::Graph { file, format } => graph(&registry, &file, format, cli.quiet),
+        Command::Run(args) => run::run(&registry, args, cli.output, cli.verbose, cli.quiet),
     }
 }
 
-/// Read, expand `${VAR}`s and parse a workflow file; every problem goes to stderr.
-fn load(file: &Path) -> Result<Workflow, ()> {
-    let origin = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| eprintln!("error: cannot read {origin}: {e}"))?;
-    let source = expand_env(&source, |name| std::env::var(name).ok()).map_err(|e| eprintln!("error: {origin}: {e}"))?;
-    parse_workflow(&source, &origin).map_err(|e| {
-        if let LoadError::Invalid { warnings, .. } = &e {
-            print_warnings(&origin, warnings);
-        }
-        eprintln!("error: {e}");
-    })
-}
-
-fn print_warnings(origin: &str, warnings: &[Problem]) {
-    for warning in warnings {
-        eprintln!("warning: {origin}: {warning}");
+fn version(format: Format) -> ExitCode {
+    let version = env!("CARGO_PKG_VERSION");
+    match format {
+        Format::Text => output::print(&format!("pocket {version}\n")),
+        _ => output::print_value(&serde_json::json!({"version": version}), format),
     }
 }
 
-fn validate(file: &Path, strict: bool) -> ExitCode {
-    let Ok(workflow) = load(file) else { return ExitCode::from(INVALID) };
-    let origin = file.display().to_string();
-    print_warnings(&origin, &workflow.warnings);
+fn validate(registry: &Registry, file: &std::path::Path, strict: bool, quiet: bool) -> ExitCode {
+    let Ok(loaded) = load::load(registry, file, quiet) else { return ExitCode::from(INVALID) };
+    let workflow = &loaded.workflow;
     if strict && !workflow.warnings.is_empty() {
-        eprintln!("error: {origin}: {} warning(s) and --strict", workflow.warnings.len());
+        eprintln!("error: {}: {} warning(s) and --strict", loaded.origin, workflow.warnings.len());
         return ExitCode::from(INVALID);
     }
-    println!(
-        "{origin}: workflow `{}` is valid ({} nodes, {} connections, start `{}`)",
+    output::print(&format!(
+        "{}: workflow `{}` is valid ({} nodes, {} connections, start `{}`)\n",
+        loaded.origin,
         workflow.name,
         workflow.nodes.len(),
         workflow.connections.len(),
         workflow.start
+    ))
+}
+
+fn graph(registry: &Registry, file: &std::path::Path, format: GraphFormat, quiet: bool) -> ExitCode {
+    let Ok(loaded) = load::load(registry, file, quiet) else { return ExitCode::from(INVALID) };
+    let text = match format {
+        GraphFormat::Mermaid => loaded.graph.to_mermaid(),
+        GraphFormat::Dot => loaded.graph.to_dot(),
+    };
+    output::print(&text)
+}
+
+fn list_nodes(registry: &Registry, format: Format) -> ExitCode {
+    if format != Format::Text {
+        let all: Vec<serde_json::Value> = registry.types().iter().map(|info| node_json(registry, info.kind)).collect();
+        return output::print_value(&serde_json::Value::Array(all), format);
+    }
+    let mut text = String::new();
+    let mut category = None;
+    for info in registry.types() {
+        if category != Some(info.category) {
+            category = Some(info.category);
+            let title = info.category.to_string();
+            text.push_str(&format!("\n{}{}:\n", title[..1].to_uppercase(), &title[1..]));
+        }
+        text.push_str(&format!("  {:<14}{}\n", info.kind, info.description));
+    }
+    text.push_str(&format!(
+        "\nTotal: {} node types\nUse 'pocket nodes info <type>' for a type's config schema and an example.\n",
+        registry.types().len()
+    ));
+    output::print(&text)
+}
+
+fn node_json(registry: &Registry, kind: &str) -> serde_json::Value {
+    let info = registry.info(kind);
+    serde_json::json!({
+        "type": kind,
+        "category": info.map(|i| i.category.to_string()),
+        "description": info.map(|i| i.description),
+        "config_schema": registry.schema(kind),
+        "example": {"config": registry.example(kind)},
+    })
+}
+
+fn node_info(registry: &Registry, kind: &str, format: Format) -> ExitCode {
+    let Some(info) = registry.info(kind) else {
+        let hint = registry.closest(kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+        eprintln!("error: unknown node type `{kind}`{hint}; `pocket nodes` lists the known types");
+        return ExitCode::from(INVALID);
+    };
+    if format != Format::Text {
+        return output::print_value(&node_json(registry, kind), format);
+    }
+    let schema = registry.schema(kind).unwrap_or_default();
+    let example = serde_json::json!({"name": format!("my-{kind}"), "type": kind, "config": registry.example(kind)});
+    let text = format!(
+        "Node type: {}\nCategory: {}\nDescription: {}\n\nConfig (JSON Schema):\n{}\n\nExample:\n{}",
+        info.kind,
+        info.category,
+        info.description,
+        serde_json::to_string_pretty(&schema).unwrap_or_default(),
+        output::yaml(&serde_json::Value::Array(vec![example])),
     );
-    ExitCode::SUCCESS
+    output::print(&text)
 }

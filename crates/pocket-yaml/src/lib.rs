@@ -21,3 +21,17 @@ pub use env::{ExpandError, expand_env};
 pub use workflow::{
     BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, parse_workflow,
 };
+
+/// Parse a YAML (or JSON) document into a JSON value.
+///
+/// # Errors
+///
+/// The parser's message, with line and column.
+///
+/// ```
+/// let value = pocket_yaml::parse_value("a: 1\nb: [x, y]\n").unwrap();
+/// assert_eq!(value, serde_json::json!({"a": 1, "b": ["x", "y"]}));
+/// ```
+pub fn parse_value(source: &str) -> Result<serde_json::Value, String> {
+    serde_saphyr::from_str_with_options(source, workflow::go_yaml()).map_err(|e| e.to_string())
+}

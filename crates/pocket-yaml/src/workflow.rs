@@ -25,6 +25,15 @@ impl fmt::Display for Position {
     }
 }
 
+/// Scalars read as the original's YAML library reads them: only `true`/`false` are booleans
+/// (`yes`, `y`, `on` stay strings, as in YAML 1.2), and `0755` is octal.
+pub(crate) fn go_yaml() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        legacy_octal_numbers: true,
+    }
+}
+
 fn at<T>(spanned: &Spanned<T>) -> Position {
     Position { line: spanned.referenced.line(), column: spanned.referenced.column() }
 }
@@ -319,8 +328,8 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
         message: e.to_string().lines().next().unwrap_or_default().to_string(),
     };
-    let raw: RawWorkflow = serde_saphyr::from_str(source).map_err(syntax)?;
-    let shape: Value = serde_saphyr::from_str(source).map_err(syntax)?;
+    let raw: RawWorkflow = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;
+    let shape: Value = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;
     let mut report = Report { problems: Vec::new(), warnings: Vec::new() };
     unknown_keys(&shape, &mut report);
 

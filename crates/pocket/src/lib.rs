@@ -84,6 +84,7 @@ pub use graph::{DEFAULT_MAX_STEPS, Graph, GraphBuilder, RunOptions};
 pub use layer::NodeExt;
 pub use layer::fallback::Fallback;
 pub use layer::hooks::{Hooked, Hooks, OnError};
+pub use layer::maybe::Either;
 pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
 pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
 pub use node::{Layer, Node, Outcome, run_node, run_node_with};

@@ -3,6 +3,7 @@
 
 pub(crate) mod fallback;
 pub(crate) mod hooks;
+pub(crate) mod maybe;
 pub(crate) mod retry;
 pub(crate) mod timeout;
 
@@ -128,6 +129,18 @@ pub trait NodeExt: Node + Sized {
     /// Count, time and log every lifecycle in `metrics` ([`Measured`](crate::Measured)).
     fn metrics(self, metrics: crate::Metrics) -> crate::Measured<Self> {
         crate::Measured::new(self, metrics)
+    }
+
+    /// Wrap this node with `wrap` only when `config` is given (a layer read from a file, say):
+    /// the result is either node, so optional layers stack without boxing. See [`Either`](crate::Either).
+    fn layer_if<C, M>(self, config: Option<C>, wrap: impl FnOnce(Self, C) -> M) -> crate::Either<Self, M>
+    where
+        M: Node<Input = Self::Input, Output = Self::Output>,
+    {
+        match config {
+            Some(c) => crate::Either::Right(wrap(self, c)),
+            None => crate::Either::Left(self),
+        }
     }
 
     /// Erase this node's type ([`BoxNode`](crate::BoxNode)).

@@ -1,0 +1,108 @@
+//! The live progress line on stderr: current node, steps taken, elapsed time. It follows the
+//! graph's `node` spans (a tracing layer), appears only once a run is slow enough to need it,
+//! and clears itself when the run ends.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::Subscriber;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::layer::Context;
+
+/// What the line shows.
+#[derive(Debug, Default)]
+struct State {
+    node: String,
+    steps: u64,
+}
+
+/// Shared between the tracing layer (writer) and the drawing task (reader).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    state: Arc<Mutex<State>>,
+}
+
+/// The tracing layer that records node starts.
+#[derive(Debug)]
+pub(crate) struct ProgressLayer {
+    progress: Progress,
+}
+
+struct NameVisitor<'a>(&'a mut String);
+
+impl Visit for NameVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "name" {
+            self.0.clear();
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "name" {
+            value.clone_into(self.0);
+        }
+    }
+}
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for ProgressLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        if attrs.metadata().name() != "node" {
+            return;
+        }
+        let mut name = String::new();
+        attrs.record(&mut NameVisitor(&mut name));
+        if let Ok(mut state) = self.progress.state.lock() {
+            state.node = name;
+            state.steps += 1;
+        }
+    }
+}
+
+impl Progress {
+    /// The layer feeding this progress line.
+    pub(crate) fn layer(&self) -> ProgressLayer {
+        ProgressLayer { progress: self.clone() }
+    }
+
+    /// Draw the line every 100 ms, from `after` on, until `done` resolves; then clear it.
+    pub(crate) async fn draw_until(&self, after: Duration, done: tokio::sync::oneshot::Receiver<()>) {
+        let started = Instant::now();
+        let mut done = done;
+        let mut drawn = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = tick.tick() => {
+                    let elapsed = started.elapsed();
+                    if elapsed < after {
+                        continue;
+                    }
+                    let line = match self.state.lock() {
+                        Ok(state) => format!(
+                            "running `{}` · {} step{} · {:.1}s",
+                            state.node,
+                            state.steps,
+                            if state.steps == 1 { "" } else { "s" },
+                            elapsed.as_secs_f64()
+                        ),
+                        Err(_) => continue,
+                    };
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r\x1b[2K{line}");
+                    let _ = err.flush();
+                    drawn = true;
+                }
+            }
+        }
+        if drawn {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `pocket run`: load, check, run with input, print the final output.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use pocket::{CancellationToken, RunError, RunOptions, Store};
+use pocket_nodes::{Registry, seed_store};
+use serde_json::Value;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::prelude::*;
+
+use crate::progress::Progress;
+use crate::{CANCELLED, FAILED, Format, INVALID, load, output};
+
+/// Where the run keeps its shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StoreKind {
+    /// Unbounded, in memory.
+    Memory,
+    /// In memory, at most `--max-entries` entries (least recently used evicted), optional `--ttl`.
+    Bounded,
+}
+
+/// `pocket run` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The workflow file.
+    file: PathBuf,
+    /// The run's input, as JSON.
+    #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the run's input (JSON) from a file, or from stdin with `-`.
+    #[arg(long, value_name = "PATH")]
+    input_file: Option<PathBuf>,
+    /// The store: `memory` or `bounded`.
+    #[arg(long, alias = "store-type", value_enum, default_value_t = StoreKind::Memory)]
+    store: StoreKind,
+    /// With `--store bounded`: the most entries kept (default 10000).
+    #[arg(long, value_name = "N")]
+    max_entries: Option<usize>,
+    /// With `--store bounded`: how long an entry lives (a Go duration: `5m`, `1h30m`).
+    #[arg(long, value_name = "DURATION")]
+    ttl: Option<String>,
+    /// Stop the run after this long (a Go duration).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Stop a run that takes more steps than this (default 100000).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+    /// Check everything (every node is built) without running.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn duration_arg(flag: &str, text: Option<&str>) -> Result<Option<Duration>, ()> {
+    text.map(|t| pocket_yaml::parse_duration(t).map_err(|e| eprintln!("error: {flag}: {e}"))).transpose()
+}
+
+fn read_input(args: &RunArgs) -> Result<Value, ()> {
+    let (what, text) = match (&args.input, &args.input_file) {
+        (Some(json), _) => ("--input".to_string(), json.clone()),
+        (None, Some(path)) if path == Path::new("-") => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| eprintln!("error: cannot read stdin: {e}"))?;
+            ("stdin".to_string(), text)
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| eprintln!("error: --input-file: cannot read {}: {e}", path.display()))?;
+            (path.display().to_string(), text)
+        }
+        (None, None) => return Ok(Value::Null),
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        eprintln!("error: {what}: not valid JSON: {e}");
+    })
+}
+
+fn make_store(args: &RunArgs) -> Result<Store, ()> {
+    let ttl = duration_arg("--ttl", args.ttl.as_deref())?;
+    match args.store {
+        StoreKind::Memory => {
+            if args.max_entries.is_some() || ttl.is_some() {
+                eprintln!("error: --max-entries and --ttl need --store bounded");
+                return Err(());
+            }
+            Ok(Store::new())
+        }
+        StoreKind::Bounded => {
+            let mut builder = Store::builder().max_entries(args.max_entries.unwrap_or(10_000));
+            if let Some(ttl) = ttl {
+                builder = builder.ttl(ttl);
+            }
+            Ok(builder.on_evict(|evicted| tracing::debug!(?evicted, "store entry evicted")).build())
+        }
+    }
+}
+
+/// `pocket run`.
+pub(crate) fn run(registry: &Registry, args: RunArgs, format: Format, verbose: u8, quiet: bool) -> ExitCode {
+    let Ok(loaded) = load::load(registry, &args.file, quiet) else { return ExitCode::from(INVALID) };
+    let (Ok(input), Ok(store), Ok(deadline)) =
+        (read_input(&args), make_store(&args), duration_arg("--timeout", args.timeout.as_deref()))
+    else {
+        return ExitCode::from(INVALID);
+    };
+    if args.dry_run {
+        let summary = format!(
+            "{}: workflow `{}` is valid and every node builds (dry run: nothing ran)",
+            loaded.origin, loaded.workflow.name
+        );
+        return match format {
+            Format::Text => output::print(&format!("{summary}\n")),
+            _ => output::print_value(&serde_json::json!({"valid": true, "dry_run": true}), format),
+        };
+    }
+
+    let progress = Progress::default();
+    let show_progress = std::io::stderr().is_terminal() && !quiet && verbose == 0;
+    let level = match (quiet, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_span_events(if verbose > 0 { FmtSpan::CLOSE } else { FmtSpan::NONE })
+        .with_filter(level);
+    let registry_layers = tracing_subscriber::registry().with(logs);
+    if show_progress {
+        registry_layers.with(progress.layer()).init();
+    } else {
+        registry_layers.init();
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let graph = loaded.graph;
+    let name = loaded.workflow.name.clone();
+    seed_store(&loaded.workflow, &store);
+    tracing::info!(workflow = %name, nodes = loaded.workflow.nodes.len(), "starting");
+
+    let result = runtime.block_on(async move {
+        let token = CancellationToken::new();
+        let interrupt = token.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.cancel();
+                // A second Ctrl-C does not wait for anything.
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(CANCELLED));
+                }
+            }
+        });
+        let mut options = RunOptions::new().token(token);
+        if let Some(limit) = deadline {
+            options = options.deadline(limit);
+        }
+        if let Some(steps) = args.max_steps {
+            options = options.max_steps(steps);
+        }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let drawer = show_progress.then(|| {
+            let progress = progress.clone();
+            tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
+        });
+        let started = std::time::Instant::now();
+        let result = graph.run_with(&store, input, options).await;
+        let _ = done_tx.send(());
+        if let Some(drawer) = drawer {
+            let _ = drawer.await;
+        }
+        tracing::info!(elapsed = ?started.elapsed(), ok = result.is_ok(), "finished");
+        result
+    });
+    runtime.shutdown_background();
+
+    match result {
+        Ok(out) => output::print_value(&out, format),
+        Err(e @ RunError::Cancelled { .. }) => {
+            eprintln!("cancelled: workflow `{name}`: {e}");
+            ExitCode::from(CANCELLED)
+        }
+        Err(e) => {
+            eprintln!("error: workflow `{name}` failed: {}", pocket::report(&e));
+            ExitCode::from(FAILED)
+        }
+    }
+}

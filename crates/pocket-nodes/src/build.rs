@@ -1,0 +1,212 @@
+//! From a parsed [`Workflow`] to a runnable [`Graph`]: every node built (so config errors
+//! surface before anything runs), node-level layers applied through the library's layers.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use pocket::{BoxNode, CircuitBreaker, FallbackChain, Graph, NodeExt, ResultCache, RetryPolicy, Store, Timeouts};
+use pocket_yaml::{NodeDef, Problem, RetrySpec, Workflow};
+use serde_json::Value;
+
+use crate::nodes::ValueNode;
+use crate::registry::{NodeSpec, Registry};
+
+/// A workflow that cannot become a graph: every problem found, each naming its node, field
+/// and line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct WorkflowError {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+/// How [`build_graph`] resolves what a workflow refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions<'a> {
+    /// The directory relative paths in configs are resolved against (the workflow file's).
+    pub base_dir: &'a Path,
+}
+
+/// Build the runnable graph of `workflow` with the node types of `registry`.
+///
+/// Every node is built, so an unknown type (with the closest known one), a config field that
+/// is unknown, mistyped or invalid (a template or jq expression that does not parse, a schema
+/// that cannot be used) is reported here, all at once. Node-level keys become library layers,
+/// inside out: `cache` (keyed by the input), `timeout` (each attempt), `circuit_breaker`,
+/// `retry`, then `fallback` (a [`FallbackChain`] to the named node, whose action routes on).
+///
+/// ```
+/// use pocket_nodes::{BuildOptions, Registry, build_graph};
+///
+/// let source = r#"
+/// name: demo
+/// start: score
+/// nodes:
+///   - name: score
+///     type: transform
+///     config: { jq: "{score: (.points / 10)}" }
+///   - name: check
+///     type: conditional
+///     config:
+///       conditions: [{ if: "{{gt .score 0.5}}", then: high }]
+///       else: low
+///   - name: high
+///     type: echo
+///     config: { message: "high: {{.score}}" }
+///   - name: low
+///     type: echo
+///     config: { message: "low" }
+/// connections:
+///   - { from: score, to: check }
+///   - { from: check, to: high, action: high }
+///   - { from: check, to: low, action: low }
+/// "#;
+/// let workflow = pocket_yaml::parse_workflow(source, "demo.yaml").unwrap();
+/// let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: ".".as_ref() }).unwrap();
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let out = graph.run(&pocket::Store::new(), serde_json::json!({"points": 8})).await.unwrap();
+/// assert_eq!(out["message"], "high: 0.8");
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// [`WorkflowError`] with every problem found.
+pub fn build_graph(
+    workflow: &Workflow,
+    registry: &Registry,
+    options: BuildOptions<'_>,
+) -> Result<Graph<Value, Value>, WorkflowError> {
+    let mut problems = Vec::new();
+    let mut built: HashMap<&str, ValueNode> = HashMap::new();
+    let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
+    for def in &workflow.nodes {
+        let spec = NodeSpec { name: &def.name, config: &def.config, base_dir: options.base_dir };
+        match registry.build(&def.kind, &spec) {
+            None => {
+                let hint = registry.closest(&def.kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+                problems.push(problem(
+                    def,
+                    Some("type"),
+                    format!("unknown node type `{}`{hint}; `pocket nodes` lists the known types", def.kind),
+                ));
+            }
+            Some(Err(e)) => {
+                let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
+                problems.push(problem(def, Some(&field), e.message));
+            }
+            Some(Ok((node, edges))) => {
+                config_edges.extend(edges.into_iter().map(|(action, to)| (def, action, to)));
+                built.insert(&def.name, node);
+            }
+        }
+    }
+    let by_name: HashMap<&str, &NodeDef> = workflow.nodes.iter().map(|d| (d.name.as_str(), d)).collect();
+    // Edges declared in configs (router `routes`) must lead somewhere, and yield to explicit
+    // connections of the same action.
+    let explicit: BTreeSet<(&str, &str)> =
+        workflow.connections.iter().map(|c| (c.from.as_str(), c.action.as_str())).collect();
+    let mut extra = Vec::new();
+    for (def, action, to) in &config_edges {
+        if !by_name.contains_key(to.as_str()) {
+            problems.push(problem(def, Some(&format!("config.routes.{action}")), format!("no node is named `{to}`")));
+        } else if !explicit.contains(&(def.name.as_str(), action.as_str())) {
+            extra.push((def.name.clone(), action.clone(), to.clone()));
+        }
+    }
+    for def in &workflow.nodes {
+        if let Some(cycle) = fallback_cycle(def, &by_name) {
+            problems.push(problem(def, Some("fallback"), format!("fallbacks form a cycle: {}", cycle.join(" -> "))));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(WorkflowError { problems });
+    }
+
+    let mut builder = Graph::<Value, Value>::builder().start(workflow.start.clone());
+    for def in &workflow.nodes {
+        builder = builder.node(def.name.clone(), layered(def, &built, &by_name));
+    }
+    for c in &workflow.connections {
+        builder = builder.edge(c.from.clone(), c.action.clone(), c.to.clone());
+    }
+    for (from, action, to) in extra {
+        builder = builder.edge(from, action, to);
+    }
+    builder.build().map_err(|e| WorkflowError {
+        problems: e
+            .problems
+            .iter()
+            .map(|p| Problem { position: None, node: None, field: None, message: p.to_string() })
+            .collect(),
+    })
+}
+
+/// The names along `def`'s fallback chain if it loops.
+fn fallback_cycle(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Option<Vec<String>> {
+    let mut seen = vec![def.name.clone()];
+    let mut current = def;
+    while let Some(next) = current.fallback.as_deref().and_then(|n| by_name.get(n)) {
+        seen.push(next.name.clone());
+        if next.name == def.name {
+            return Some(seen);
+        }
+        if seen[..seen.len() - 1].contains(&next.name) {
+            return None; // a loop further down the chain: reported at its own node
+        }
+        current = next;
+    }
+    None
+}
+
+fn problem(def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
+    Problem {
+        position: Some(def.position),
+        node: Some(def.name.clone()),
+        field: field.map(str::to_string),
+        message: message.into(),
+    }
+}
+
+fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
+    let policy = RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier);
+    match spec.max_delay {
+        Some(cap) => policy.max_delay(cap),
+        None => policy,
+    }
+}
+
+/// The node of `def` with its node-level layers (see [`build_graph`] for the order).
+fn layered(
+    def: &NodeDef,
+    built: &HashMap<&str, ValueNode>,
+    by_name: &HashMap<&str, &NodeDef>,
+) -> BoxNode<Value, Value> {
+    let node = built[def.name.as_str()].clone();
+    let breaker = def.circuit_breaker.as_ref().map(|b| {
+        let name = def.name.clone();
+        CircuitBreaker::new(b.failure_threshold, b.open_for)
+            .half_open_trials(b.half_open_trials)
+            .on_state_change(move |from, to| tracing::warn!(node = %name, ?from, ?to, "circuit breaker changed state"))
+    });
+    let primary = node
+        .layer_if(def.cache.as_ref(), |n, c| n.cache(ResultCache::new(c.max_entries, c.ttl)))
+        .layer_if(def.timeout, |n, limit| n.timeout(Timeouts::step(limit)))
+        .layer_if(breaker, NodeExt::circuit_breaker)
+        .layer_if(def.retry.as_ref(), |n, r| n.retry(retry_policy(r)))
+        .boxed();
+    match def.fallback.as_deref().and_then(|f| by_name.get(f)) {
+        None => primary,
+        Some(target) => FallbackChain::new(def.name.clone(), primary)
+            .or(target.name.clone(), layered(target, built, by_name))
+            .boxed(),
+    }
+}
+
+/// Write the workflow's `metadata:` into `store` under `graph:metadata:<key>`, as the original
+/// does, so nodes and hooks can read it.
+pub fn seed_store(workflow: &Workflow, store: &Store) {
+    for (key, value) in &workflow.metadata {
+        store.set_value(&format!("graph:metadata:{key}"), value.clone());
+    }
+}

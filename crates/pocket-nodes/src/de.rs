@@ -1,0 +1,48 @@
+//! Lenient deserializers for config fields: numbers written as integers, floats or numeric
+//! strings, and Go durations.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de::Error};
+use serde_json::Value;
+
+/// A Go duration string (`500ms`, `1.5s`, `1m30s`).
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => pocket_yaml::parse_duration(&s).map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!("must be a duration like `30s`, not {}", describe(&other)))),
+    }
+}
+
+/// An optional Go duration string.
+pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// A count: `3`, `3.0` or `"3"`; at least 1.
+pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value = Value::deserialize(d)?;
+    let n = match &value {
+        Value::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        }
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64),
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(D::Error::custom(format!("must be a whole number of at least 1, not {}", describe(&value)))),
+    }
+}
+
+/// How a value reads in an error message.
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}

@@ -1,0 +1,94 @@
+//! The built-in node types and the one [`Node`] that runs them all.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use pocket::{Action, Ctx, Next, Node, NodeError, Store, StoreView};
+use serde_json::Value;
+
+pub(crate) mod core;
+pub(crate) mod data;
+
+/// A boxed future of a step's result.
+pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, NodeError>> + Send + 'a>>;
+
+/// What a node type does, over JSON values. Prep and Post default to "pass the input in, hand
+/// the result on along `next`"; nodes with state (aggregate) override them.
+pub(crate) trait Behaviour: Send + Sync + 'static {
+    /// Read what Exec needs (default: the input).
+    fn prep(&self, store: &StoreView, input: &Value) -> Result<Value, NodeError> {
+        let _ = store;
+        Ok(input.clone())
+    }
+
+    /// The work (no store; may be retried).
+    fn exec<'a>(&'a self, prep: &'a Value) -> StepFuture<'a>;
+
+    /// Write the store and choose where to go (default: hand `exec` on along [`next`](Self::next)).
+    fn post(&self, store: &Store, prep: Value, exec: Value) -> Result<(Value, Next), NodeError> {
+        let _ = (store, prep);
+        let next = self.next(&exec)?;
+        Ok((exec, next))
+    }
+
+    /// Where to go after producing `output` (default: the `default` edge).
+    fn next(&self, output: &Value) -> Result<Next, NodeError> {
+        let _ = output;
+        Ok(Next::Default)
+    }
+
+    /// The actions this node can take, when it knows them.
+    fn actions(&self) -> Option<Vec<Action>> {
+        None
+    }
+}
+
+/// A ready result as a step future.
+pub(crate) fn ready<'a>(result: Result<Value, NodeError>) -> StepFuture<'a> {
+    Box::pin(std::future::ready(result))
+}
+
+/// A YAML node: Input, Prep, Exec and Output are JSON values, so every library layer (retry,
+/// timeout, circuit breaker, cache keyed by the input, fallback) applies to it as to any node.
+#[derive(Clone)]
+pub(crate) struct ValueNode {
+    pub(crate) kind: &'static str,
+    pub(crate) behaviour: Arc<dyn Behaviour>,
+}
+
+impl std::fmt::Debug for ValueNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueNode").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl Node for ValueNode {
+    type Input = Value;
+    type Prep = Value;
+    type Exec = Value;
+    type Output = Value;
+
+    async fn prep(&self, _: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Value, NodeError> {
+        self.behaviour.prep(store, input)
+    }
+
+    async fn exec(&self, _: &Ctx<'_>, prep: &Value) -> Result<Value, NodeError> {
+        self.behaviour.exec(prep).await
+    }
+
+    async fn post(
+        &self,
+        _: &Ctx<'_>,
+        store: &Store,
+        _: Value,
+        prep: Value,
+        exec: Value,
+    ) -> Result<(Value, Next), NodeError> {
+        self.behaviour.post(store, prep, exec)
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.behaviour.actions()
+    }
+}

@@ -1,0 +1,249 @@
+//! The node registry: each node type's typed config, its JSON Schema (generated from the same
+//! type, so the two cannot drift), its docs and its builder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::nodes::{self, Behaviour, ValueNode};
+
+/// A node's config that cannot be used: the field (a path such as `conditions[1].if`, when the
+/// problem has one) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", field.as_ref().map(|f| format!("config field `{f}`: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The config field, if the problem is in one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn field(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        ConfigError { field: Some(field.into()), message: message.to_string() }
+    }
+
+    pub(crate) fn whole(message: impl std::fmt::Display) -> Self {
+        ConfigError { field: None, message: message.to_string() }
+    }
+}
+
+/// What a node type's builder gets: the node's name, its config and the directory relative
+/// paths in the config are resolved against (the workflow file's).
+#[derive(Debug, Clone)]
+pub struct NodeSpec<'a> {
+    /// The node's name.
+    pub name: &'a str,
+    /// The node's `config:` mapping.
+    pub config: &'a Map<String, Value>,
+    /// Where relative paths (template files, schema files) are resolved.
+    pub base_dir: &'a Path,
+}
+
+impl NodeSpec<'_> {
+    /// `path` resolved against the base directory.
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
+        self.base_dir.join(path)
+    }
+}
+
+/// A node type's category, as in the original's `pocket nodes` listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// echo, delay, router, conditional.
+    Core,
+    /// transform, template, jsonpath, validate, aggregate.
+    Data,
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Category::Core => "core",
+            Category::Data => "data",
+        })
+    }
+}
+
+/// A node type as the registry describes it (`pocket nodes`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeInfo {
+    /// The `type:` that selects it.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its category.
+    pub category: Category,
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// A node type: its typed config and how to build it.
+pub(crate) trait NodeKind {
+    const TYPE: &'static str;
+    const CATEGORY: Category;
+    const DESCRIPTION: &'static str;
+    /// The config; `#[serde(deny_unknown_fields)]` so a typo is an error, with the documented
+    /// aliases the original's users write.
+    type Config: DeserializeOwned + JsonSchema;
+    /// An example `config:` (YAML-shaped JSON).
+    fn example() -> Value;
+    fn build(config: Self::Config, spec: &NodeSpec<'_>) -> Result<Built, ConfigError>;
+}
+
+/// What a builder returns: the behaviour, plus edges its config declares (router `routes`).
+pub(crate) struct Built {
+    pub(crate) behaviour: Arc<dyn Behaviour>,
+    pub(crate) edges: Vec<(String, String)>,
+}
+
+impl Built {
+    pub(crate) fn new(behaviour: impl Behaviour) -> Self {
+        Built { behaviour: Arc::new(behaviour), edges: Vec::new() }
+    }
+}
+
+/// Edges a node's config declares: (action, target node).
+pub(crate) type ConfigEdges = Vec<(String, String)>;
+
+type BuildFn = fn(&NodeSpec<'_>) -> Result<Built, ConfigError>;
+
+struct Entry {
+    info: NodeInfo,
+    schema: fn() -> Value,
+    example: fn() -> Value,
+    build: BuildFn,
+}
+
+/// Parse a node's config into its typed form; errors name the field.
+pub(crate) fn parse_config<C: DeserializeOwned>(config: &Map<String, Value>) -> Result<C, ConfigError> {
+    let value = Value::Object(config.clone());
+    serde_path_to_error::deserialize::<_, C>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." || path.is_empty() { ConfigError::whole(message) } else { ConfigError::field(path, message) }
+    })
+}
+
+fn build_kind<K: NodeKind>(spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    K::build(parse_config::<K::Config>(spec.config)?, spec)
+}
+
+fn schema_of<K: NodeKind>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(K::Config)).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut schema {
+        map.insert("title".into(), Value::String(format!("{} node config", K::TYPE)));
+        map.insert("description".into(), Value::String(K::DESCRIPTION.into()));
+    }
+    schema
+}
+
+/// The node types a workflow can use, by `type:` name.
+///
+/// ```
+/// use pocket_nodes::Registry;
+///
+/// let registry = Registry::builtin();
+/// assert!(registry.info("conditional").is_some());
+/// // The JSON Schema comes from the same type that parses the config.
+/// let schema = registry.schema("echo").unwrap();
+/// assert_eq!(schema["additionalProperties"], false);
+/// assert_eq!(registry.closest("tempalte"), Some("template"));
+/// ```
+pub struct Registry {
+    entries: BTreeMap<&'static str, Entry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.entries.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// The built-in node types of this crate.
+    pub fn builtin() -> Self {
+        let mut registry = Registry { entries: BTreeMap::new() };
+        registry.add::<nodes::core::Echo>();
+        registry.add::<nodes::core::Delay>();
+        registry.add::<nodes::core::Router>();
+        registry.add::<nodes::core::Conditional>();
+        registry.add::<nodes::data::Transform>();
+        registry.add::<nodes::data::TemplateNode>();
+        registry.add::<nodes::data::JsonPathNode>();
+        registry.add::<nodes::data::Validate>();
+        registry.add::<nodes::data::Aggregate>();
+        registry
+    }
+
+    fn add<K: NodeKind>(&mut self) {
+        let info = NodeInfo { kind: K::TYPE, category: K::CATEGORY, description: K::DESCRIPTION };
+        self.entries
+            .insert(K::TYPE, Entry { info, schema: schema_of::<K>, example: K::example, build: build_kind::<K> });
+    }
+
+    /// Every node type, sorted by category then name.
+    pub fn types(&self) -> Vec<&NodeInfo> {
+        let mut all: Vec<&NodeInfo> = self.entries.values().map(|e| &e.info).collect();
+        all.sort_by_key(|info| (info.category, info.kind));
+        all
+    }
+
+    /// One node type's description.
+    pub fn info(&self, kind: &str) -> Option<&NodeInfo> {
+        self.entries.get(kind).map(|e| &e.info)
+    }
+
+    /// The JSON Schema of a node type's config.
+    pub fn schema(&self, kind: &str) -> Option<Value> {
+        self.entries.get(kind).map(|e| (e.schema)())
+    }
+
+    /// An example config of a node type.
+    pub fn example(&self, kind: &str) -> Option<Value> {
+        self.entries.get(kind).map(|e| (e.example)())
+    }
+
+    /// The known type closest to a misspelt one, if any is close.
+    pub fn closest(&self, kind: &str) -> Option<&'static str> {
+        self.entries
+            .keys()
+            .map(|known| (edit_distance(kind, known), *known))
+            .filter(|(d, known)| *d <= 2.max(known.len() / 3))
+            .min()
+            .map(|(_, known)| known)
+    }
+
+    /// Build one node (without node-level layers).
+    pub(crate) fn build(
+        &self,
+        kind: &str,
+        spec: &NodeSpec<'_>,
+    ) -> Option<Result<(ValueNode, ConfigEdges), ConfigError>> {
+        let entry = self.entries.get(kind)?;
+        Some(
+            (entry.build)(spec)
+                .map(|built| (ValueNode { kind: entry.info.kind, behaviour: built.behaviour }, built.edges)),
+        )
+    }
+}
+
+/// Levenshtein distance (small strings only).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

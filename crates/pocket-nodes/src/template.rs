@@ -1,0 +1,404 @@
+//! Go `text/template` templates over JSON values, with the helpers the original's docs promise.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use gotmpl::Value as Tv;
+use serde_json::Value;
+
+/// A template that failed to parse or to render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(String);
+
+/// A parsed Go `text/template` template, rendered against JSON data.
+///
+/// The syntax is Go's (`{{.name}}`, `{{.a.b}}`, `{{index .list 0}}`, `{{if}}`/`{{else}}`,
+/// `{{range}}`, `{{with}}`, variables, pipelines, `printf`, `len`, `and`/`or`/`not`), a missing
+/// map key renders as `<no value>` like the original, and a call to an unknown function is a
+/// parse error, as in Go.
+///
+/// Two things differ from Go, on purpose:
+/// - **Comparisons** (`eq ne lt le gt ge`) compare any two numbers by value. JSON numbers were
+///   always `float64` in the original, so `{{gt .score 0.8}}` worked whatever the score; here
+///   integers stay integers, and mixed comparisons keep that behaviour.
+/// - **Helpers** (sprig's argument order, so they read well in pipelines):
+///   `contains NEEDLE HAYSTACK` (substring, list element or map key), `hasPrefix PREFIX S`,
+///   `hasSuffix SUFFIX S`, `lower S`, `upper S`, `trim S`, `replace OLD NEW S`,
+///   `split SEP S`, `join SEP LIST`, `json V` (compact JSON text; `toJson` is an alias),
+///   `fromJson TEXT`, `default FALLBACK V` (`V` unless it is empty: missing, null, false, 0, "",
+///   an empty list or map), `now` (RFC 3339, UTC).
+///
+/// ```
+/// use pocket_nodes::Template;
+/// use serde_json::json;
+///
+/// let t = Template::parse("greeting", "Hi {{.name | upper}}{{if gt .score 0.8}} (top){{end}}").unwrap();
+/// assert_eq!(t.render(&json!({"name": "ada", "score": 1})).unwrap(), "Hi ADA (top)");
+/// assert_eq!(Template::parse("t", "{{.missing}}").unwrap().render(&json!({})).unwrap(), "<no value>");
+/// assert!(Template::parse("t", "{{nosuch .x}}").is_err());
+/// ```
+#[derive(Clone)]
+pub struct Template {
+    inner: Arc<gotmpl::Template>,
+    source: Arc<str>,
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Template").field("source", &self.source).finish()
+    }
+}
+
+impl Template {
+    /// Parse `source`; `name` appears in error messages.
+    ///
+    /// # Errors
+    ///
+    /// The parse error, with line and column, or the first call to an unknown function.
+    pub fn parse(name: &str, source: &str) -> Result<Self, TemplateError> {
+        let helpers = helpers();
+        let parsed = gotmpl::Template::new(name)
+            .funcs(helpers.clone())
+            .parse(source)
+            .map_err(|e| TemplateError(e.to_string()))?;
+        // gotmpl resolves functions when it runs; Go refuses unknown ones when parsing.
+        let mut unknown = None;
+        if let Ok((body, defines)) =
+            gotmpl::parse::Parser::new(source, "{{", "}}").and_then(gotmpl::parse::Parser::parse)
+        {
+            check_functions(&body.nodes, &helpers, &mut unknown);
+            for define in &defines {
+                check_functions(&define.body.nodes, &helpers, &mut unknown);
+            }
+        }
+        if let Some(func) = unknown {
+            return Err(TemplateError(format!("template: {name}: function \"{func}\" not defined")));
+        }
+        Ok(Template { inner: Arc::new(parsed), source: source.into() })
+    }
+
+    /// The template's text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Render with `data` as dot.
+    ///
+    /// # Errors
+    ///
+    /// What Go's `Execute` reports: a field of a non-map, a bad comparison, a failing helper.
+    pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
+        self.inner.execute_to_string(&to_template_value(data)).map_err(|e| TemplateError(e.to_string()))
+    }
+}
+
+/// Whether `source` contains template actions (texts without `{{` are used as they are).
+pub(crate) fn is_templated(source: &str) -> bool {
+    source.contains("{{")
+}
+
+/// JSON to template data: integers stay integers, objects become maps (missing keys render as
+/// `<no value>`).
+pub(crate) fn to_template_value(value: &Value) -> Tv {
+    match value {
+        Value::Null => Tv::Nil,
+        Value::Bool(b) => Tv::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Tv::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Tv::Uint(u)
+            } else {
+                Tv::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(s) => Tv::String(s.as_str().into()),
+        Value::Array(items) => Tv::List(items.iter().map(to_template_value).collect()),
+        Value::Object(map) => {
+            Tv::Map(Arc::new(map.iter().map(|(k, v)| (Arc::from(k.as_str()), to_template_value(v))).collect()))
+        }
+    }
+}
+
+/// Template data back to JSON (for `json` and for values helpers return).
+fn to_json(value: &Tv) -> Value {
+    match value {
+        Tv::Nil => Value::Null,
+        Tv::Bool(b) => Value::Bool(*b),
+        Tv::Int(i) => Value::from(*i),
+        Tv::Uint(u) => Value::from(*u),
+        Tv::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Tv::String(s) => Value::String(s.to_string()),
+        Tv::List(items) => Value::Array(items.iter().map(to_json).collect()),
+        Tv::Map(map) => Value::Object(map.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+fn check_functions(nodes: &[gotmpl::parse::Node], funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
+    use gotmpl::parse::Node;
+    for node in nodes {
+        if unknown.is_some() {
+            return;
+        }
+        match node {
+            Node::List(list) => check_functions(&list.nodes, funcs, unknown),
+            Node::Action(action) => check_pipe(&action.pipe, funcs, unknown),
+            Node::If(branch) | Node::Range(branch) | Node::With(branch) => {
+                check_pipe(&branch.pipe, funcs, unknown);
+                check_functions(&branch.body.nodes, funcs, unknown);
+                if let Some(otherwise) = &branch.else_body {
+                    check_functions(&otherwise.nodes, funcs, unknown);
+                }
+            }
+            Node::Template(template) => {
+                if let Some(pipe) = &template.pipe {
+                    check_pipe(pipe, funcs, unknown);
+                }
+            }
+            Node::Define(define) => check_functions(&define.body.nodes, funcs, unknown),
+            _ => {}
+        }
+    }
+}
+
+fn check_pipe(pipe: &gotmpl::parse::PipeNode, funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
+    for command in &pipe.commands {
+        for arg in &command.args {
+            check_expr(arg, funcs, unknown);
+        }
+    }
+}
+
+fn check_expr(expr: &gotmpl::parse::Expr, funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
+    use gotmpl::parse::Expr;
+    match expr {
+        Expr::Identifier(_, name)
+            if !funcs.contains_key(name.as_str()) && !BUILTINS.contains(&name.as_str()) && unknown.is_none() =>
+        {
+            *unknown = Some(name.to_string());
+        }
+        Expr::Pipe(_, pipe) => check_pipe(pipe, funcs, unknown),
+        Expr::Chain(_, inner, _) => check_expr(inner, funcs, unknown),
+        _ => {}
+    }
+}
+
+/// Go's built-in template functions (gotmpl's set).
+const BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "call", "html", "js", "urlquery", "eq",
+    "ne", "lt", "le", "gt", "ge",
+];
+
+type HelperResult = gotmpl::Result<Tv>;
+
+fn err(message: impl Into<String>) -> gotmpl::TemplateError {
+    gotmpl::TemplateError::Exec(message.into())
+}
+
+fn string_arg<'a>(func: &str, args: &'a [Tv], index: usize) -> gotmpl::Result<&'a str> {
+    match args.get(index) {
+        Some(Tv::String(s)) => Ok(s),
+        Some(other) => Err(err(format!("{func}: argument {} must be a string, not {}", index + 1, kind(other)))),
+        None => Err(err(format!("{func}: missing argument {}", index + 1))),
+    }
+}
+
+fn arity(func: &str, args: &[Tv], n: usize) -> gotmpl::Result<()> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(err(format!("wrong number of args for {func}: want {n} got {}", args.len())))
+    }
+}
+
+fn kind(value: &Tv) -> &'static str {
+    match value {
+        Tv::Nil => "nil",
+        Tv::Bool(_) => "bool",
+        Tv::Int(_) | Tv::Uint(_) => "int",
+        Tv::Float(_) => "float64",
+        Tv::String(_) => "string",
+        Tv::List(_) => "list",
+        Tv::Map(_) => "map",
+        _ => "function",
+    }
+}
+
+fn number(value: &Tv) -> Option<f64> {
+    match value {
+        #[allow(clippy::cast_precision_loss)]
+        Tv::Int(i) => Some(*i as f64),
+        #[allow(clippy::cast_precision_loss)]
+        Tv::Uint(u) => Some(*u as f64),
+        Tv::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Compare two basic values: numbers by value, strings lexically, bools by equality only.
+fn compare(func: &str, a: &Tv, b: &Tv) -> gotmpl::Result<Option<std::cmp::Ordering>> {
+    match (a, b) {
+        (Tv::Int(x), Tv::Int(y)) => Ok(Some(x.cmp(y))),
+        (Tv::Uint(x), Tv::Uint(y)) => Ok(Some(x.cmp(y))),
+        (Tv::Int(x), Tv::Uint(y)) => Ok(Some(i128::from(*x).cmp(&i128::from(*y)))),
+        (Tv::Uint(x), Tv::Int(y)) => Ok(Some(i128::from(*x).cmp(&i128::from(*y)))),
+        (Tv::String(x), Tv::String(y)) => Ok(Some(x.cmp(y))),
+        (Tv::Bool(x), Tv::Bool(y)) if func == "eq" || func == "ne" => Ok(Some(x.cmp(y))),
+        (Tv::Nil, Tv::Nil) if func == "eq" || func == "ne" => Ok(Some(std::cmp::Ordering::Equal)),
+        _ => match (number(a), number(b)) {
+            (Some(x), Some(y)) => Ok(x.partial_cmp(&y)),
+            _ => Err(err(format!("incompatible types for comparison: {} and {}", kind(a), kind(b)))),
+        },
+    }
+}
+
+fn comparison(name: &'static str, test: fn(std::cmp::Ordering) -> bool) -> gotmpl::ValueFunc {
+    Arc::new(move |args: &[Tv]| -> HelperResult {
+        if name == "eq" {
+            // eq ARG1 ARG2 ARG3...: true if ARG1 equals any of the others.
+            if args.len() < 2 {
+                return Err(err("wrong number of args for eq: want at least 2"));
+            }
+            for other in &args[1..] {
+                if compare(name, &args[0], other)? == Some(std::cmp::Ordering::Equal) {
+                    return Ok(Tv::Bool(true));
+                }
+            }
+            return Ok(Tv::Bool(false));
+        }
+        arity(name, args, 2)?;
+        Ok(Tv::Bool(compare(name, &args[0], &args[1])?.is_some_and(test)))
+    })
+}
+
+fn is_empty(value: &Tv) -> bool {
+    match value {
+        Tv::Nil => true,
+        Tv::Bool(b) => !b,
+        Tv::Int(i) => *i == 0,
+        Tv::Uint(u) => *u == 0,
+        Tv::Float(f) => *f == 0.0,
+        Tv::String(s) => s.is_empty(),
+        Tv::List(l) => l.is_empty(),
+        Tv::Map(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+fn string_fn(name: &'static str, f: fn(&str) -> String) -> gotmpl::ValueFunc {
+    Arc::new(move |args: &[Tv]| -> HelperResult {
+        arity(name, args, 1)?;
+        Ok(Tv::String(f(string_arg(name, args, 0)?).into()))
+    })
+}
+
+fn helpers() -> gotmpl::FuncMap {
+    let mut map: BTreeMap<String, gotmpl::ValueFunc> = BTreeMap::new();
+    map.insert("eq".into(), comparison("eq", |o| o.is_eq()));
+    map.insert("ne".into(), comparison("ne", |o| o.is_ne()));
+    map.insert("lt".into(), comparison("lt", |o| o.is_lt()));
+    map.insert("le".into(), comparison("le", |o| o.is_le()));
+    map.insert("gt".into(), comparison("gt", |o| o.is_gt()));
+    map.insert("ge".into(), comparison("ge", |o| o.is_ge()));
+    map.insert(
+        "contains".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("contains", args, 2)?;
+            let found = match (&args[0], &args[1]) {
+                (Tv::String(needle), Tv::String(hay)) => hay.contains(&**needle),
+                (needle, Tv::List(items)) => {
+                    items.iter().any(|item| compare("eq", needle, item).ok().flatten().is_some_and(|o| o.is_eq()))
+                }
+                (Tv::String(key), Tv::Map(map)) => map.contains_key(&**key),
+                (Tv::Nil, _) | (_, Tv::Nil) => false,
+                (needle, hay) => {
+                    return Err(err(format!("contains: cannot look for {} in {}", kind(needle), kind(hay))));
+                }
+            };
+            Ok(Tv::Bool(found))
+        }),
+    );
+    map.insert(
+        "hasPrefix".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("hasPrefix", args, 2)?;
+            Ok(Tv::Bool(string_arg("hasPrefix", args, 1)?.starts_with(string_arg("hasPrefix", args, 0)?)))
+        }),
+    );
+    map.insert(
+        "hasSuffix".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("hasSuffix", args, 2)?;
+            Ok(Tv::Bool(string_arg("hasSuffix", args, 1)?.ends_with(string_arg("hasSuffix", args, 0)?)))
+        }),
+    );
+    map.insert("lower".into(), string_fn("lower", str::to_lowercase));
+    map.insert("upper".into(), string_fn("upper", str::to_uppercase));
+    map.insert("trim".into(), string_fn("trim", |s| s.trim().to_string()));
+    map.insert(
+        "replace".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("replace", args, 3)?;
+            let (old, new, s) =
+                (string_arg("replace", args, 0)?, string_arg("replace", args, 1)?, string_arg("replace", args, 2)?);
+            Ok(Tv::String(s.replace(old, new).into()))
+        }),
+    );
+    map.insert(
+        "split".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("split", args, 2)?;
+            let (sep, s) = (string_arg("split", args, 0)?, string_arg("split", args, 1)?);
+            Ok(Tv::List(s.split(sep).map(|part| Tv::String(part.into())).collect()))
+        }),
+    );
+    map.insert(
+        "join".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("join", args, 2)?;
+            let sep = string_arg("join", args, 0)?;
+            match &args[1] {
+                Tv::List(items) => {
+                    Ok(Tv::String(items.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep).into()))
+                }
+                other => Err(err(format!("join: argument 2 must be a list, not {}", kind(other)))),
+            }
+        }),
+    );
+    let json: gotmpl::ValueFunc = Arc::new(|args: &[Tv]| -> HelperResult {
+        arity("json", args, 1)?;
+        Ok(Tv::String(to_json(&args[0]).to_string().into()))
+    });
+    map.insert("json".into(), json.clone());
+    map.insert("toJson".into(), json);
+    map.insert(
+        "fromJson".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("fromJson", args, 1)?;
+            let text = string_arg("fromJson", args, 0)?;
+            let value: Value = serde_json::from_str(text).map_err(|e| err(format!("fromJson: {e}")))?;
+            Ok(to_template_value(&value))
+        }),
+    );
+    map.insert(
+        "default".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            match args {
+                [fallback] => Ok(fallback.clone()),
+                [fallback, value] => Ok(if is_empty(value) { fallback.clone() } else { value.clone() }),
+                _ => Err(err(format!("wrong number of args for default: want 1 or 2 got {}", args.len()))),
+            }
+        }),
+    );
+    map.insert(
+        "now".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            arity("now", args, 0)?;
+            Ok(Tv::String(crate::time::now_rfc3339().into()))
+        }),
+    );
+    map
+}
