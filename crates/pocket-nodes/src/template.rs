@@ -59,6 +59,7 @@ impl Template {
     /// The parse error, with line and column, or the first call to an unknown function.
     pub fn parse(name: &str, source: &str) -> Result<Self, TemplateError> {
         let helpers = helpers();
+        check_blocks(name, source)?;
         let parsed = gotmpl::Template::new(name)
             .funcs(helpers.clone())
             .parse(source)
@@ -92,6 +93,72 @@ impl Template {
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
         self.inner.execute_to_string(&to_template_value(data)).map_err(|e| TemplateError(e.to_string()))
     }
+}
+
+/// Go refuses a block left open (`{{if .x}}...` without `{{end}}`) and an `{{end}}` or
+/// `{{else}}` outside a block; gotmpl accepts both, so the actions are checked here.
+fn check_blocks(name: &str, source: &str) -> Result<(), TemplateError> {
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    let mut rest = source;
+    let mut offset = 0;
+    let line_at = |at: usize| source[..at].matches('\n').count() + 1;
+    while let Some(start) = rest.find("{{") {
+        let body_start = start + 2;
+        let Some(len) = action_len(&rest[body_start..]) else { break };
+        let body = &rest[body_start..body_start + len];
+        let at = offset + start;
+        let body = body.strip_prefix('-').unwrap_or(body);
+        let body = body.strip_suffix('-').unwrap_or(body).trim();
+        if !body.starts_with("/*") {
+            let word = body.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+            match word {
+                "if" | "range" | "with" | "define" | "block" => open.push((word, at)),
+                "end" => {
+                    open.pop().ok_or_else(|| {
+                        TemplateError(format!("template: {name}:{}: unexpected {{{{end}}}}", line_at(at)))
+                    })?;
+                }
+                "else" if open.last().is_none_or(|(w, _)| matches!(*w, "define" | "block")) => {
+                    return Err(TemplateError(format!("template: {name}:{}: unexpected {{{{else}}}}", line_at(at))));
+                }
+                _ => {}
+            }
+        }
+        let consumed = body_start + len + 2;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    match open.last() {
+        None => Ok(()),
+        Some((word, at)) => Err(TemplateError(format!(
+            "template: {name}:{}: unexpected EOF: {{{{{word}}}}} is never closed with {{{{end}}}}",
+            line_at(*at)
+        ))),
+    }
+}
+
+/// The length of an action's body up to its `}}`, skipping quoted strings.
+fn action_len(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'`' | b'\'' => {
+                let quote = bytes[i];
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    if bytes[i] == b'\\' && quote != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Whether `source` contains template actions (texts without `{{` are used as they are).

@@ -1,0 +1,86 @@
+//! Go `text/template` semantics over JSON data, and the documented helpers.
+
+use pocket_nodes::Template;
+use serde_json::{Value, json};
+
+fn render(source: &str, data: Value) -> String {
+    Template::parse("t", source)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
+        .render(&data)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
+}
+
+fn parse_error(source: &str) -> String {
+    Template::parse("t", source).expect_err(source).to_string()
+}
+
+#[test]
+fn go_constructs() {
+    let data = json!({"name": "ada", "a": {"b": 2}, "list": ["x", "y"], "n": 3, "f": 0.25, "ok": true, "none": null});
+    assert_eq!(render("{{.name}} {{.a.b}} {{index .list 1}} {{len .list}}", data.clone()), "ada 2 y 2");
+    assert_eq!(render("{{if .ok}}yes{{else}}no{{end}}", data.clone()), "yes");
+    assert_eq!(render("{{if .none}}yes{{else if .n}}n{{end}}", data.clone()), "n");
+    assert_eq!(render("{{range $i, $v := .list}}{{$i}}={{$v}};{{end}}", data.clone()), "0=x;1=y;");
+    assert_eq!(render("{{range .missing}}x{{else}}empty{{end}}", data.clone()), "empty");
+    assert_eq!(render("{{with .a}}{{.b}}{{end}}", data.clone()), "2");
+    assert_eq!(render("{{$x := .n}}{{printf \"%03d|%.1f|%s|%v\" $x .f .name .ok}}", data.clone()), "003|0.2|ada|true");
+    assert_eq!(render("{{and .ok .n}} {{or .none \"d\"}} {{not .ok}}", data.clone()), "3 d false");
+    assert_eq!(render("  {{- .name -}}  ", data.clone()), "ada");
+    assert_eq!(render("{{/* a comment */}}{{.n}}", data), "3");
+}
+
+#[test]
+fn a_missing_key_renders_as_the_original_does() {
+    assert_eq!(render("[{{.missing}}]", json!({})), "[<no value>]");
+    assert_eq!(render("[{{.a.missing}}]", json!({"a": {}})), "[<no value>]");
+    assert_eq!(render("{{if .missing}}y{{else}}n{{end}}", json!({})), "n");
+}
+
+#[test]
+fn comparisons_compare_numbers_by_value() {
+    let data = json!({"i": 1, "f": 0.9, "s": "b"});
+    assert_eq!(
+        render("{{gt .i 0.8}} {{lt .f 1}} {{eq .i 1.0}} {{ne .i 2}} {{le .i 1}} {{ge .f 0.9}}", data.clone()),
+        "true true true true true true"
+    );
+    assert_eq!(render("{{eq .s \"a\" \"b\"}} {{lt .s \"c\"}}", data.clone()), "true true");
+    // Comparing different kinds is an error, as in Go.
+    let err = Template::parse("t", "{{gt .s 1}}").unwrap().render(&data).unwrap_err();
+    assert!(err.to_string().contains("incompatible types for comparison"), "{err}");
+}
+
+#[test]
+fn helpers() {
+    let data = json!({"s": "Hello World", "list": ["a", "b"], "m": {"k": 1}, "empty": "", "obj": {"x": [1, 2]}});
+    assert_eq!(
+        render(
+            "{{contains \"World\" .s}} {{contains \"b\" .list}} {{contains \"k\" .m}} {{contains \"z\" .s}}",
+            data.clone()
+        ),
+        "true true true false"
+    );
+    assert_eq!(render("{{hasPrefix \"Hell\" .s}} {{hasSuffix \"x\" .s}}", data.clone()), "true false");
+    assert_eq!(render("{{lower .s}} {{upper .s}} {{.s | lower}}", data.clone()), "hello world HELLO WORLD hello world");
+    assert_eq!(render("{{trim \"  x \"}}|{{replace \"o\" \"0\" .s}}", data.clone()), "x|Hell0 W0rld");
+    assert_eq!(render("{{join \",\" .list}} {{index (split \" \" .s) 1}}", data.clone()), "a,b World");
+    assert_eq!(render("{{json .obj}} {{toJson .list}}", data.clone()), "{\"x\":[1,2]} [\"a\",\"b\"]");
+    assert_eq!(render("{{(fromJson \"{\\\"a\\\": 5}\").a}}", data.clone()), "5");
+    assert_eq!(
+        render("{{default \"none\" .empty}} {{default \"none\" .s}} {{.missing | default \"d\"}}", data),
+        "none Hello World d"
+    );
+    let now = render("{{now}}", json!(null));
+    assert!(now.len() == 20 && now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
+}
+
+#[test]
+fn templates_that_do_not_parse_are_refused() {
+    assert!(parse_error("{{.x").contains("unclosed action"));
+    assert!(parse_error("{{if .x}}open").contains("unexpected EOF: {{if}} is never closed"));
+    assert!(parse_error("line\n{{range .x}}{{end}}{{end}}").contains("t:2: unexpected {{end}}"));
+    assert!(parse_error("{{else}}").contains("unexpected {{else}}"));
+    assert!(parse_error("{{frob .x}}").contains("function \"frob\" not defined"));
+    assert!(parse_error("{{if .x}}{{frob}}{{end}}").contains("function \"frob\" not defined"));
+    // Braces inside strings do not confuse the check.
+    assert_eq!(render("{{printf \"%s}}\" .a}}{{if true}}ok{{end}}", json!({"a": "x"})), "x}}ok");
+}
