@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pocket::Graph;
+use pocket::{BuildWarning, Graph};
 use pocket_nodes::{BuildOptions, Registry, build_graph};
 use pocket_yaml::{LoadError, Problem, Workflow, expand_env, parse_workflow};
 use serde_json::Value;
@@ -28,9 +28,6 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool) -> Result<Load
         }
         eprintln!("error: {e}");
     })?;
-    if !quiet {
-        print_warnings(&origin, &workflow.warnings);
-    }
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let graph = build_graph(&workflow, registry, BuildOptions { base_dir }).map_err(|e| {
         let n = e.problems.len();
@@ -39,6 +36,23 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool) -> Result<Load
             eprintln!("  {problem}");
         }
     })?;
+    // The file's own reachability check cannot see edges a node's config adds (router
+    // `routes`); the built graph can, so it has the last word on unreachable nodes.
+    let unreachable: Vec<&str> = graph
+        .warnings()
+        .iter()
+        .filter_map(|w| match w {
+            BuildWarning::Unreachable { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut workflow = workflow;
+    workflow
+        .warnings
+        .retain(|w| !w.message.contains("unreachable") || w.node.as_deref().is_some_and(|n| unreachable.contains(&n)));
+    if !quiet {
+        print_warnings(&origin, &workflow.warnings);
+    }
     Ok(Loaded { origin, workflow, graph })
 }
 

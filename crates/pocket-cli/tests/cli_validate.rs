@@ -1,28 +1,8 @@
 //! `pocket validate` and `pocket version`, run as a user runs them.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn pocket(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pocket"));
-    command.args(args).env_remove("POCKET_TEST_MODEL");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("the binary runs")
-}
-
-fn write(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pocket-cli-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{pocket, text, write};
 
 #[test]
 fn a_go_example_validates() {

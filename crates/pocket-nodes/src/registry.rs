@@ -218,6 +218,15 @@ impl Registry {
             .map(|(_, known)| known)
     }
 
+    /// Check a config the way building the node does (`None`: the type is unknown).
+    ///
+    /// # Errors
+    ///
+    /// The first problem in the config, naming its field.
+    pub fn check_config(&self, kind: &str, spec: &NodeSpec<'_>) -> Option<Result<(), ConfigError>> {
+        self.build(kind, spec).map(|built| built.map(|_| ()))
+    }
+
     /// Build one node (without node-level layers).
     pub(crate) fn build(
         &self,

@@ -298,6 +298,17 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// The parser's message without its own `error: line L column C:` prefix (the position is
+/// reported separately).
+fn syntax_message(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((position, message)) if position.contains("column") => message.to_string(),
+        _ => rest.to_string(),
+    }
+}
+
 /// Parse and validate a workflow file. `origin` names the file in messages.
 ///
 /// Every problem is reported at once: missing or unknown `name`/`start`/`from`/`to`, missing
@@ -326,7 +337,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
     let syntax = |e: serde_saphyr::Error| LoadError::Syntax {
         origin: origin.to_string(),
         position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
-        message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        message: syntax_message(&e.to_string()),
     };
     let raw: RawWorkflow = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;
     let shape: Value = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;

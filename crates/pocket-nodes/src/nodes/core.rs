@@ -141,10 +141,12 @@ pub(crate) struct RouterConfig {
     /// Route names and the node each leads to: adds the edges `router --name--> node`.
     #[serde(default)]
     routes: BTreeMap<String, String>,
-    /// The action when no route is chosen (empty, or not one of `routes`). `default_route` is
-    /// an alias. Default: `default`.
-    #[serde(default, alias = "default_route")]
+    /// The action when no route is chosen (empty, or not one of `routes`). Default: `default`.
+    #[serde(default)]
     default: Option<String>,
+    /// The same as `default`, in the original's documentation's spelling.
+    #[serde(default)]
+    default_route: Option<String>,
 }
 
 pub(crate) struct Router {
@@ -167,8 +169,14 @@ impl NodeKind for Router {
     fn build(config: RouterConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
         let route = config.route.as_deref().map(|r| Text::new(spec.name, "route", r)).transpose()?;
         let edges = config.routes.iter().map(|(action, to)| (action.clone(), to.clone())).collect();
-        let router =
-            Router { route, routes: config.routes, fallback: config.default.unwrap_or_else(|| "default".into()) };
+        let fallback = match (config.default, config.default_route) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ConfigError::whole("`default` and `default_route` disagree; give one"));
+            }
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => "default".into(),
+        };
+        let router = Router { route, routes: config.routes, fallback };
         Ok(Built { behaviour: std::sync::Arc::new(router), edges })
     }
 }

@@ -18,10 +18,13 @@ use crate::template::Template;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TransformConfig {
-    /// A jq expression applied to the input (`expression` is an alias). One result is the
-    /// output; several become a list; none is null. Without it the input passes through.
-    #[serde(default, alias = "expression")]
+    /// A jq expression applied to the input. One result is the output; several become a
+    /// list; none is null. Without it the input passes through.
+    #[serde(default)]
     jq: Option<String>,
+    /// The same as `jq`, in the original's documentation's spelling.
+    #[serde(default)]
+    expression: Option<String>,
 }
 
 type JqFilter = jaq_core::Filter<jaq_core::data::JustLut<jaq_json::Val>>;
@@ -96,7 +99,12 @@ impl NodeKind for Transform {
     }
 
     fn build(config: TransformConfig, _: &NodeSpec<'_>) -> Result<Built, ConfigError> {
-        let filter = config.jq.as_deref().map(compile_jq).transpose().map_err(|e| ConfigError::field("jq", e))?;
+        let (field, code) = match (config.jq, config.expression) {
+            (Some(_), Some(_)) => return Err(ConfigError::whole("give `jq` or `expression`, not both")),
+            (Some(code), None) => ("jq", Some(code)),
+            (None, code) => ("expression", code),
+        };
+        let filter = code.as_deref().map(compile_jq).transpose().map_err(|e| ConfigError::field(field, e))?;
         Ok(Built::new(Transform { filter }))
     }
 }
@@ -132,12 +140,18 @@ pub(crate) struct TemplateConfig {
     /// The Go template, rendered with the input.
     #[serde(default)]
     template: Option<String>,
-    /// A file holding the template, relative to the workflow file (`template_file` is an alias).
-    #[serde(default, alias = "template_file")]
+    /// A file holding the template, relative to the workflow file.
+    #[serde(default)]
     file: Option<String>,
-    /// `string` (default), `json` or `yaml` (`output` is an alias).
-    #[serde(default, alias = "output")]
-    output_format: OutputFormat,
+    /// The same as `file`, in the original's documentation's spelling.
+    #[serde(default)]
+    template_file: Option<String>,
+    /// `string` (default), `json` or `yaml`.
+    #[serde(default)]
+    output_format: Option<OutputFormat>,
+    /// The same as `output_format`, in the original's documentation's spelling.
+    #[serde(default)]
+    output: Option<OutputFormat>,
 }
 
 pub(crate) struct TemplateNode {
@@ -157,7 +171,17 @@ impl NodeKind for TemplateNode {
     }
 
     fn build(config: TemplateConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
-        let (field, source) = match (config.template, config.file) {
+        let file = match (config.file, config.template_file) {
+            (Some(_), Some(_)) => return Err(ConfigError::whole("give `file` or `template_file`, not both")),
+            (file, other) => file.or(other),
+        };
+        let format = match (config.output_format, config.output) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ConfigError::whole("`output_format` and `output` disagree; give one"));
+            }
+            (a, b) => a.or(b).unwrap_or_default(),
+        };
+        let (field, source) = match (config.template, file) {
             (Some(t), None) => ("template", t),
             (None, Some(file)) => {
                 let path = spec.resolve(&file);
@@ -170,7 +194,7 @@ impl NodeKind for TemplateNode {
         };
         let template =
             Template::parse(&format!("{}.{field}", spec.name), &source).map_err(|e| ConfigError::field(field, e))?;
-        Ok(Built::new(TemplateNode { template, format: config.output_format }))
+        Ok(Built::new(TemplateNode { template, format }))
     }
 }
 

@@ -1,0 +1,199 @@
+//! Every workflow in `examples/workflows/` runs and prints what its header says, and the Go
+//! original's examples that use this release's node types run unchanged.
+
+mod common;
+
+use common::{pocket, repo, text};
+use serde_json::{Value, json};
+
+/// Run `pocket run FILE ARGS...` from the repository root; stdout on success.
+fn run(file: &str, args: &[&str]) -> String {
+    let file = repo(file);
+    let mut all = vec!["run", file.as_str(), "--quiet"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pocket"))
+        .args(&all)
+        .current_dir(common::root())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn run_json(file: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--output", "json"]);
+    let out = run(file, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{file}: not one JSON document ({e}): {out}"))
+}
+
+const EX: &str = "examples/workflows";
+
+#[test]
+fn hello() {
+    let out = run_json(&format!("{EX}/hello.yaml"), &["--input", r#"{"name": "Ada"}"#]);
+    assert_eq!(out, json!({"greeting": "Hello, Ada!", "loud": "HELLO, ADA!"}));
+    let out = run_json(&format!("{EX}/hello.yaml"), &[]);
+    assert_eq!(out["greeting"], "Hello, world!");
+}
+
+#[test]
+fn sequential() {
+    let out = run_json(&format!("{EX}/sequential.yaml"), &["--input", r#"{"job": 7}"#]);
+    assert_eq!(out["message"], "Job 7 completed after stage 2");
+    assert_eq!(out["input"], json!({"job": 7, "started": "Starting job 7", "stage": 2}));
+}
+
+#[test]
+fn conditional() {
+    let file = format!("{EX}/conditional.yaml");
+    assert_eq!(run(&file, &["--input", r#"{"correct": 17, "total": 20}"#]), "Excellent: 85% (17/20)\n");
+    assert_eq!(run(&file, &["--input", r#"{"correct": 12, "total": 20}"#]), "Good: 60%\n");
+    assert_eq!(run(&file, &["--input", r#"{"correct": 1, "total": 20}"#]), "Keep trying: 5%\n");
+}
+
+#[test]
+fn router() {
+    let file = format!("{EX}/router.yaml");
+    assert_eq!(run(&file, &["--input", r#"{"kind": "bug", "title": "Crash"}"#]), "BUG -> triage queue: Crash\n");
+    assert_eq!(
+        run(&file, &["--input", r#"{"kind": "feature", "title": "Dark mode"}"#]),
+        "FEATURE -> backlog: Dark mode\n"
+    );
+    assert_eq!(run(&file, &["--input", r#"{"kind": "question", "title": "How?"}"#]), "question -> inbox: How?\n");
+}
+
+#[test]
+fn template() {
+    let out = run(&format!("{EX}/template.yaml"), &["--input-file", &format!("{EX}/invoice.json")]);
+    assert_eq!(out, "Invoice INV-42 for ACME (due)\n- widget    3 x   2.50\n- gadget    1 x  19.99\n\n");
+}
+
+#[test]
+fn jsonpath() {
+    let out = run(&format!("{EX}/jsonpath.yaml"), &["--input-file", &format!("{EX}/order.json")]);
+    assert_eq!(out, "In stock: tea, cocoa\n");
+}
+
+#[test]
+fn validate() {
+    let file = format!("{EX}/validate.yaml");
+    let ok = run(&file, &["--input", r#"{"username": "ada", "email": "ada@example.com", "age": 36}"#]);
+    assert_eq!(ok, "Welcome, ada!\n");
+    let rejected = run(&file, &["--input", r#"{"username": "a", "email": "nope"}"#]);
+    assert_eq!(rejected, "Rejected (2 problems):\n- email: format\n- username: pattern\n\n");
+}
+
+#[test]
+fn aggregate() {
+    let out = run(&format!("{EX}/aggregate.yaml"), &["--input-file", &format!("{EX}/catalog.json")]);
+    assert_eq!(out, "3 items:\n- product_101: Widget\n- user_1: Alice\n- user_2: Bob\n\n");
+}
+
+#[test]
+fn score_leads() {
+    let out = run(&format!("{EX}/score-leads.yaml"), &["--input-file", &format!("{EX}/leads.json")]);
+    assert_eq!(
+        out,
+        "2 hot, 1 warm, 2 cold of 5 leads.\nCall today:\n  Northwind    100 pts  buyer@northwind.example\n  \
+         Tailspin      90 pts  ops@tailspin.example\nFollow up this week:\n  Fabrikam      80 pts\n\n"
+    );
+    // A batch that does not match the schema stops at the check, naming the record.
+    let bad =
+        pocket(&["run", &repo(&format!("{EX}/score-leads.yaml")), "--input", r#"{"leads": [{"name": "X"}]}"#], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("node `check` failed in exec: validation failed"), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn every_example_is_covered_here() {
+    let covered = [
+        "hello",
+        "sequential",
+        "conditional",
+        "router",
+        "template",
+        "jsonpath",
+        "validate",
+        "aggregate",
+        "score-leads",
+    ];
+    for entry in std::fs::read_dir(repo(EX)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            assert!(covered.contains(&stem.as_str()), "examples/workflows/{stem}.yaml has no test");
+        }
+    }
+}
+
+// The Go original's examples, unchanged (copied into pocket-yaml's fixtures).
+const GO: &str = "crates/pocket-yaml/tests/fixtures";
+
+#[test]
+fn go_hello_sequential_and_router() {
+    let out = run_json(&format!("{GO}/hello.yaml"), &[]);
+    assert_eq!(out["message"], "Workflow completed!");
+    assert_eq!(out["input"]["message"], "Hello, World! Welcome to Pocket workflows!");
+    let out = run_json(&format!("{GO}/sequential.yaml"), &[]);
+    assert_eq!(out["message"], "Sequential processing completed!");
+    // `default_route: path-a` is honoured (the original ignored it and stopped at the router).
+    let out = run_json(&format!("{GO}/router.yaml"), &[]);
+    assert_eq!(out["message"], "All paths lead here!");
+    assert_eq!(out["input"]["message"], "Taking path A");
+}
+
+#[test]
+fn go_conditional() {
+    // The original's transform invented a random `score`; ours passes the input through, so
+    // the score is whatever the input says (no score: no condition holds, the low branch).
+    let file = format!("{GO}/conditional.yaml");
+    assert_eq!(run_json(&file, &[])["message"], "Keep trying! Low score.");
+    assert_eq!(run_json(&file, &["--input", r#"{"score": 0.93}"#])["message"], "Excellent! High score achieved!");
+    assert_eq!(run_json(&file, &["--input", r#"{"score": 0.6}"#])["message"], "Good job! Medium score achieved.");
+}
+
+#[test]
+fn go_templates() {
+    let out = run_json(
+        &format!("{GO}/template-simple.yaml"),
+        &["--input", r#"{"node": "Ada", "timestamp": "noon", "transformed": true}"#],
+    );
+    assert_eq!(out["message"], "Template rendered successfully");
+    let text = out["input"].as_str().unwrap();
+    assert!(text.starts_with("Welcome Ada!\n") && text.contains("The transformation was successful."), "{text}");
+    // template.yaml reads the fields the original's transform made up; given them as input,
+    // the JSON report parses.
+    let out = run_json(
+        &format!("{GO}/template.yaml"),
+        &["--input", r#"{"node": "generate-data", "transformed": true, "timestamp": "2026-11-28T00:00:00Z"}"#],
+    );
+    assert_eq!(out["message"], "JSON report generated");
+    assert_eq!(
+        out["input"],
+        json!({"report": {"node": "generate-data", "success": true, "timestamp": "2026-11-28T00:00:00Z"}})
+    );
+}
+
+#[test]
+fn go_jsonpath_validate_aggregate() {
+    let out = run(&format!("{GO}/jsonpath-extract.yaml"), &[]);
+    assert_eq!(out, "User Skills:\n- Go\n- Python\n- JavaScript\n- Machine Learning\n\n");
+    let out = run(&format!("{GO}/validate-api-response.yaml"), &[]);
+    assert!(out.contains("User data validation PASSED") && out.contains("alice_dev"), "{out}");
+    let out = run(&format!("{GO}/validate-invalid-data.yaml"), &[]);
+    assert!(out.contains("Validation Result: ❌ FAILED") && out.contains("Found 6 validation error(s)"), "{out}");
+    for field in ["(root)", "username", "email", "profile.fullName", "profile.age", "accountType"] {
+        assert!(out.contains(&format!("Field: {field}")), "{field} in {out}");
+    }
+    let out = run(&format!("{GO}/aggregate-data.yaml"), &[]);
+    assert!(out.starts_with("=== Aggregated Data ===\nTotal items: 4\n"), "{out}");
+    for line in [
+        "- product_101: Widget (product)",
+        "- product_102: Gadget (product)",
+        "- user_1: Alice (user)",
+        "- user_2: Bob (user)",
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+}

@@ -1,0 +1,73 @@
+//! `pocket nodes`, `pocket nodes info`, `pocket graph` and `pocket version`.
+
+mod common;
+
+use common::{pocket, repo, text};
+use serde_json::Value;
+
+#[test]
+fn nodes_lists_every_type_by_category() {
+    let out = pocket(&["nodes"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    for kind in ["echo", "delay", "router", "conditional", "transform", "template", "jsonpath", "validate", "aggregate"]
+    {
+        assert!(listing.contains(&format!("  {kind} ")), "{kind} in {listing}");
+    }
+    assert!(listing.contains("Core:") && listing.contains("Data:") && listing.contains("Total: 9 node types"));
+
+    let out = pocket(&["nodes", "--output", "json"], &[]);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 9);
+    assert!(
+        all.iter().all(|n| n["config_schema"]["additionalProperties"] == false && n["example"]["config"].is_object())
+    );
+}
+
+#[test]
+fn nodes_info_shows_the_schema_and_an_example() {
+    let out = pocket(&["nodes", "info", "aggregate"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let info = text(&out.stdout);
+    assert!(info.starts_with("Node type: aggregate\nCategory: data\n"), "{info}");
+    assert!(
+        info.contains("\"mode\"") && info.contains("\"const\": \"merge\"") && info.contains("\"partial\""),
+        "{info}"
+    );
+    assert!(info.contains("Example:\n- config:\n"), "{info}");
+
+    let out = pocket(&["nodes", "info", "validate", "-o", "json"], &[]);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["type"], "validate");
+    assert!(info["config_schema"]["properties"]["fail_on_error"].is_object());
+
+    let out = pocket(&["nodes", "info", "templat"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown node type `templat` (did you mean `template`?)"));
+}
+
+#[test]
+fn graph_draws_the_built_graph_with_edge_labels() {
+    let file = repo("examples/workflows/router.yaml");
+    let out = pocket(&["graph", &file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mermaid = text(&out.stdout);
+    assert!(mermaid.starts_with("flowchart TD"), "{mermaid}");
+    // The edges the router's `routes` declare are part of the graph as built.
+    for label in ["|\"bug\"|", "|\"feature\"|", "|\"inbox\"|"] {
+        assert!(mermaid.contains(label), "{label} in {mermaid}");
+    }
+    let out = pocket(&["graph", &repo("examples/workflows/conditional.yaml"), "--format", "dot"], &[]);
+    let dot = text(&out.stdout);
+    assert!(dot.starts_with("digraph") && dot.contains("\"check-score\" -> \"high\" [label=\"high\"]"), "{dot}");
+    let out = pocket(&["graph", "/no/such.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_in_text_and_json() {
+    let out = pocket(&["version", "-o", "json"], &[]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+}
