@@ -16,7 +16,7 @@ use crate::store::{Store, StoreView};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let configured: Option<Duration> = Some(Duration::from_secs(5)); // e.g. read from a file
-/// let node = exec_fn(|x: &u32| { let x = *x; async move { Ok::<_, pocket::NodeError>(x + 1) } })
+/// let node = exec_fn(|x: u32| async move { Ok(x + 1) })
 ///     .layer_if(configured, |n, limit| n.timeout(Timeouts::step(limit)));
 /// assert_eq!(pocket::run_node(&node, &Store::new(), 1).await.unwrap(), 2);
 /// # });
