@@ -16,7 +16,7 @@ pub(crate) struct Loaded {
 
 /// Load `file`: read it, expand `${VAR}`s, parse and validate it, build every node. Warnings
 /// are printed unless `quiet`; problems are always printed. `Err(())` means nothing can run.
-pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool) -> Result<Loaded, ()> {
+pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[String]) -> Result<Loaded, ()> {
     let origin = file.display().to_string();
     let source = std::fs::read_to_string(file).map_err(|e| eprintln!("error: cannot read {origin}: {e}"))?;
     let source = expand_env(&source, |name| std::env::var(name).ok()).map_err(|e| eprintln!("error: {origin}: {e}"))?;
@@ -29,7 +29,7 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool) -> Result<Load
         eprintln!("error: {e}");
     })?;
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let graph = build_graph(&workflow, registry, BuildOptions { base_dir }).map_err(|e| {
+    let graph = build_graph(&workflow, registry, BuildOptions { base_dir, allow_exec }).map_err(|e| {
         let n = e.problems.len();
         eprintln!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
         for problem in &e.problems {

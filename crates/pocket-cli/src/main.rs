@@ -30,6 +30,10 @@ struct Cli {
     /// No progress line and no warnings on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Programs `exec` nodes may run, besides their own `allowed_commands` (comma-separated,
+    /// repeatable): `--allow-exec ls,echo`.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PROGRAMS")]
+    allow_exec: Vec<String>,
     /// How results are printed.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -108,13 +112,13 @@ fn main() -> ExitCode {
         }
     };
     let registry = Registry::builtin();
-    match cli.command {
+    match &cli.command {
         Command::Version => version(cli.output),
-        Command::Validate { file, strict } => validate(&registry, &file, strict, cli.quiet),
+        Command::Validate { file, strict } => validate(&registry, file, *strict, &cli),
         Command::Nodes { command: None } => list_nodes(&registry, cli.output),
-        Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, &kind, cli.output),
-        Command::Graph { file, format } => graph(&registry, &file, format, cli.quiet),
-        Command::Run(args) => run::run(&registry, args, cli.output, cli.verbose, cli.quiet),
+        Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, kind, cli.output),
+        Command::Graph { file, format } => graph(&registry, file, *format, &cli),
+        Command::Run(args) => run::run(&registry, args, &cli),
     }
 }
 
@@ -126,8 +130,8 @@ fn version(format: Format) -> ExitCode {
     }
 }
 
-fn validate(registry: &Registry, file: &std::path::Path, strict: bool, quiet: bool) -> ExitCode {
-    let Ok(loaded) = load::load(registry, file, quiet) else { return ExitCode::from(INVALID) };
+fn validate(registry: &Registry, file: &std::path::Path, strict: bool, cli: &Cli) -> ExitCode {
+    let Ok(loaded) = load::load(registry, file, cli.quiet, &cli.allow_exec) else { return ExitCode::from(INVALID) };
     let workflow = &loaded.workflow;
     if strict && !workflow.warnings.is_empty() {
         eprintln!("error: {}: {} warning(s) and --strict", loaded.origin, workflow.warnings.len());
@@ -143,8 +147,8 @@ fn validate(registry: &Registry, file: &std::path::Path, strict: bool, quiet: bo
     ))
 }
 
-fn graph(registry: &Registry, file: &std::path::Path, format: GraphFormat, quiet: bool) -> ExitCode {
-    let Ok(loaded) = load::load(registry, file, quiet) else { return ExitCode::from(INVALID) };
+fn graph(registry: &Registry, file: &std::path::Path, format: GraphFormat, cli: &Cli) -> ExitCode {
+    let Ok(loaded) = load::load(registry, file, cli.quiet, &cli.allow_exec) else { return ExitCode::from(INVALID) };
     let text = match format {
         GraphFormat::Mermaid => loaded.graph.to_mermaid(),
         GraphFormat::Dot => loaded.graph.to_dot(),

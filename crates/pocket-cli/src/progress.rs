@@ -17,6 +17,8 @@ use tracing_subscriber::layer::Context;
 struct State {
     node: String,
     steps: u64,
+    /// Tasks done and in all, while a node that fans out (`parallel`) runs.
+    items: Option<(u64, u64)>,
 }
 
 /// Shared between the tracing layer (writer) and the drawing task (reader).
@@ -32,6 +34,25 @@ pub(crate) struct ProgressLayer {
 }
 
 struct NameVisitor<'a>(&'a mut String);
+
+/// Reads `done` and `total` from a `pocket::progress` event.
+#[derive(Default)]
+struct CountVisitor {
+    done: Option<u64>,
+    total: Option<u64>,
+}
+
+impl Visit for CountVisitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "done" => self.done = Some(value),
+            "total" => self.total = Some(value),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
 
 impl Visit for NameVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -58,6 +79,18 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for ProgressLayer {
         if let Ok(mut state) = self.progress.state.lock() {
             state.node = name;
             state.steps += 1;
+            state.items = None;
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != "pocket::progress" {
+            return;
+        }
+        let mut counts = CountVisitor::default();
+        event.record(&mut counts);
+        if let (Some(done), Some(total), Ok(mut state)) = (counts.done, counts.total, self.progress.state.lock()) {
+            state.items = Some((done, total));
         }
     }
 }
@@ -84,8 +117,9 @@ impl Progress {
                     }
                     let line = match self.state.lock() {
                         Ok(state) => format!(
-                            "running `{}` · {} step{} · {:.1}s",
+                            "running `{}`{} · {} step{} · {:.1}s",
                             state.node,
+                            state.items.map(|(done, total)| format!(" ({done}/{total} tasks)")).unwrap_or_default(),
                             state.steps,
                             if state.steps == 1 { "" } else { "s" },
                             elapsed.as_secs_f64()

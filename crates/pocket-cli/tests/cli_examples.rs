@@ -197,3 +197,35 @@ fn go_jsonpath_validate_aggregate() {
         assert!(out.contains(line), "{line} in {out}");
     }
 }
+
+#[test]
+fn go_exec_commands_runs_with_the_programs_allowed() {
+    let file = repo(&format!("{GO}/exec-commands.yaml"));
+    let out = pocket(&["run", &file, "--allow-exec", "ls,echo,sh"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "All commands executed successfully!\nLast output: APP_NAME=Pocket Workflow, APP_VERSION=1.0.0\n\n"
+    );
+    // Without permission nothing runs, and the error says both ways to give it.
+    let out = pocket(&["run", &file], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("node `list-files`: `config.command`: `ls` is not allowed to run"), "{err}");
+    assert!(err.contains("--allow-exec sh"), "{err}");
+}
+
+#[test]
+fn go_file_operations_writes_inside_the_workflow_directory() {
+    let dir = std::env::temp_dir().join(format!("pocket-go-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("file-operations.yaml");
+    std::fs::copy(repo(&format!("{GO}/file-operations.yaml")), &file).unwrap();
+    let out = pocket(&["run", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log = "[2024-01-15T10:30:00Z] User: alice\nMessage: Processing started\nTotal items: 3\n\nStatus: Processing complete\nEnd of log\n";
+    assert_eq!(std::fs::read_to_string(dir.join("output/process.log")).unwrap(), log);
+    let shown = text(&out.stdout);
+    assert!(shown.contains(&format!("Size: {} bytes", log.len())) && shown.contains(log), "{shown}");
+}

@@ -10,16 +10,34 @@ fn nodes_lists_every_type_by_category() {
     let out = pocket(&["nodes"], &[]);
     assert_eq!(out.status.code(), Some(0));
     let listing = text(&out.stdout);
-    for kind in ["echo", "delay", "router", "conditional", "transform", "template", "jsonpath", "validate", "aggregate"]
-    {
+    for kind in [
+        "echo",
+        "delay",
+        "router",
+        "conditional",
+        "transform",
+        "template",
+        "jsonpath",
+        "validate",
+        "aggregate",
+        "file",
+        "exec",
+        "parallel",
+    ] {
         assert!(listing.contains(&format!("  {kind} ")), "{kind} in {listing}");
     }
-    assert!(listing.contains("Core:") && listing.contains("Data:") && listing.contains("Total: 9 node types"));
+    assert!(
+        listing.contains("Core:")
+            && listing.contains("Data:")
+            && listing.contains("Io:")
+            && listing.contains("Flow:")
+            && listing.contains("Total: 12 node types")
+    );
 
     let out = pocket(&["nodes", "--output", "json"], &[]);
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     let all = all.as_array().unwrap();
-    assert_eq!(all.len(), 9);
+    assert_eq!(all.len(), 12);
     assert!(
         all.iter().all(|n| n["config_schema"]["additionalProperties"] == false && n["example"]["config"].is_object())
     );

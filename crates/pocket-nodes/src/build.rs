@@ -25,6 +25,9 @@ pub struct WorkflowError {
 pub struct BuildOptions<'a> {
     /// The directory relative paths in configs are resolved against (the workflow file's).
     pub base_dir: &'a Path,
+    /// Programs `exec` nodes may start besides their own `allowed_commands`
+    /// (`pocket run --allow-exec`).
+    pub allow_exec: &'a [String],
 }
 
 /// Build the runnable graph of `workflow` with the node types of `registry`.
@@ -62,7 +65,7 @@ pub struct BuildOptions<'a> {
 ///   - { from: check, to: low, action: low }
 /// "#;
 /// let workflow = pocket_yaml::parse_workflow(source, "demo.yaml").unwrap();
-/// let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: ".".as_ref() }).unwrap();
+/// let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: ".".as_ref(), allow_exec: &[] }).unwrap();
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let out = graph.run(&pocket::Store::new(), serde_json::json!({"points": 8})).await.unwrap();
 /// assert_eq!(out["message"], "high: 0.8");
@@ -81,7 +84,12 @@ pub fn build_graph(
     let mut built: HashMap<&str, ValueNode> = HashMap::new();
     let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
     for def in &workflow.nodes {
-        let spec = NodeSpec { name: &def.name, config: &def.config, base_dir: options.base_dir };
+        let spec = NodeSpec {
+            name: &def.name,
+            config: &def.config,
+            base_dir: options.base_dir,
+            allow_exec: options.allow_exec,
+        };
         match registry.build(&def.kind, &spec) {
             None => {
                 let hint = registry.closest(&def.kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();

@@ -40,8 +40,11 @@ pub struct NodeSpec<'a> {
     pub name: &'a str,
     /// The node's `config:` mapping.
     pub config: &'a Map<String, Value>,
-    /// Where relative paths (template files, schema files) are resolved.
+    /// Where relative paths (template files, schema files, `file` nodes' base) are resolved.
     pub base_dir: &'a Path,
+    /// Programs the run allows `exec` nodes to start (`pocket run --allow-exec`), besides
+    /// each node's own `allowed_commands`.
+    pub allow_exec: &'a [String],
 }
 
 impl NodeSpec<'_> {
@@ -59,6 +62,10 @@ pub enum Category {
     Core,
     /// transform, template, jsonpath, validate, aggregate.
     Data,
+    /// file, exec, http.
+    Io,
+    /// parallel.
+    Flow,
 }
 
 impl std::fmt::Display for Category {
@@ -66,6 +73,8 @@ impl std::fmt::Display for Category {
         f.write_str(match self {
             Category::Core => "core",
             Category::Data => "data",
+            Category::Io => "io",
+            Category::Flow => "flow",
         })
     }
 }
@@ -92,7 +101,7 @@ pub(crate) trait NodeKind {
     type Config: DeserializeOwned + JsonSchema;
     /// An example `config:` (YAML-shaped JSON).
     fn example() -> Value;
-    fn build(config: Self::Config, spec: &NodeSpec<'_>) -> Result<Built, ConfigError>;
+    fn build(config: Self::Config, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError>;
 }
 
 /// What a builder returns: the behaviour, plus edges its config declares (router `routes`).
@@ -110,7 +119,7 @@ impl Built {
 /// Edges a node's config declares: (action, target node).
 pub(crate) type ConfigEdges = Vec<(String, String)>;
 
-type BuildFn = fn(&NodeSpec<'_>) -> Result<Built, ConfigError>;
+type BuildFn = fn(&NodeSpec<'_>, &Registry) -> Result<Built, ConfigError>;
 
 struct Entry {
     info: NodeInfo,
@@ -129,8 +138,8 @@ pub(crate) fn parse_config<C: DeserializeOwned>(config: &Map<String, Value>) -> 
     })
 }
 
-fn build_kind<K: NodeKind>(spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
-    K::build(parse_config::<K::Config>(spec.config)?, spec)
+fn build_kind<K: NodeKind>(spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError> {
+    K::build(parse_config::<K::Config>(spec.config)?, spec, registry)
 }
 
 fn schema_of<K: NodeKind>() -> Value {
@@ -177,6 +186,9 @@ impl Registry {
         registry.add::<nodes::data::JsonPathNode>();
         registry.add::<nodes::data::Validate>();
         registry.add::<nodes::data::Aggregate>();
+        registry.add::<nodes::io::FileNode>();
+        registry.add::<nodes::io::Exec>();
+        registry.add::<nodes::flow::Parallel>();
         registry
     }
 
@@ -235,7 +247,7 @@ impl Registry {
     ) -> Option<Result<(ValueNode, ConfigEdges), ConfigError>> {
         let entry = self.entries.get(kind)?;
         Some(
-            (entry.build)(spec)
+            (entry.build)(spec, self)
                 .map(|built| (ValueNode { kind: entry.info.kind, behaviour: built.behaviour }, built.edges)),
         )
     }

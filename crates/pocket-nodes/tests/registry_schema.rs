@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 fn check(registry: &Registry, kind: &str, config: &Value) -> Result<(), String> {
     let map = config.as_object().expect("a config is a mapping").clone();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let spec = NodeSpec { name: "n", config: &map, base_dir: dir.as_ref() };
+    let spec = NodeSpec { name: "n", config: &map, base_dir: dir.as_ref(), allow_exec: &[] };
     registry.check_config(kind, &spec).expect("a known type").map_err(|e| e.to_string())
 }
 
 #[test]
 fn every_example_is_valid_for_its_schema_and_its_builder() {
     let registry = Registry::builtin();
-    assert_eq!(registry.types().len(), 9);
+    assert_eq!(registry.types().len(), 12);
     for info in registry.types() {
         let schema = registry.schema(info.kind).unwrap();
         let example = registry.example(info.kind).unwrap();

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture, ready};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec};
+use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
 use crate::template::{Template, is_templated};
 
 /// A text that is a template when it contains `{{`, and used as it is otherwise.
@@ -68,7 +68,7 @@ impl NodeKind for Echo {
         json!({"message": "Hello {{.name}}!"})
     }
 
-    fn build(config: EchoConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: EchoConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let message = Text::new(spec.name, "message", &config.message)?;
         Ok(Built::new(Echo { name: spec.name.to_string(), message }))
     }
@@ -113,7 +113,7 @@ impl NodeKind for Delay {
         json!({"duration": "1.5s"})
     }
 
-    fn build(config: DelayConfig, _: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: DelayConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         Ok(Built::new(Delay { duration: config.duration }))
     }
 }
@@ -166,7 +166,7 @@ impl NodeKind for Router {
         json!({"route": "{{.kind}}", "routes": {"bug": "triage", "feature": "backlog"}, "default": "other"})
     }
 
-    fn build(config: RouterConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: RouterConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let route = config.route.as_deref().map(|r| Text::new(spec.name, "route", r)).transpose()?;
         let edges = config.routes.iter().map(|(action, to)| (action.clone(), to.clone())).collect();
         let fallback = match (config.default, config.default_route) {
@@ -253,7 +253,7 @@ impl NodeKind for Conditional {
         json!({"conditions": [{"if": "{{gt .score 0.8}}", "then": "high"}, {"if": "{{gt .score 0.5}}", "then": "medium"}], "else": "low"})
     }
 
-    fn build(config: ConditionalConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: ConditionalConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let mut conditions = Vec::with_capacity(config.conditions.len());
         for (i, condition) in config.conditions.into_iter().enumerate() {
             let field = format!("conditions[{i}].if");

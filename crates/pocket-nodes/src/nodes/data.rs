@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::core::Text;
 use super::{Behaviour, StepFuture, ready};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec};
+use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
 use crate::template::Template;
 
 // ---------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ impl NodeKind for Transform {
         json!({"jq": "{total: (.items | map(.price) | add), count: (.items | length)}"})
     }
 
-    fn build(config: TransformConfig, _: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: TransformConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let (field, code) = match (config.jq, config.expression) {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `jq` or `expression`, not both")),
             (Some(code), None) => ("jq", Some(code)),
@@ -170,7 +170,7 @@ impl NodeKind for TemplateNode {
         json!({"template": "{\"greeting\": \"Hello {{.name}}\"}", "output_format": "json"})
     }
 
-    fn build(config: TemplateConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: TemplateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let file = match (config.file, config.template_file) {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `file` or `template_file`, not both")),
             (file, other) => file.or(other),
@@ -258,7 +258,7 @@ impl NodeKind for JsonPathNode {
         json!({"path": "$.items[*].name", "multiple": true})
     }
 
-    fn build(config: JsonPathConfig, _: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: JsonPathConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let path = serde_json_path::JsonPath::parse(&config.path)
             .map_err(|e| ConfigError::field("path", format!("invalid JSONPath `{}`: {e}", config.path)))?;
         Ok(Built::new(JsonPathNode {
@@ -333,7 +333,7 @@ impl NodeKind for Validate {
         json!({"schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}, "fail_on_error": false})
     }
 
-    fn build(config: ValidateConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: ValidateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         let (field, schema) = match (config.schema, config.schema_file) {
             (Some(schema), None) => ("schema", schema),
             (None, Some(file)) => {
@@ -466,7 +466,7 @@ impl NodeKind for Aggregate {
         json!({"mode": "object", "key": "{{.type}}_{{.id}}"})
     }
 
-    fn build(config: AggregateConfig, spec: &NodeSpec<'_>) -> Result<Built, ConfigError> {
+    fn build(config: AggregateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
         if config.key.is_some() && config.mode != Mode::Object {
             return Err(ConfigError::field("key", "is only used in `object` mode"));
         }

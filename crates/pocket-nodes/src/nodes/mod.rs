@@ -9,6 +9,8 @@ use serde_json::Value;
 
 pub(crate) mod core;
 pub(crate) mod data;
+pub(crate) mod flow;
+pub(crate) mod io;
 
 /// A boxed future of a step's result.
 pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, NodeError>> + Send + 'a>>;

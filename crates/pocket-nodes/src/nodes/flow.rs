@@ -1,0 +1,272 @@
+//! Flow node types: `parallel`, built on the library's fan-out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use pocket::{Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::core::Text;
+use super::{Behaviour, StepFuture, ValueNode};
+use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::time::go_duration;
+
+/// One task of a `parallel` node: a node type with its config.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskConfig {
+    /// The task's name (in the output).
+    name: String,
+    /// The node type to run (`node` is the docs' spelling).
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    /// The same as `type`.
+    #[serde(default)]
+    node: Option<String>,
+    /// The original's spelling: `http_get` runs an `http` node; other names are node types.
+    #[serde(default)]
+    operation: Option<String>,
+    /// The node's config.
+    #[serde(default)]
+    config: Map<String, Value>,
+    /// The task's input (a string with `{{` is a template over the parallel node's input);
+    /// default: the parallel node's input.
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+/// `parallel` config.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ParallelConfig {
+    /// The tasks, run concurrently; results come back in this order.
+    tasks: Vec<TaskConfig>,
+    /// At most this many tasks at once (default 10).
+    #[serde(default, deserialize_with = "crate::de::opt_count")]
+    #[schemars(with = "Option<u64>")]
+    max_concurrency: Option<u64>,
+    /// Stop at the first failure (the other tasks are cancelled) and fail the node; otherwise
+    /// run every task and report failures in `errors` (default false, as in the original).
+    #[serde(default)]
+    fail_fast: bool,
+    /// The most all the tasks together may take (a Go duration, default 5m).
+    #[serde(default, deserialize_with = "crate::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    timeout: Option<Duration>,
+}
+
+enum TaskInput {
+    Same,
+    Fixed(Value),
+    Rendered(Text),
+}
+
+pub(crate) struct Parallel {
+    name: String,
+    tasks: Arc<Vec<(String, ValueNode)>>,
+    inputs: Vec<TaskInput>,
+    limit: usize,
+    fail_fast: bool,
+    timeout: Duration,
+}
+
+impl NodeKind for Parallel {
+    const TYPE: &'static str = "parallel";
+    const CATEGORY: Category = Category::Flow;
+    const DESCRIPTION: &'static str =
+        "Runs tasks (each a node type with its config) concurrently; results in task order.";
+    type Config = ParallelConfig;
+
+    fn example() -> Value {
+        json!({
+            "max_concurrency": 2,
+            "tasks": [
+                {"name": "shout", "type": "transform", "config": {"jq": ".text | ascii_upcase"}},
+                {"name": "count", "type": "transform", "config": {"jq": ".text | length"}}
+            ]
+        })
+    }
+
+    fn build(config: ParallelConfig, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError> {
+        if config.tasks.is_empty() {
+            return Err(ConfigError::field("tasks", "needs at least one task"));
+        }
+        let mut tasks = Vec::with_capacity(config.tasks.len());
+        let mut inputs = Vec::with_capacity(config.tasks.len());
+        for (i, task) in config.tasks.into_iter().enumerate() {
+            let field = format!("tasks[{i}]");
+            if tasks.iter().any(|(name, _)| *name == task.name) {
+                return Err(ConfigError::field(format!("{field}.name"), format!("`{}` is used twice", task.name)));
+            }
+            let kind = match (task.kind, task.node, task.operation) {
+                (Some(k), None, None) | (None, Some(k), None) => k,
+                (None, None, Some(op)) => {
+                    if op == "http_get" {
+                        "http".into()
+                    } else {
+                        op
+                    }
+                }
+                (None, None, None) => return Err(ConfigError::field(&field, "needs a `type` (the node type to run)")),
+                _ => return Err(ConfigError::field(&field, "give one of `type`, `node` and `operation`")),
+            };
+            let mut task_config = task.config;
+            if task_config.is_empty() && kind == "http" {
+                // `http_get` tasks of the original carry only a URL.
+                task_config.insert("method".into(), Value::String("GET".into()));
+            }
+            let name = format!("{}.{}", spec.name, task.name);
+            let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
+            let node = match registry.build(&kind, &task_spec) {
+                None => {
+                    let hint = registry.closest(&kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+                    return Err(ConfigError::field(
+                        format!("{field}.type"),
+                        format!("unknown node type `{kind}`{hint}"),
+                    ));
+                }
+                Some(Err(e)) => {
+                    let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
+                    return Err(ConfigError::field(inner, e.message));
+                }
+                Some(Ok((node, _edges))) => node,
+            };
+            inputs.push(match task.input {
+                None => TaskInput::Same,
+                Some(Value::String(s)) if s.contains("{{") => {
+                    TaskInput::Rendered(Text::new(spec.name, &format!("{field}.input"), &s)?)
+                }
+                Some(v) => TaskInput::Fixed(v),
+            });
+            tasks.push((task.name, node));
+        }
+        Ok(Built::new(Parallel {
+            name: spec.name.to_string(),
+            tasks: Arc::new(tasks),
+            inputs,
+            limit: usize::try_from(config.max_concurrency.unwrap_or(10)).unwrap_or(usize::MAX),
+            fail_fast: config.fail_fast,
+            timeout: config.timeout.unwrap_or(Duration::from_secs(300)),
+        }))
+    }
+}
+
+/// Runs task `i` of the list: the fan-out's node, so every task gets the fan-out's limit,
+/// cancellation and scoped store.
+struct Dispatch {
+    tasks: Arc<Vec<(String, ValueNode)>>,
+    node: String,
+    done: Arc<AtomicUsize>,
+}
+
+impl Node for Dispatch {
+    type Input = (usize, Value);
+    type Prep = (usize, Value);
+    type Exec = (usize, Value);
+    type Output = Value;
+
+    async fn prep(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &StoreView,
+        (i, input): &(usize, Value),
+    ) -> Result<(usize, Value), NodeError> {
+        Ok((*i, self.tasks[*i].1.prep(ctx, store, input).await?))
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, (i, prep): &(usize, Value)) -> Result<(usize, Value), NodeError> {
+        Ok((*i, self.tasks[*i].1.exec(ctx, prep).await?))
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        (i, input): (usize, Value),
+        (_, prep): (usize, Value),
+        (_, exec): (usize, Value),
+    ) -> Result<(Value, Next), NodeError> {
+        let out = self.tasks[i].1.post(ctx, store, input, prep, exec).await?;
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(target: "pocket::progress", node = %self.node, task = %self.tasks[i].0, done, total = self.tasks.len(), "task done");
+        Ok(out)
+    }
+}
+
+impl Parallel {
+    fn inputs_for(&self, input: &Value) -> Result<Vec<(usize, Value)>, NodeError> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, how)| {
+                let value = match how {
+                    TaskInput::Same => input.clone(),
+                    TaskInput::Fixed(v) => v.clone(),
+                    TaskInput::Rendered(t) => Value::String(t.render(input)?),
+                };
+                Ok((i, value))
+            })
+            .collect()
+    }
+}
+
+impl Behaviour for Parallel {
+    fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
+        Box::pin(async move {
+            let items = self.inputs_for(input)?;
+            let dispatch = Dispatch { tasks: self.tasks.clone(), node: self.name.clone(), done: Arc::default() };
+            let fan_out = FanOut::new(dispatch).name(self.name.clone()).limit(self.limit);
+            // Tasks run on a store of their own: Exec has no access to the run's store.
+            let store = Store::new();
+            let started = Instant::now();
+            let total = self.tasks.len();
+            let timed_out = |what: &str| {
+                NodeError::retryable(format!("parallel: {what} did not finish within {}", go_duration(self.timeout)))
+            };
+            let task_name = |i: usize| self.tasks[i].0.clone();
+            if self.fail_fast {
+                let outputs = tokio::time::timeout(self.timeout, fan_out.run(&store, items))
+                    .await
+                    .map_err(|_| timed_out("the tasks"))?
+                    .map_err(|e| {
+                        NodeError::fatal_msg(format!(
+                            "parallel (fail-fast): task `{}` failed: {}",
+                            task_name(e.index),
+                            pocket::report(&e.error)
+                        ))
+                    })?;
+                let results: Vec<Value> =
+                    outputs.into_iter().enumerate().map(|(i, r)| json!({"task": task_name(i), "result": r})).collect();
+                return Ok(json!({
+                    "results": results,
+                    "errors": [],
+                    "duration": go_duration(started.elapsed()),
+                    "summary": {"total": total, "successful": total, "failed": 0},
+                }));
+            }
+            let all = tokio::time::timeout(self.timeout, fan_out.run_all(&store, items))
+                .await
+                .map_err(|_| timed_out("the tasks"))?;
+            let mut results = Vec::new();
+            let mut errors = Vec::new();
+            for (i, result) in all.into_iter().enumerate() {
+                match result {
+                    Ok(r) => results.push(json!({"task": task_name(i), "result": r})),
+                    Err(e) => errors.push(json!({"task": task_name(i), "error": pocket::report(&e.error)})),
+                }
+            }
+            let (ok, failed) = (results.len(), errors.len());
+            Ok(json!({
+                "results": results,
+                "errors": errors,
+                "duration": go_duration(started.elapsed()),
+                "summary": {"total": total, "successful": ok, "failed": failed},
+            }))
+        })
+    }
+}

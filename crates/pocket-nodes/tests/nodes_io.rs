@@ -1,0 +1,204 @@
+//! `file` (confined to its base directory) and `exec` (allowed programs only): happy paths
+//! and every refusal.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{error_text, problems, run};
+use pocket::Store;
+use pocket_nodes::{BuildOptions, Registry, build_graph};
+use serde_json::{Value, json};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pocket-io-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn file_node(base: &Path, config: &str) -> String {
+    format!(
+        "name: f\nstart: n\nnodes:\n  - name: n\n    type: file\n    config:\n      base_dir: {}\n{config}\n",
+        base.display()
+    )
+}
+
+async fn file_op(base: &Path, config: &str, input: Value) -> Result<Value, String> {
+    run(&file_node(base, config), input).await.map_err(|e| error_text(&e))
+}
+
+#[tokio::test]
+async fn write_append_read_exists_list_delete() {
+    let base = scratch("ops");
+    let out = file_op(&base, "      operation: write\n      path: 'logs/{{.id}}.txt'\n      content: \"hello {{.who}}\\n\"\n      create_dirs: true", json!({"id": 7, "who": "ada"}))
+        .await
+        .unwrap();
+    assert_eq!(out["size"], 10);
+    let written = base.join("logs/7.txt").canonicalize().unwrap();
+    assert_eq!(out["path"], written.display().to_string());
+    file_op(&base, "      operation: append\n      path: logs/7.txt\n      content: more\n", json!(null))
+        .await
+        .unwrap();
+    let out = file_op(&base, "      operation: read\n      path: logs/7.txt", json!(null)).await.unwrap();
+    assert_eq!((out["exists"].clone(), out["content"].clone()), (json!(true), json!("hello ada\nmore")));
+    assert!(out["modified"].as_str().unwrap().ends_with('Z'));
+    let out = file_op(&base, "      operation: exists\n      path: logs", json!(null)).await.unwrap();
+    assert_eq!((out["exists"].clone(), out["isDir"].clone()), (json!(true), json!(true)));
+    let out = file_op(&base, "      operation: list\n      path: logs", json!(null)).await.unwrap();
+    assert_eq!(out["files"][0]["name"], "7.txt");
+    let out = file_op(&base, "      operation: delete\n      path: logs/7.txt", json!(null)).await.unwrap();
+    assert_eq!(out["deleted"], true);
+    let out = file_op(&base, "      path: logs/7.txt", json!(null)).await.unwrap();
+    assert_eq!(out["exists"], false, "a missing file reads as `exists: false`");
+    // A name that merely starts with `..` is inside the base (the original refused it).
+    file_op(&base, "      operation: write\n      path: ..hidden\n      content: x", json!(null)).await.unwrap();
+}
+
+#[tokio::test]
+async fn paths_that_leave_the_base_are_refused() {
+    let base = scratch("escape");
+    // At build time for fixed paths...
+    let found = problems(&file_node(&base, "      path: ../secret"));
+    assert!(found[0].contains("`config.path`: `../secret` contains `..`"), "{found:?}");
+    let found = problems(&file_node(&base, "      path: /etc/passwd"));
+    assert!(found[0].contains("`/etc/passwd` is absolute"), "{found:?}");
+    // ...and at run time for rendered ones.
+    let err = file_op(&base, "      path: '{{.p}}'", json!({"p": "a/../../x"})).await.unwrap_err();
+    assert!(err.contains("contains `..`"), "{err}");
+    // Absolute paths, even when allowed, must stay inside the base.
+    let err = file_op(&base, "      path: /etc/hostname\n      allow_absolute: true", json!(null)).await.unwrap_err();
+    assert!(err.contains("leads outside the base directory"), "{err}");
+    let inside = base.join("in.txt");
+    std::fs::write(&inside, "ok").unwrap();
+    let config = format!("      path: {}\n      allow_absolute: true", inside.display());
+    assert_eq!(file_op(&base, &config, json!(null)).await.unwrap()["content"], "ok");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinks_out_of_the_base_are_refused() {
+    let base = scratch("links");
+    let outside = scratch("links-outside");
+    std::fs::write(outside.join("secret.txt"), "s3cret").unwrap();
+    std::os::unix::fs::symlink(&outside, base.join("door")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), base.join("file-link")).unwrap();
+    for (config, what) in [
+        ("      path: door/secret.txt", "read through a directory link"),
+        ("      path: file-link", "read a file link"),
+        ("      operation: write\n      path: door/new.txt\n      content: x", "write through a directory link"),
+        (
+            "      operation: write\n      path: door/deep/new.txt\n      content: x\n      create_dirs: true",
+            "create through a link",
+        ),
+    ] {
+        let err = file_op(&base, config, json!(null)).await.unwrap_err();
+        assert!(err.contains("outside the base directory"), "{what}: {err}");
+    }
+    assert!(!outside.join("new.txt").exists() && !outside.join("deep").exists());
+    // A link that stays inside is fine.
+    std::fs::write(base.join("real.txt"), "fine").unwrap();
+    std::os::unix::fs::symlink(base.join("real.txt"), base.join("alias.txt")).unwrap();
+    assert_eq!(file_op(&base, "      path: alias.txt", json!(null)).await.unwrap()["content"], "fine");
+}
+
+#[tokio::test]
+async fn file_config_refusals() {
+    let base = scratch("refusals");
+    let found = problems(&file_node(&base, "      operation: write\n      path: a.txt"));
+    assert!(found[0].contains("`config.content`: is required to write"), "{found:?}");
+    let found = problems(&file_node(&base, "      operation: shred\n      path: a.txt"));
+    assert!(found[0].contains("unknown variant `shred`"), "{found:?}");
+    let found = problems(&file_node(&base, "      path: a.txt\n      encoding: latin1"));
+    assert!(found[0].contains("only utf-8"), "{found:?}");
+    let err = file_op(&base, "      operation: write\n      path: no/dir/a.txt\n      content: x", json!(null))
+        .await
+        .unwrap_err();
+    assert!(err.contains("set `create_dirs: true`"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn exec_node(config: &str) -> String {
+    format!("name: e\nstart: n\nnodes:\n  - name: n\n    type: exec\n    config:\n{config}\n")
+}
+
+async fn exec_with(config: &str, allow: &[&str], input: Value) -> Result<Value, String> {
+    let workflow = pocket_yaml::parse_workflow(&exec_node(config), "exec.yaml").unwrap();
+    let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+    let graph =
+        build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: Path::new("."), allow_exec: &allow })
+            .map_err(|e| e.to_string())?;
+    graph.run(&Store::new(), input).await.map_err(|e| error_text(&e))
+}
+
+#[tokio::test]
+async fn exec_runs_an_allowed_program_without_a_shell() {
+    let out = exec_with(
+        "      command: echo\n      args: ['hi {{.who}}', '$HOME;', '*']\n      allowed_commands: [echo]",
+        &[],
+        json!({"who": "ada"}),
+    )
+    .await
+    .unwrap();
+    // No shell: `$HOME`, `;` and `*` reach the program as they are.
+    assert_eq!(out["stdout"], "hi ada $HOME; *\n");
+    assert_eq!((out["exit_code"].clone(), out["command"].clone()), (json!(0), json!("echo")));
+    assert_eq!(out["args"], json!(["hi ada", "$HOME;", "*"]));
+    assert!(out["duration"].as_str().unwrap().ends_with('s'));
+    // Allowed by the run (`--allow-exec`) instead; by name, the same program by path too.
+    let out = exec_with("      command: sh\n      args: ['-c', 'echo $GREETING from $(pwd)']\n      env: { GREETING: hello }\n      working_dir: /tmp", &["sh"], json!(null))
+        .await
+        .unwrap();
+    assert_eq!(out["stdout"], "hello from /tmp\n");
+    let sh = std::process::Command::new("sh").args(["-c", "command -v sh"]).output().unwrap();
+    let sh_path = String::from_utf8(sh.stdout).unwrap().trim().to_string();
+    exec_with(&format!("      command: {sh_path}\n      args: ['-c', 'true']"), &["sh"], json!(null)).await.unwrap();
+}
+
+#[tokio::test]
+async fn exec_refuses_programs_nobody_allowed() {
+    let err = exec_with("      command: rm\n      args: ['-rf', '/tmp/nothing']", &[], json!(null)).await.unwrap_err();
+    assert!(
+        err.contains(
+            "`rm` is not allowed to run: list it in the node's `allowed_commands`, or run with `--allow-exec rm`"
+        ),
+        "{err}"
+    );
+    let err = exec_with("      command: rm\n      allowed_commands: [echo]", &["ls"], json!(null)).await.unwrap_err();
+    assert!(err.contains("not allowed"), "{err}");
+    // Another program that happens to share an allowed name is not allowed.
+    let dir = scratch("fake-echo");
+    let fake = dir.join("echo");
+    std::fs::write(&fake, "#!/bin/sh\necho fake\n").unwrap();
+    let err = exec_with(&format!("      command: {}", fake.display()), &["echo"], json!(null)).await.unwrap_err();
+    assert!(err.contains("not allowed"), "{err}");
+}
+
+#[tokio::test]
+async fn exec_kills_a_program_that_runs_too_long() {
+    let started = Instant::now();
+    let err = exec_with("      command: sleep\n      args: ['30']\n      timeout: 200ms", &["sleep"], json!(null))
+        .await
+        .unwrap_err();
+    assert!(err.contains("`sleep` timed out after 200ms and was killed"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_failing_program_is_an_error_unless_allowed_to_fail() {
+    let config = "      command: sh\n      args: ['-c', 'echo oops >&2; exit 3']";
+    let err = exec_with(config, &["sh"], json!(null)).await.unwrap_err();
+    assert!(err.contains("`sh` exited with status 3 (set `allow_failure: true` to go on): oops"), "{err}");
+    let out = exec_with(&format!("{config}\n      allow_failure: true"), &["sh"], json!(null)).await.unwrap();
+    assert_eq!((out["exit_code"].clone(), out["stderr"].clone()), (json!(3), json!("oops\n")));
+    let err = exec_with(
+        "      command: no-such-program-here\n      allowed_commands: [no-such-program-here]",
+        &[],
+        json!(null),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("`no-such-program-here` is not found"), "{err}");
+}
