@@ -8,8 +8,7 @@ use pocket::{BoxNode, CircuitBreaker, FallbackChain, Graph, NodeExt, ResultCache
 use pocket_yaml::{NodeDef, Problem, RetrySpec, Workflow};
 use serde_json::Value;
 
-use crate::nodes::ValueNode;
-use crate::registry::{NodeSpec, Registry};
+use crate::registry::{BuiltNode, NodeSpec, Registry};
 
 /// A workflow that cannot become a graph: every problem found, each naming its node, field
 /// and line.
@@ -81,7 +80,7 @@ pub fn build_graph(
     options: BuildOptions<'_>,
 ) -> Result<Graph<Value, Value>, WorkflowError> {
     let mut problems = Vec::new();
-    let mut built: HashMap<&str, ValueNode> = HashMap::new();
+    let mut built: HashMap<&str, BuiltNode> = HashMap::new();
     let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
     for def in &workflow.nodes {
         let spec = NodeSpec {
@@ -103,8 +102,8 @@ pub fn build_graph(
                 let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
                 problems.push(problem(def, Some(&field), e.message));
             }
-            Some(Ok((node, edges))) => {
-                config_edges.extend(edges.into_iter().map(|(action, to)| (def, action, to)));
+            Some(Ok(node)) => {
+                config_edges.extend(node.edges.iter().cloned().map(|(action, to)| (def, action, to)));
                 built.insert(&def.name, node);
             }
         }
@@ -187,10 +186,13 @@ fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
 /// The node of `def` with its node-level layers (see [`build_graph`] for the order).
 fn layered(
     def: &NodeDef,
-    built: &HashMap<&str, ValueNode>,
+    built: &HashMap<&str, BuiltNode>,
     by_name: &HashMap<&str, &NodeDef>,
 ) -> BoxNode<Value, Value> {
-    let node = built[def.name.as_str()].clone();
+    let BuiltNode { node, retry, .. } = &built[def.name.as_str()];
+    let node = node.clone();
+    // A node-level `retry` replaces the one a node type's config sets (`http`'s `retry`).
+    let retry = def.retry.as_ref().map(retry_policy).or_else(|| retry.clone());
     let breaker = def.circuit_breaker.as_ref().map(|b| {
         let name = def.name.clone();
         CircuitBreaker::new(b.failure_threshold, b.open_for)
@@ -201,7 +203,7 @@ fn layered(
         .layer_if(def.cache.as_ref(), |n, c| n.cache(ResultCache::new(c.max_entries, c.ttl)))
         .layer_if(def.timeout, |n, limit| n.timeout(Timeouts::step(limit)))
         .layer_if(breaker, NodeExt::circuit_breaker)
-        .layer_if(def.retry.as_ref(), |n, r| n.retry(retry_policy(r)))
+        .layer_if(retry, NodeExt::retry)
         .boxed();
     match def.fallback.as_deref().and_then(|f| by_name.get(f)) {
         None => primary,

@@ -104,16 +104,26 @@ pub(crate) trait NodeKind {
     fn build(config: Self::Config, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError>;
 }
 
-/// What a builder returns: the behaviour, plus edges its config declares (router `routes`).
+/// What a builder returns: the behaviour, plus edges its config declares (router `routes`)
+/// and the retry policy its config asks for (`http`'s `retry`), applied by the retry layer
+/// unless the node sets a node-level `retry`.
 pub(crate) struct Built {
     pub(crate) behaviour: Arc<dyn Behaviour>,
     pub(crate) edges: Vec<(String, String)>,
+    pub(crate) retry: Option<pocket::RetryPolicy>,
 }
 
 impl Built {
     pub(crate) fn new(behaviour: impl Behaviour) -> Self {
-        Built { behaviour: Arc::new(behaviour), edges: Vec::new() }
+        Built { behaviour: Arc::new(behaviour), edges: Vec::new(), retry: None }
     }
+}
+
+/// A built node with what its config declares besides.
+pub(crate) struct BuiltNode {
+    pub(crate) node: ValueNode,
+    pub(crate) edges: ConfigEdges,
+    pub(crate) retry: Option<pocket::RetryPolicy>,
 }
 
 /// Edges a node's config declares: (action, target node).
@@ -240,16 +250,13 @@ impl Registry {
     }
 
     /// Build one node (without node-level layers).
-    pub(crate) fn build(
-        &self,
-        kind: &str,
-        spec: &NodeSpec<'_>,
-    ) -> Option<Result<(ValueNode, ConfigEdges), ConfigError>> {
+    pub(crate) fn build(&self, kind: &str, spec: &NodeSpec<'_>) -> Option<Result<BuiltNode, ConfigError>> {
         let entry = self.entries.get(kind)?;
-        Some(
-            (entry.build)(spec, self)
-                .map(|built| (ValueNode { kind: entry.info.kind, behaviour: built.behaviour }, built.edges)),
-        )
+        Some((entry.build)(spec, self).map(|built| BuiltNode {
+            node: ValueNode { kind: entry.info.kind, behaviour: built.behaviour },
+            edges: built.edges,
+            retry: built.retry,
+        }))
     }
 }
 

@@ -79,6 +79,15 @@ pub enum NodeError {
         /// `false` when retrying cannot help (bad input, refused permission, ...).
         retryable: bool,
     },
+    /// The step failed because the other side is busy and said when to come back (an HTTP
+    /// 429 or 503 with `Retry-After`, say). Retryable; a retry layer waits at least `after`.
+    #[error("{source} (retry after {after:?})")]
+    Throttled {
+        /// The underlying error.
+        source: BoxError,
+        /// How long the other side asked to wait.
+        after: Duration,
+    },
     /// A timeout layer abandoned the step.
     #[error("timed out after {after:?} ({scope} timeout)")]
     Timeout {
@@ -163,6 +172,29 @@ impl NodeError {
         NodeError::Failed { source: error.into(), retryable: false }
     }
 
+    /// A retryable failure whose source asked to wait `after` before trying again; a retry
+    /// layer waits at least that long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pocket::NodeError;
+    ///
+    /// let busy = NodeError::throttled("429 Too Many Requests", Duration::from_secs(2));
+    /// assert!(busy.is_retryable());
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn throttled(error: impl Into<BoxError>, after: Duration) -> Self {
+        NodeError::Throttled { source: error.into(), after }
+    }
+
+    /// How long the failed call asked to wait before a retry, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            NodeError::Throttled { after, .. } => Some(*after),
+            _ => None,
+        }
+    }
+
     /// A retryable failure described by a message.
     pub fn msg(message: impl fmt::Display) -> Self {
         NodeError::retryable(message.to_string())
@@ -180,7 +212,7 @@ impl NodeError {
     pub fn is_retryable(&self) -> bool {
         match self {
             NodeError::Failed { retryable, .. } => *retryable,
-            NodeError::Timeout { .. } => true,
+            NodeError::Timeout { .. } | NodeError::Throttled { .. } => true,
             NodeError::Cancelled | NodeError::Panicked { .. } | NodeError::CircuitOpen { .. } => false,
             NodeError::FallbackFailed { fallback, .. } => fallback.is_retryable(),
             NodeError::RetriesExhausted { last, .. } => last.is_retryable(),

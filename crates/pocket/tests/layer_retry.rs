@@ -1,5 +1,6 @@
 //! The retry layer, on tokio's paused clock.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -192,4 +193,25 @@ async fn layers_apply_through_the_layer_trait_too() {
     let node = node.layer(TimeoutLayer(Timeouts::node(Duration::from_secs(1))));
     assert_eq!(run_node(&node, &Store::new(), 5).await.unwrap(), 5);
     assert_eq!(calls.lock().unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_error_sets_a_floor_on_the_wait() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let busy = exec_fn(move |x: u32| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match n {
+                0 => Err(NodeError::throttled("429 Too Many Requests", Duration::from_secs(5))),
+                1 => Err(NodeError::msg("503")),
+                _ => Ok(x),
+            }
+        }
+    })
+    .retry(RetryPolicy::constant(3, Duration::from_millis(100)));
+    let started = tokio::time::Instant::now();
+    assert_eq!(pocket::run_node(&busy, &Store::new(), 1).await.unwrap(), 1);
+    // 5s asked by the first failure, then the policy's own 100ms.
+    assert_eq!(started.elapsed(), Duration::from_millis(5_100));
 }

@@ -177,7 +177,7 @@ impl NodeKind for Router {
             (None, None) => "default".into(),
         };
         let router = Router { route, routes: config.routes, fallback };
-        Ok(Built { behaviour: std::sync::Arc::new(router), edges })
+        Ok(Built { behaviour: std::sync::Arc::new(router), edges, retry: None })
     }
 }
 

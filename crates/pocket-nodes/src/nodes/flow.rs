@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use pocket::{Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
+use pocket::{AnyExec, AnyPrep, BoxNode, Ctx, FanOut, Next, Node, NodeError, NodeExt, Store, StoreView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::core::Text;
-use super::{Behaviour, StepFuture, ValueNode};
+use super::{Behaviour, StepFuture};
 use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
 use crate::time::go_duration;
 
@@ -68,7 +68,7 @@ enum TaskInput {
 
 pub(crate) struct Parallel {
     name: String,
-    tasks: Arc<Vec<(String, ValueNode)>>,
+    tasks: Arc<Vec<(String, BoxNode<Value, Value>)>>,
     inputs: Vec<TaskInput>,
     limit: usize,
     fail_fast: bool,
@@ -122,7 +122,7 @@ impl NodeKind for Parallel {
             }
             let name = format!("{}.{}", spec.name, task.name);
             let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
-            let node = match registry.build(&kind, &task_spec) {
+            let built = match registry.build(&kind, &task_spec) {
                 None => {
                     let hint = registry.closest(&kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
                     return Err(ConfigError::field(
@@ -134,7 +134,8 @@ impl NodeKind for Parallel {
                     let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
                     return Err(ConfigError::field(inner, e.message));
                 }
-                Some(Ok((node, _edges))) => node,
+                // A task's own retry policy (an `http` task's) wraps it through the retry layer.
+                Some(Ok(built)) => built,
             };
             inputs.push(match task.input {
                 None => TaskInput::Same,
@@ -143,6 +144,7 @@ impl NodeKind for Parallel {
                 }
                 Some(v) => TaskInput::Fixed(v),
             });
+            let node = built.node.layer_if(built.retry, NodeExt::retry).boxed();
             tasks.push((task.name, node));
         }
         Ok(Built::new(Parallel {
@@ -159,15 +161,15 @@ impl NodeKind for Parallel {
 /// Runs task `i` of the list: the fan-out's node, so every task gets the fan-out's limit,
 /// cancellation and scoped store.
 struct Dispatch {
-    tasks: Arc<Vec<(String, ValueNode)>>,
+    tasks: Arc<Vec<(String, BoxNode<Value, Value>)>>,
     node: String,
     done: Arc<AtomicUsize>,
 }
 
 impl Node for Dispatch {
     type Input = (usize, Value);
-    type Prep = (usize, Value);
-    type Exec = (usize, Value);
+    type Prep = (usize, AnyPrep);
+    type Exec = (usize, AnyExec);
     type Output = Value;
 
     async fn prep(
@@ -175,11 +177,11 @@ impl Node for Dispatch {
         ctx: &Ctx<'_>,
         store: &StoreView,
         (i, input): &(usize, Value),
-    ) -> Result<(usize, Value), NodeError> {
+    ) -> Result<(usize, AnyPrep), NodeError> {
         Ok((*i, self.tasks[*i].1.prep(ctx, store, input).await?))
     }
 
-    async fn exec(&self, ctx: &Ctx<'_>, (i, prep): &(usize, Value)) -> Result<(usize, Value), NodeError> {
+    async fn exec(&self, ctx: &Ctx<'_>, (i, prep): &(usize, AnyPrep)) -> Result<(usize, AnyExec), NodeError> {
         Ok((*i, self.tasks[*i].1.exec(ctx, prep).await?))
     }
 
@@ -188,8 +190,8 @@ impl Node for Dispatch {
         ctx: &Ctx<'_>,
         store: &Store,
         (i, input): (usize, Value),
-        (_, prep): (usize, Value),
-        (_, exec): (usize, Value),
+        (_, prep): (usize, AnyPrep),
+        (_, exec): (usize, AnyExec),
     ) -> Result<(Value, Next), NodeError> {
         let out = self.tasks[i].1.post(ctx, store, input, prep, exec).await?;
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;

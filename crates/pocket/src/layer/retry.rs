@@ -141,7 +141,8 @@ impl RetryPolicy {
                     error
                 });
             }
-            let delay = self.jittered(n);
+            // The other side's `Retry-After`, when it gave one, is a floor on the wait.
+            let delay = self.jittered(n).max(error.retry_after().unwrap_or_default());
             tracing::warn!(node = ctx.node(), %step, attempt = n, ?delay, %error, "retrying");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
