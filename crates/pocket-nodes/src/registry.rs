@@ -198,6 +198,8 @@ impl Registry {
         registry.add::<nodes::data::Aggregate>();
         registry.add::<nodes::io::FileNode>();
         registry.add::<nodes::io::Exec>();
+        #[cfg(feature = "http")]
+        registry.add::<nodes::http::Http>();
         registry.add::<nodes::flow::Parallel>();
         registry
     }

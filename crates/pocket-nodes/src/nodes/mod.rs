@@ -10,6 +10,8 @@ use serde_json::Value;
 pub(crate) mod core;
 pub(crate) mod data;
 pub(crate) mod flow;
+#[cfg(feature = "http")]
+pub(crate) mod http;
 pub(crate) mod io;
 
 /// A boxed future of a step's result.

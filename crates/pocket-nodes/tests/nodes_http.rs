@@ -1,0 +1,124 @@
+//! The `http` node against a local server started by the test (no test reaches the internet).
+
+#![cfg(feature = "http")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{error_text, problems, run};
+use pocket_stub::{Reply, Server};
+use serde_json::json;
+
+fn http(url: &str, extra: &str) -> String {
+    format!(
+        "name: h\nstart: n\nnodes:\n  - name: n\n    type: http\n    config:\n      url: '{url}'\n      retry: {{ max_attempts: 3, delay: 10ms }}\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn get_with_templated_url_params_and_headers() {
+    let server =
+        Server::scripted(vec![Reply::json(200, json!({"name": "Ada"})).header("X-Trace", "t1")]).await.unwrap();
+    let yaml = http(
+        &server.url("/users/{{.id}}"),
+        "      params: { fields: '{{.fields}}', lang: en }\n      headers: { Authorization: 'Bearer {{.token}}' }",
+    );
+    let out = run(&yaml, json!({"id": 42, "fields": "name", "token": "s3"})).await.unwrap();
+    assert_eq!(out["status"], 200);
+    assert_eq!(out["body"], json!({"name": "Ada"}), "a JSON response is parsed");
+    assert_eq!(out["headers"]["x-trace"], json!(["t1"]));
+    let seen = &server.requests()[0];
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.path, "/users/42?fields=name&lang=en");
+    assert_eq!(seen.header("authorization"), Some("Bearer s3"));
+}
+
+#[tokio::test]
+async fn json_and_text_bodies_are_templated() {
+    let server = Server::scripted(vec![Reply::text(201, "created"), Reply::text(200, "ok")]).await.unwrap();
+    let yaml = http(
+        &server.url("/items"),
+        "      method: post\n      body: { name: '{{.name}}', tags: ['{{.tag}}', fixed], n: 3 }",
+    );
+    let out = run(&yaml, json!({"name": "widget", "tag": "new"})).await.unwrap();
+    assert_eq!((out["status"].clone(), out["body"].clone()), (json!(201), json!("created")));
+    let seen = &server.requests()[0];
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.json(), json!({"name": "widget", "tags": ["new", "fixed"], "n": 3}));
+
+    let yaml = http(&server.url("/notes"), "      method: PUT\n      body: 'note for {{.name}}'");
+    run(&yaml, json!({"name": "bo"})).await.unwrap();
+    assert_eq!(server.requests()[1].body, "note for bo");
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_until_success() {
+    let server = Server::scripted(vec![
+        Reply::text(502, "bad gateway"),
+        Reply::text(500, "oops"),
+        Reply::json(200, json!({"ok": 1})),
+    ])
+    .await
+    .unwrap();
+    let out = run(&http(&server.url("/flaky"), ""), json!(null)).await.unwrap();
+    assert_eq!(out["body"], json!({"ok": 1}));
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_5xx_that_persists_fails_after_the_attempts() {
+    let server = Server::scripted(vec![Reply::text(503, "down"); 5]).await.unwrap();
+    let err = run(&http(&server.url("/down"), ""), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("gave up after 3 attempts") && text.contains("HTTP 503 Service Unavailable: down"), "{text}");
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_4xx_is_an_error_unless_configured_otherwise() {
+    let server = Server::scripted(vec![
+        Reply::json(404, json!({"error": "no such user"})),
+        Reply::json(404, json!({"error": "no such user"})),
+    ])
+    .await
+    .unwrap();
+    let err = run(&http(&server.url("/users/9"), ""), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("GET") && text.contains("HTTP 404 Not Found") && text.contains("no such user"), "{text}");
+    assert_eq!(server.requests().len(), 1, "a 4xx is not retried");
+    let out = run(&http(&server.url("/users/9"), "      fail_on_4xx: false"), json!(null)).await.unwrap();
+    assert_eq!((out["status"].clone(), out["body"]["error"].clone()), (json!(404), json!("no such user")));
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after() {
+    let server =
+        Server::scripted(vec![Reply::text(429, "slow down").header("Retry-After", "1"), Reply::text(200, "fine")])
+            .await
+            .unwrap();
+    let started = Instant::now();
+    let out = run(&http(&server.url("/limited"), ""), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "fine");
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}, Retry-After asked 1s", started.elapsed());
+}
+
+#[tokio::test]
+async fn transport_errors_are_retried_then_reported() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = run(&http(&format!("http://127.0.0.1:{port}/x"), "      timeout: 2s"), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("gave up after 3 attempts") && text.contains("could not connect"), "{text}");
+}
+
+#[test]
+fn config_refusals() {
+    let found = problems(&http("not a url", ""));
+    assert!(found[0].contains("`config.url`: `not a url` is not a URL"), "{found:?}");
+    let found = problems(&http("http://x", "      method: FETCH"));
+    assert!(found[0].contains("unknown variant `FETCH`"), "{found:?}");
+    let found = problems(&http("http://x", "      headers: { A: '{{.x' }"));
+    assert!(found[0].contains("`config.headers.A`"), "{found:?}");
+}

@@ -1,0 +1,254 @@
+//! A tiny HTTP/1.1 server on 127.0.0.1 for tests and examples: each request is recorded and
+//! answered by a handler (scripted responses, or anything computed from the request).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use pocket_stub::{Reply, Server};
+//!
+//! let server = Server::scripted(vec![Reply::json(200, serde_json::json!({"ok": true}))]).await.unwrap();
+//! assert!(server.url("/x").starts_with("http://127.0.0.1:"));
+//! assert!(server.requests().is_empty());
+//! # });
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path with the query string.
+    pub path: String,
+    /// Header names (lower-cased) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Request {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (`Value::Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A response to send.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON response.
+    pub fn json(status: u16, body: Value) -> Self {
+        Reply { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string() }
+    }
+
+    /// A plain-text response.
+    pub fn text(status: u16, body: &str) -> Self {
+        Reply { status, headers: vec![("Content-Type".into(), "text/plain".into())], body: body.into() }
+    }
+
+    /// The same response with one more header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
+
+/// A running server; it stops when dropped.
+pub struct Server {
+    addr: std::net::SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Answer requests with `replies` in order (a 500 once they run out).
+    ///
+    /// # Errors
+    ///
+    /// When no local port can be bound.
+    pub async fn scripted(replies: Vec<Reply>) -> std::io::Result<Self> {
+        let queue = Mutex::new(VecDeque::from(replies));
+        Server::start("127.0.0.1:0", move |_| {
+            queue
+                .lock()
+                .ok()
+                .and_then(|mut q| q.pop_front())
+                .unwrap_or_else(|| Reply::text(500, "no more scripted replies"))
+        })
+        .await
+    }
+
+    /// Answer every request with `handler(request)`, listening on `addr` (`127.0.0.1:0` for
+    /// any free port).
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn start(
+        addr: &str,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, handler) = (seen.clone(), handler.clone());
+                tokio::spawn(async move {
+                    let _ = serve(stream, &seen, &handler).await;
+                });
+            }
+        });
+        Ok(Server { addr, requests, task })
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Serve requests on one connection until the client closes it.
+async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Handler) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    loop {
+        // Read the head.
+        let head_end = loop {
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split(' ');
+        let method = first.next().unwrap_or_default().to_string();
+        let path = first.next().unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize =
+            headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        while buffer.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8_lossy(&buffer[head_end..head_end + length]).into_owned();
+        buffer.drain(..head_end + length);
+        let request = Request { method, path, headers, body };
+        if let Ok(mut all) = seen.lock() {
+            all.push(request.clone());
+        }
+        let reply = handler(&request);
+        let mut out =
+            format!("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n", reply.status, reason(reply.status), reply.body.len());
+        for (k, v) in &reply.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&reply.body);
+        stream.write_all(out.as_bytes()).await?;
+        stream.flush().await?;
+    }
+}
+
+/// A scripted OpenAI-compatible model: `POST /v1/chat/completions` answers with the reply
+/// `script(messages)` returns, with token counts; everything else is a 404.
+///
+/// The request body is the OpenAI chat format (`model`, `messages`, ...).
+pub fn chat_reply(request: &Request, script: &dyn Fn(&[Value]) -> String) -> Reply {
+    if request.method != "POST" || !request.path.starts_with("/v1/chat/completions") {
+        return Reply::json(
+            404,
+            serde_json::json!({"error": {"message": format!("no route {} {}", request.method, request.path)}}),
+        );
+    }
+    let body = request.json();
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let text = script(&messages);
+    let prompt_tokens: usize =
+        messages.iter().filter_map(|m| m["content"].as_str()).map(|c| c.split_whitespace().count()).sum();
+    Reply::json(
+        200,
+        serde_json::json!({
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": text.split_whitespace().count(),
+                      "total_tokens": prompt_tokens + text.split_whitespace().count()}
+        }),
+    )
+}
