@@ -66,6 +66,8 @@ pub enum Category {
     Io,
     /// parallel.
     Flow,
+    /// lua.
+    Script,
 }
 
 impl std::fmt::Display for Category {
@@ -75,6 +77,7 @@ impl std::fmt::Display for Category {
             Category::Data => "data",
             Category::Io => "io",
             Category::Flow => "flow",
+            Category::Script => "script",
         })
     }
 }
@@ -201,6 +204,8 @@ impl Registry {
         #[cfg(feature = "http")]
         registry.add::<nodes::http::Http>();
         registry.add::<nodes::flow::Parallel>();
+        #[cfg(feature = "lua")]
+        registry.add::<nodes::lua::LuaNode>();
         registry
     }
 

@@ -13,6 +13,8 @@ pub(crate) mod flow;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod io;
+#[cfg(feature = "lua")]
+pub(crate) mod lua;
 
 /// A boxed future of a step's result.
 pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, NodeError>> + Send + 'a>>;
