@@ -34,8 +34,9 @@ pub struct BuildOptions<'a> {
 /// Every node is built, so an unknown type (with the closest known one), a config field that
 /// is unknown, mistyped or invalid (a template or jq expression that does not parse, a schema
 /// that cannot be used) is reported here, all at once. Node-level keys become library layers,
-/// inside out: `cache` (keyed by the input), `timeout` (each attempt), `circuit_breaker`,
-/// `retry`, then `fallback` (a [`FallbackChain`] to the named node, whose action routes on).
+/// inside out: the rate limit a node type asks for (`llm`'s shared token budget), `cache`
+/// (keyed by the input; a hit spends no tokens), `timeout` (each attempt, the wait for tokens
+/// included), `circuit_breaker`, `retry`, then `fallback` (a [`FallbackChain`] to the named node, whose action routes on).
 ///
 /// ```
 /// use pocket_nodes::{BuildOptions, Registry, build_graph};
@@ -189,7 +190,7 @@ fn layered(
     built: &HashMap<&str, BuiltNode>,
     by_name: &HashMap<&str, &NodeDef>,
 ) -> BoxNode<Value, Value> {
-    let BuiltNode { node, retry, .. } = &built[def.name.as_str()];
+    let BuiltNode { node, retry, limiter, .. } = &built[def.name.as_str()];
     let node = node.clone();
     // A node-level `retry` replaces the one a node type's config sets (`http`'s `retry`).
     let retry = def.retry.as_ref().map(retry_policy).or_else(|| retry.clone());
@@ -200,6 +201,7 @@ fn layered(
             .on_state_change(move |from, to| tracing::warn!(node = %name, ?from, ?to, "circuit breaker changed state"))
     });
     let primary = node
+        .layer_if(limiter.clone(), |n, (limiter, cost)| n.rate_limit_by(limiter, cost))
         .layer_if(def.cache.as_ref(), |n, c| n.cache(ResultCache::new(c.max_entries, c.ttl)))
         .layer_if(def.timeout, |n, limit| n.timeout(Timeouts::step(limit)))
         .layer_if(breaker, NodeExt::circuit_breaker)

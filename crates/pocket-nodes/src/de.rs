@@ -19,6 +19,11 @@ pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur
     duration(d).map(Some)
 }
 
+/// A required count: `3`, `3.0` or `"3"`; at least 1.
+pub(crate) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    opt_count(d)?.ok_or_else(|| D::Error::custom("must be a whole number of at least 1"))
+}
+
 /// A count: `3`, `3.0` or `"3"`; at least 1.
 pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let value = Value::deserialize(d)?;

@@ -114,11 +114,15 @@ pub(crate) struct Built {
     pub(crate) behaviour: Arc<dyn Behaviour>,
     pub(crate) edges: Vec<(String, String)>,
     pub(crate) retry: Option<pocket::RetryPolicy>,
+    pub(crate) limiter: Option<Limiter>,
 }
+
+/// A shared token bucket and the cost of one call (from the Prep result).
+pub(crate) type Limiter = (pocket::RateLimiter, fn(&Value) -> u32);
 
 impl Built {
     pub(crate) fn new(behaviour: impl Behaviour) -> Self {
-        Built { behaviour: Arc::new(behaviour), edges: Vec::new(), retry: None }
+        Built { behaviour: Arc::new(behaviour), edges: Vec::new(), retry: None, limiter: None }
     }
 }
 
@@ -127,6 +131,18 @@ pub(crate) struct BuiltNode {
     pub(crate) node: ValueNode,
     pub(crate) edges: ConfigEdges,
     pub(crate) retry: Option<pocket::RetryPolicy>,
+    pub(crate) limiter: Option<Limiter>,
+}
+
+impl BuiltNode {
+    /// The node with the layers its own config asks for (rate limit, then retry), boxed.
+    pub(crate) fn with_own_layers(self) -> pocket::BoxNode<Value, Value> {
+        use pocket::NodeExt;
+        self.node
+            .layer_if(self.limiter, |n, (limiter, cost)| n.rate_limit_by(limiter, cost))
+            .layer_if(self.retry, NodeExt::retry)
+            .boxed()
+    }
 }
 
 /// Edges a node's config declares: (action, target node).
@@ -178,6 +194,8 @@ fn schema_of<K: NodeKind>() -> Value {
 /// ```
 pub struct Registry {
     entries: BTreeMap<&'static str, Entry>,
+    /// Token buckets shared by the nodes that name the same endpoint (`llm` `rate_limit`).
+    limiters: std::sync::Mutex<std::collections::HashMap<String, (f64, pocket::RateLimiter)>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -189,7 +207,7 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// The built-in node types of this crate.
     pub fn builtin() -> Self {
-        let mut registry = Registry { entries: BTreeMap::new() };
+        let mut registry = Registry { entries: BTreeMap::new(), limiters: std::sync::Mutex::default() };
         registry.add::<nodes::core::Echo>();
         registry.add::<nodes::core::Delay>();
         registry.add::<nodes::core::Router>();
@@ -203,6 +221,8 @@ impl Registry {
         registry.add::<nodes::io::Exec>();
         #[cfg(feature = "http")]
         registry.add::<nodes::http::Http>();
+        #[cfg(feature = "http")]
+        registry.add::<nodes::llm::Llm>();
         registry.add::<nodes::flow::Parallel>();
         #[cfg(feature = "lua")]
         registry.add::<nodes::lua::LuaNode>();
@@ -247,6 +267,28 @@ impl Registry {
             .map(|(_, known)| known)
     }
 
+    /// The token bucket of `endpoint`, created at `per_second` (bursts of `burst`) by the first
+    /// node that names it; later nodes must ask for the same rate.
+    pub(crate) fn shared_limiter(
+        &self,
+        endpoint: &str,
+        per_second: f64,
+        burst: u32,
+    ) -> Result<pocket::RateLimiter, String> {
+        let mut all = self.limiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((rate, limiter)) = all.get(endpoint) {
+            if (rate - per_second).abs() > f64::EPSILON {
+                return Err(format!(
+                    "another node already limits `{endpoint}` to a different rate; give them the same"
+                ));
+            }
+            return Ok(limiter.clone());
+        }
+        let limiter = pocket::RateLimiter::new(per_second, burst).map_err(|e| e.to_string())?;
+        all.insert(endpoint.to_string(), (per_second, limiter.clone()));
+        Ok(limiter)
+    }
+
     /// Check a config the way building the node does (`None`: the type is unknown).
     ///
     /// # Errors
@@ -263,6 +305,7 @@ impl Registry {
             node: ValueNode { kind: entry.info.kind, behaviour: built.behaviour },
             edges: built.edges,
             retry: built.retry,
+            limiter: built.limiter,
         }))
     }
 }

@@ -252,3 +252,27 @@ pub fn chat_reply(request: &Request, script: &dyn Fn(&[Value]) -> String) -> Rep
         }),
     )
 }
+
+/// The scripted research agent of the agent-loop example: while the conversation holds no
+/// `Observation: ` line it asks for a search of the question (`{"action": "search", "query":
+/// ...}`); then it answers with the observation (`{"action": "answer", "answer": ...}`).
+pub fn research_agent(messages: &[Value]) -> String {
+    let text: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
+    let all = text.join("\n");
+    let question = text
+        .iter()
+        .rev()
+        .find_map(|t| t.strip_prefix("Question: "))
+        .unwrap_or("the question")
+        .lines()
+        .next()
+        .unwrap_or_default();
+    match all.rfind("Observation: ") {
+        None => serde_json::json!({"action": "search", "query": question}).to_string(),
+        Some(at) => {
+            let observation = all[at + "Observation: ".len()..].lines().next().unwrap_or_default().trim();
+            serde_json::json!({"action": "answer", "answer": format!("{observation} (found by searching for \"{question}\")")})
+                .to_string()
+        }
+    }
+}

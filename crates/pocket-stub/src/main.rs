@@ -5,29 +5,7 @@
 //! observation yet, it asks for a search (`{"action": "search", "query": ...}`); once it has
 //! one, it answers (`{"action": "answer", "answer": ...}`) quoting the observation.
 
-use pocket_stub::{Server, chat_reply};
-use serde_json::{Value, json};
-
-fn research_agent(messages: &[Value]) -> String {
-    let text: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
-    let all = text.join("\n");
-    let question = text
-        .iter()
-        .rev()
-        .find_map(|t| t.strip_prefix("Question: "))
-        .unwrap_or("the question")
-        .lines()
-        .next()
-        .unwrap_or_default();
-    match all.rfind("Observation: ") {
-        None => json!({"action": "search", "query": question}).to_string(),
-        Some(at) => {
-            let observation = all[at + "Observation: ".len()..].lines().next().unwrap_or_default().trim();
-            json!({"action": "answer", "answer": format!("{observation} (found by searching for \"{question}\")")})
-                .to_string()
-        }
-    }
-}
+use pocket_stub::{Server, chat_reply, research_agent};
 
 #[tokio::main]
 async fn main() {

@@ -177,7 +177,7 @@ impl NodeKind for Router {
             (None, None) => "default".into(),
         };
         let router = Router { route, routes: config.routes, fallback };
-        Ok(Built { behaviour: std::sync::Arc::new(router), edges, retry: None })
+        Ok(Built { behaviour: std::sync::Arc::new(router), edges, retry: None, limiter: None })
     }
 }
 

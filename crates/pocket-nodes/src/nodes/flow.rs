@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use pocket::{AnyExec, AnyPrep, BoxNode, Ctx, FanOut, Next, Node, NodeError, NodeExt, Store, StoreView};
+use pocket::{AnyExec, AnyPrep, BoxNode, Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -134,7 +134,7 @@ impl NodeKind for Parallel {
                     let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
                     return Err(ConfigError::field(inner, e.message));
                 }
-                // A task's own retry policy (an `http` task's) wraps it through the retry layer.
+                // A task's own layers (an `http` task's retry, say) wrap it.
                 Some(Ok(built)) => built,
             };
             inputs.push(match task.input {
@@ -144,8 +144,7 @@ impl NodeKind for Parallel {
                 }
                 Some(v) => TaskInput::Fixed(v),
             });
-            let node = built.node.layer_if(built.retry, NodeExt::retry).boxed();
-            tasks.push((task.name, node));
+            tasks.push((task.name, built.with_own_layers()));
         }
         Ok(Built::new(Parallel {
             name: spec.name.to_string(),

@@ -13,6 +13,8 @@ pub(crate) mod flow;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod io;
+#[cfg(feature = "http")]
+pub(crate) mod llm;
 #[cfg(feature = "lua")]
 pub(crate) mod lua;
 

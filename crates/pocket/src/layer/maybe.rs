@@ -87,3 +87,13 @@ where
         }
     }
 }
+
+/// Serializes as the value it holds (so a cache can key on an `Either` step result).
+impl<A: serde::Serialize, B: serde::Serialize> serde::Serialize for Either<A, B> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Either::Left(a) => a.serialize(serializer),
+            Either::Right(b) => b.serialize(serializer),
+        }
+    }
+}

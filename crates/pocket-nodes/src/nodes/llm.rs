@@ -1,0 +1,273 @@
+//! The `llm` node type: chat completions against any OpenAI-compatible endpoint.
+
+use std::time::Duration;
+
+use pocket::{NodeError, StoreView};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::core::Text;
+use super::http::{HttpRetry, client, status_error, transport_error};
+use super::{Behaviour, StepFuture};
+use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+
+/// One message of a conversation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageConfig {
+    /// `system`, `user` or `assistant`.
+    role: String,
+    /// The text (a template over the input).
+    content: String,
+}
+
+/// A token budget shared by every `llm` node of the run with the same `base_url`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitConfig {
+    /// Tokens per minute (estimated: prompt characters / 4, plus `max_tokens`).
+    #[serde(deserialize_with = "crate::de::count")]
+    #[schemars(with = "u64")]
+    tokens_per_minute: u64,
+}
+
+/// `llm` config.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LlmConfig {
+    /// The endpoint's base URL, up to `/v1` (default `https://api.openai.com/v1`).
+    #[serde(default)]
+    base_url: Option<String>,
+    /// The model name.
+    model: String,
+    /// The environment variable holding the API key (sent as a bearer token). Without it no
+    /// key is sent. Keys are never read from the workflow file.
+    #[serde(default)]
+    api_key_env: Option<String>,
+    /// Refused: an API key does not belong in a workflow file.
+    #[serde(default)]
+    #[schemars(skip)]
+    api_key: Option<Value>,
+    /// The system message (a template).
+    #[serde(default)]
+    system: Option<String>,
+    /// The user message (a template); or give `messages`.
+    #[serde(default)]
+    prompt: Option<String>,
+    /// The conversation (contents are templates); or give `prompt`.
+    #[serde(default)]
+    messages: Option<Vec<MessageConfig>>,
+    /// Sampling temperature.
+    #[serde(default)]
+    temperature: Option<f64>,
+    /// The most tokens the reply may have.
+    #[serde(default, deserialize_with = "crate::de::opt_count")]
+    #[schemars(with = "Option<u64>")]
+    max_tokens: Option<u64>,
+    /// Ask for a JSON reply and parse it into `json` (a reply that is not JSON is an error).
+    #[serde(default)]
+    json: bool,
+    /// The time limit of one attempt (a Go duration, default 60s).
+    #[serde(default, deserialize_with = "crate::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    timeout: Option<Duration>,
+    /// Retries on transport errors, 429 (honouring `Retry-After`) and 5xx (default 3 attempts).
+    #[serde(default)]
+    retry: Option<HttpRetry>,
+    /// A token budget shared with the run's other `llm` nodes on the same endpoint.
+    #[serde(default)]
+    rate_limit: Option<RateLimitConfig>,
+}
+
+pub(crate) struct Llm {
+    client: reqwest::Client,
+    url: String,
+    model: String,
+    key_env: Option<String>,
+    messages: Vec<(String, Text)>,
+    temperature: Option<f64>,
+    max_tokens: Option<u64>,
+    json_mode: bool,
+}
+
+/// The estimated token cost of a request (the prepared body): prompt characters / 4 plus the
+/// reply budget.
+pub(crate) fn estimated_tokens(request: &Value) -> u32 {
+    let chars: usize = request["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["content"].as_str()).map(str::len).sum())
+        .unwrap_or(0);
+    let reply = request["max_tokens"].as_u64().unwrap_or(256);
+    u32::try_from(chars / 4 + usize::try_from(reply).unwrap_or(usize::MAX)).unwrap_or(u32::MAX).max(1)
+}
+
+impl NodeKind for Llm {
+    const TYPE: &'static str = "llm";
+    const CATEGORY: Category = Category::Io;
+    const DESCRIPTION: &'static str = "Asks an OpenAI-compatible chat model; outputs {text, json (in JSON mode), usage: {prompt_tokens, completion_tokens}}.";
+    type Config = LlmConfig;
+
+    fn example() -> Value {
+        json!({
+            "base_url": "http://127.0.0.1:8787/v1",
+            "model": "gpt-4o-mini",
+            "api_key_env": "OPENAI_API_KEY",
+            "system": "You sort support tickets.",
+            "prompt": "Ticket: {{.text}}\nAnswer with JSON: {\"category\": ...}",
+            "json": true,
+            "temperature": 0,
+            "max_tokens": 200,
+            "rate_limit": {"tokens_per_minute": 60000}
+        })
+    }
+
+    fn build(config: LlmConfig, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError> {
+        if config.api_key.is_some() {
+            return Err(ConfigError::field(
+                "api_key",
+                "API keys are not read from workflow files: put the key in an environment variable and name it in `api_key_env`",
+            ));
+        }
+        let base = config.base_url.unwrap_or_else(|| "https://api.openai.com/v1".into());
+        let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+        reqwest::Url::parse(&url).map_err(|e| ConfigError::field("base_url", format!("`{base}` is not a URL: {e}")))?;
+        let mut messages = Vec::new();
+        if let Some(system) = &config.system {
+            messages.push(("system".to_string(), Text::new(spec.name, "system", system)?));
+        }
+        match (&config.prompt, &config.messages) {
+            (Some(prompt), None) => messages.push(("user".into(), Text::new(spec.name, "prompt", prompt)?)),
+            (None, Some(list)) if !list.is_empty() => {
+                for (i, m) in list.iter().enumerate() {
+                    if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
+                        return Err(ConfigError::field(
+                            format!("messages[{i}].role"),
+                            format!("`{}` is not one of system, user, assistant", m.role),
+                        ));
+                    }
+                    messages
+                        .push((m.role.clone(), Text::new(spec.name, &format!("messages[{i}].content"), &m.content)?));
+                }
+            }
+            (Some(_), Some(_)) => return Err(ConfigError::whole("give `prompt` or `messages`, not both")),
+            _ => return Err(ConfigError::whole("either `prompt` or `messages` is required")),
+        }
+        if let Some(t) = config.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(ConfigError::field("temperature", "must be between 0 and 2"));
+        }
+        let client = client(config.timeout.unwrap_or(Duration::from_secs(60))).map_err(ConfigError::whole)?;
+        let mut built = Built::new(Llm {
+            client,
+            url,
+            model: config.model,
+            key_env: config.api_key_env,
+            messages,
+            temperature: config.temperature,
+            max_tokens: config.max_tokens,
+            json_mode: config.json,
+        });
+        built.retry = Some(HttpRetry::policy(config.retry.as_ref())?);
+        if let Some(limit) = config.rate_limit {
+            #[allow(clippy::cast_precision_loss)]
+            let per_second = limit.tokens_per_minute as f64 / 60.0;
+            let limiter = registry
+                .shared_limiter(&base, per_second, u32::try_from(limit.tokens_per_minute).unwrap_or(u32::MAX))
+                .map_err(|e| ConfigError::field("rate_limit.tokens_per_minute", e))?;
+            built.limiter = Some((limiter, estimated_tokens));
+        }
+        Ok(built)
+    }
+}
+
+/// The reply text without a Markdown code fence around it.
+fn unfenced(text: &str) -> &str {
+    let t = text.trim();
+    let Some(rest) = t.strip_prefix("```") else { return t };
+    let rest = rest.strip_prefix("json").unwrap_or(rest);
+    rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
+impl Behaviour for Llm {
+    /// The request body, rendered from the input (so retries resend the same request and the
+    /// rate limit can price it).
+    fn prep(&self, _: &StoreView, input: &Value) -> Result<Value, NodeError> {
+        let messages = self
+            .messages
+            .iter()
+            .map(|(role, content)| Ok(json!({"role": role, "content": content.render(input)?})))
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        let mut body = json!({"model": self.model, "messages": messages});
+        if let Some(t) = self.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(n) = self.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
+        if self.json_mode {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        Ok(body)
+    }
+
+    fn exec<'a>(&'a self, request: &'a Value) -> StepFuture<'a> {
+        Box::pin(async move {
+            let what = format!("POST {}", self.url);
+            let mut call = self.client.post(&self.url).json(request);
+            if let Some(var) = &self.key_env {
+                let key = std::env::var(var).map_err(|_| {
+                    NodeError::fatal_msg(format!("the API key variable `{var}` (api_key_env) is not set"))
+                })?;
+                call = call.bearer_auth(key);
+            }
+            let response = call.send().await.map_err(|e| transport_error(&what, &e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.map_err(|e| transport_error(&what, &e))?;
+            if let Some(error) = status_error(&what, status, &headers, &text, true) {
+                return Err(error);
+            }
+            let reply: Value = serde_json::from_str(&text)
+                .map_err(|e| NodeError::retryable(format!("{what}: the endpoint's answer is not JSON ({e})")))?;
+            let choice = &reply["choices"][0];
+            let Some(content) = choice["message"]["content"].as_str() else {
+                return Err(NodeError::retryable(format!("{what}: the answer has no `choices[0].message.content`")));
+            };
+            let usage = json!({
+                "prompt_tokens": reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+                "completion_tokens": reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+            });
+            let mut out = json!({"text": content, "usage": usage, "model": reply["model"], "finish_reason": choice["finish_reason"]});
+            if self.json_mode {
+                let parsed: Value = serde_json::from_str(unfenced(content)).map_err(|e| {
+                    let snippet: String = content.chars().take(200).collect();
+                    // Models sometimes stray from JSON: asking again can help, so retryable.
+                    NodeError::retryable(format!("the model's reply is not JSON ({e}): {snippet}"))
+                })?;
+                out["json"] = parsed;
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_cost_is_prompt_characters_over_four_plus_the_reply_budget() {
+        let request =
+            json!({"messages": [{"content": "x".repeat(400)}, {"content": "y".repeat(40)}], "max_tokens": 100});
+        assert_eq!(super::estimated_tokens(&request), 110 + 100);
+        assert_eq!(super::estimated_tokens(&json!({"messages": []})), 256, "no max_tokens: 256 assumed");
+    }
+
+    #[test]
+    fn fences_around_json_are_ignored() {
+        assert_eq!(super::unfenced("```json\n{\"a\": 1}\n```"), "{\"a\": 1}");
+        assert_eq!(super::unfenced(" {\"a\": 1} "), "{\"a\": 1}");
+    }
+}
