@@ -8,11 +8,17 @@ use serde_json::{Value, json};
 
 /// Run `pocket run FILE ARGS...` from the repository root; stdout on success.
 fn run(file: &str, args: &[&str]) -> String {
+    run_env(file, args, &[])
+}
+
+/// [`run`] with environment variables.
+fn run_env(file: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let file = repo(file);
     let mut all = vec!["run", file.as_str(), "--quiet"];
     all.extend_from_slice(args);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pocket"))
         .args(&all)
+        .envs(env.iter().copied())
         .current_dir(common::root())
         .output()
         .expect("the binary runs");
@@ -117,6 +123,10 @@ fn every_example_is_covered_here() {
         "validate",
         "aggregate",
         "score-leads",
+        "agent-loop",
+        "http-pipeline",
+        "parallel-fanout",
+        "lua-scoring",
     ];
     for entry in std::fs::read_dir(repo(EX)).unwrap() {
         let path = entry.unwrap().path();
@@ -125,6 +135,63 @@ fn every_example_is_covered_here() {
             assert!(covered.contains(&stem.as_str()), "examples/workflows/{stem}.yaml has no test");
         }
     }
+}
+
+/// The examples' local server (`cargo run -p pocket-stub`), on a free port, for one test.
+fn with_stub(test: impl FnOnce(&str)) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = runtime.block_on(pocket_stub::Server::start("127.0.0.1:0", pocket_stub::demo)).unwrap();
+    test(&server.url(""));
+    drop(server);
+}
+
+#[test]
+fn agent_loop() {
+    with_stub(|base| {
+        let llm = format!("{base}/v1");
+        let out = run_env(
+            &format!("{EX}/agent-loop.yaml"),
+            &["--input", r#"{"question": "What is the capital of France?"}"#],
+            &[("LLM_BASE_URL", &llm)],
+        );
+        assert_eq!(
+            out,
+            "Paris is the capital of France. (found by searching for \"What is the capital of France?\")\n"
+        );
+        let out = run_env(
+            &format!("{EX}/agent-loop.yaml"),
+            &["--input", r#"{"question": "Who wrote Hamlet?"}"#],
+            &[("LLM_BASE_URL", &llm)],
+        );
+        assert_eq!(out, "No results found. (found by searching for \"Who wrote Hamlet?\")\n");
+    });
+}
+
+#[test]
+fn http_pipeline_and_parallel_fanout() {
+    with_stub(|base| {
+        let out = run_env(&format!("{EX}/http-pipeline.yaml"), &[], &[("API_BASE", base)]);
+        assert_eq!(
+            out,
+            "Orders by status:\n  paid      3 orders   220.00\n  pending   1 orders    40.00\n  refunded  1 orders    60.00\n\n"
+        );
+        let out = run_env(&format!("{EX}/parallel-fanout.yaml"), &[], &[("API_BASE", base)]);
+        assert_eq!(
+            out,
+            "Paid per customer:\n  Ada Lovelace  gold     140.00\n  Bob Stone     silver    80.00\n  Cy Young      bronze     0.00\n\n"
+        );
+    });
+}
+
+#[test]
+fn lua_scoring() {
+    let out = run(&format!("{EX}/lua-scoring.yaml"), &["--input-file", &format!("{EX}/leads.json")]);
+    assert!(out.starts_with("Hot lead: Northwind (100 points)\n  Northwind    100\n  Tailspin      90\n"), "{out}");
+    let out = run(
+        &format!("{EX}/lua-scoring.yaml"),
+        &["--input", r#"{"leads": [{"name": "Tiny", "email": "t@gmail.com", "employees": 1, "budget": 10}]}"#],
+    );
+    assert_eq!(out, "No hot lead; the best is Tiny (20).\n");
 }
 
 // The Go original's examples, unchanged (copied into pocket-yaml's fixtures).

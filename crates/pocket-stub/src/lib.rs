@@ -276,3 +276,31 @@ pub fn research_agent(messages: &[Value]) -> String {
         }
     }
 }
+
+/// The demo API the examples use: `POST /v1/chat/completions` (the [`research_agent`]),
+/// `GET /api/orders` and `GET /api/customers` (small fixed data sets), a 404 otherwise.
+pub fn demo(request: &Request) -> Reply {
+    let path = request.path.split('?').next().unwrap_or_default();
+    match (request.method.as_str(), path) {
+        ("POST", "/v1/chat/completions") => chat_reply(request, &research_agent),
+        ("GET", "/api/orders") => Reply::json(
+            200,
+            serde_json::json!({"orders": [
+                {"id": 1, "customer": "ada", "status": "paid", "amount": 120.5},
+                {"id": 2, "customer": "bob", "status": "pending", "amount": 40},
+                {"id": 3, "customer": "ada", "status": "paid", "amount": 19.5},
+                {"id": 4, "customer": "cy", "status": "refunded", "amount": 60},
+                {"id": 5, "customer": "bob", "status": "paid", "amount": 80}
+            ]}),
+        ),
+        ("GET", "/api/customers") => Reply::json(
+            200,
+            serde_json::json!({"customers": [
+                {"id": "ada", "name": "Ada Lovelace", "tier": "gold"},
+                {"id": "bob", "name": "Bob Stone", "tier": "silver"},
+                {"id": "cy", "name": "Cy Young", "tier": "bronze"}
+            ]}),
+        ),
+        (method, _) => Reply::json(404, serde_json::json!({"error": format!("no route {method} {}", request.path)})),
+    }
+}
