@@ -20,6 +20,7 @@ pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur
 }
 
 /// A required count: `3`, `3.0` or `"3"`; at least 1.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     opt_count(d)?.ok_or_else(|| D::Error::custom("must be a whole number of at least 1"))
 }

@@ -195,6 +195,7 @@ fn schema_of<K: NodeKind>() -> Value {
 pub struct Registry {
     entries: BTreeMap<&'static str, Entry>,
     /// Token buckets shared by the nodes that name the same endpoint (`llm` `rate_limit`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     limiters: std::sync::Mutex<std::collections::HashMap<String, (f64, pocket::RateLimiter)>>,
 }
 
@@ -269,6 +270,7 @@ impl Registry {
 
     /// The token bucket of `endpoint`, created at `per_second` (bursts of `burst`) by the first
     /// node that names it; later nodes must ask for the same rate.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn shared_limiter(
         &self,
         endpoint: &str,
