@@ -296,3 +296,38 @@ fn go_file_operations_writes_inside_the_workflow_directory() {
     let shown = text(&out.stdout);
     assert!(shown.contains(&format!("Size: {} bytes", log.len())) && shown.contains(log), "{shown}");
 }
+
+#[test]
+fn go_http_api_against_a_local_stand_in() {
+    // The file calls an internet host over HTTPS; only its URL is pointed at a local server
+    // answering as that API does, the rest of the file runs as it is.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let joke = serde_json::json!({"type": "general", "setup": "Why did the chicken cross the road?", "punchline": "To get to the other side.", "id": 42});
+    let server = runtime
+        .block_on(pocket_stub::Server::scripted(vec![
+            pocket_stub::Reply::text(503, "busy"),
+            pocket_stub::Reply::json(200, joke),
+        ]))
+        .unwrap();
+    let original = std::fs::read_to_string(repo(&format!("{GO}/http-api.yaml"))).unwrap();
+    let local = original.replace("https://official-joke-api.appspot.com/random_joke", &server.url("/random_joke"));
+    assert_ne!(local, original);
+    let file = common::write("http-api-local.yaml", &local);
+    let out = pocket(&["run", file.to_str().unwrap(), "-o", "json", "-q"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["message"], "Joke retrieved successfully!");
+    let shown = out["input"].as_str().unwrap();
+    assert!(shown.contains("Setup: Why did the chicken cross the road?") && shown.contains("ID: 42"), "{shown}");
+    assert_eq!(server.requests().len(), 2, "the 503 was retried");
+}
+
+#[test]
+fn go_parallel_tasks_is_refused_with_the_reason() {
+    // Its tasks are the original's simulations: a `transform` task configured with
+    // `type: uppercase` means nothing to a real transform node, so validation says so.
+    let out = pocket(&["validate", &repo(&format!("{GO}/parallel-tasks.yaml"))], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("node `parallel-fetch`: `config.tasks[3].config.type`: unknown field `type`"), "{err}");
+}

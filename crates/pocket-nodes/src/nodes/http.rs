@@ -265,12 +265,12 @@ pub(crate) fn transport_error(what: &str, e: &reqwest::Error) -> NodeError {
     } else {
         "failed"
     };
-    let mut message = format!("{what}: {kind}: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
+    // reqwest's own message repeats the URL; the innermost cause says what happened.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
     }
+    let message = format!("{what}: {kind}: {cause}");
     NodeError::retryable(message)
 }
 
