@@ -52,6 +52,29 @@ impl NodeSpec<'_> {
     pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         self.base_dir.join(path)
     }
+
+    /// The text of the file a config `field` names (relative to the base directory).
+    pub(crate) fn read(&self, field: &str, path: &str) -> Result<String, ConfigError> {
+        let path = self.resolve(path);
+        std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::field(field, format!("cannot read {}: {e}", path.display())))
+    }
+
+    /// Exactly one of an inline text and a file holding it: the field it came from, and the text.
+    pub(crate) fn inline_or_file(
+        &self,
+        (inline_field, inline): (&'static str, Option<String>),
+        (file_field, file): (&'static str, Option<String>),
+    ) -> Result<(&'static str, String), ConfigError> {
+        match (inline, file) {
+            (Some(text), None) => Ok((inline_field, text)),
+            (None, Some(path)) => Ok((file_field, self.read(file_field, &path)?)),
+            (Some(_), Some(_)) => {
+                Err(ConfigError::whole(format!("give either `{inline_field}` or `{file_field}`, not both")))
+            }
+            (None, None) => Err(ConfigError::whole(format!("either `{inline_field}` or `{file_field}` is required"))),
+        }
+    }
 }
 
 /// A node type's category, as in the original's `pocket nodes` listing.

@@ -181,17 +181,7 @@ impl NodeKind for TemplateNode {
             }
             (a, b) => a.or(b).unwrap_or_default(),
         };
-        let (field, source) = match (config.template, file) {
-            (Some(t), None) => ("template", t),
-            (None, Some(file)) => {
-                let path = spec.resolve(&file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError::field("file", format!("cannot read {}: {e}", path.display())))?;
-                ("file", text)
-            }
-            (Some(_), Some(_)) => return Err(ConfigError::whole("give either `template` or `file`, not both")),
-            (None, None) => return Err(ConfigError::whole("either `template` or `file` is required")),
-        };
+        let (field, source) = spec.inline_or_file(("template", config.template), ("file", file))?;
         let template =
             Template::parse(&format!("{}.{field}", spec.name), &source).map_err(|e| ConfigError::field(field, e))?;
         Ok(Built::new(TemplateNode { template, format }))
@@ -337,12 +327,9 @@ impl NodeKind for Validate {
         let (field, schema) = match (config.schema, config.schema_file) {
             (Some(schema), None) => ("schema", schema),
             (None, Some(file)) => {
-                let path = spec.resolve(&file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError::field("schema_file", format!("cannot read {}: {e}", path.display())))?;
-                let schema = pocket_yaml::parse_value(&text).map_err(|e| {
-                    ConfigError::field("schema_file", format!("{} is not JSON or YAML: {e}", path.display()))
-                })?;
+                let text = spec.read("schema_file", &file)?;
+                let schema = pocket_yaml::parse_value(&text)
+                    .map_err(|e| ConfigError::field("schema_file", format!("{file} is not JSON or YAML: {e}")))?;
                 ("schema_file", schema)
             }
             (Some(_), Some(_)) => return Err(ConfigError::whole("give either `schema` or `schema_file`, not both")),

@@ -69,17 +69,7 @@ impl NodeKind for LuaNode {
                 "cannot be turned off; use an `exec` node (with its allow-list) for system access",
             ));
         }
-        let (field, source) = match (config.script, config.file) {
-            (Some(s), None) => ("script", s),
-            (None, Some(file)) => {
-                let path = spec.resolve(&file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError::field("file", format!("cannot read {}: {e}", path.display())))?;
-                ("file", text)
-            }
-            (Some(_), Some(_)) => return Err(ConfigError::whole("give either `script` or `file`, not both")),
-            (None, None) => return Err(ConfigError::whole("either `script` or `file` is required")),
-        };
+        let (field, source) = spec.inline_or_file(("script", config.script), ("file", config.file))?;
         // Syntax errors are found now, not when the workflow runs.
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).map_err(|e| ConfigError::whole(e.to_string()))?;
         lua.load(source.as_str())
