@@ -350,3 +350,27 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn nodes_naming_one_endpoint_share_one_bucket() {
+        let registry = Registry::builtin();
+        let a = registry.shared_limiter("http://x/v1", 10.0, 100).unwrap();
+        let b = registry.shared_limiter("http://x/v1", 10.0, 100).unwrap();
+        let other = registry.shared_limiter("http://y/v1", 10.0, 100).unwrap();
+        assert!(a.try_acquire(100), "the bucket starts full");
+        assert!(!b.try_acquire(1), "the second node sees the first one's spending");
+        assert!(other.try_acquire(100), "another endpoint has its own bucket");
+        assert!(registry.shared_limiter("http://x/v1", 20.0, 100).unwrap_err().contains("different rate"));
+    }
+
+    #[test]
+    fn closest_names() {
+        let registry = Registry::builtin();
+        assert_eq!(registry.closest("jsonpth"), Some("jsonpath"));
+        assert_eq!(registry.closest("zzzzzzzz"), None);
+    }
+}
