@@ -202,3 +202,19 @@ async fn a_failing_program_is_an_error_unless_allowed_to_fail() {
     .unwrap_err();
     assert!(err.contains("`no-such-program-here` is not found"), "{err}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_timeout_also_kills_what_the_program_started() {
+    let dir = scratch("group");
+    let marker = dir.join("still-running");
+    // The shell starts a grandchild that would write the marker after a second.
+    let config = format!(
+        "      command: sh\n      args: ['-c', 'sleep 1 && touch {} & wait']\n      timeout: 200ms",
+        marker.display()
+    );
+    let err = exec_with(&config, &["sh"], json!(null)).await.unwrap_err();
+    assert!(err.contains("timed out"), "{err}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!marker.exists(), "the grandchild was killed with its group");
+}

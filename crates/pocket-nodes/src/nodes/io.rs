@@ -419,6 +419,18 @@ impl NodeKind for Exec {
     }
 }
 
+/// Kills the process group of a child that is still running when dropped.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 fn tail(text: &str) -> &str {
     let text = text.trim_end();
     let start = text.char_indices().rev().nth(400).map_or(0, |(i, _)| i);
@@ -431,6 +443,9 @@ impl Behaviour for Exec {
             let args = self.args.iter().map(|a| a.render(input)).collect::<Result<Vec<_>, _>>()?;
             let mut command = tokio::process::Command::new(&self.program);
             command.args(&args).envs(&self.env).current_dir(&self.working_dir).kill_on_drop(true);
+            // Its own process group, so that a timeout or a cancellation stops what it started too.
+            #[cfg(unix)]
+            command.process_group(0);
             command.stdin(std::process::Stdio::null());
             if self.capture {
                 command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
@@ -440,7 +455,8 @@ impl Behaviour for Exec {
             let started = Instant::now();
             let child =
                 command.spawn().map_err(|e| NodeError::fatal_msg(format!("cannot start `{}`: {e}", self.command)))?;
-            // Dropping the child (timeout, cancellation) kills it.
+            // Dropping the child (timeout, cancellation) kills it, and the guard its group.
+            let mut group = GroupGuard(child.id());
             let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
                 Err(_) => {
                     return Err(NodeError::retryable(format!(
@@ -451,6 +467,7 @@ impl Behaviour for Exec {
                 }
                 Ok(result) => result.map_err(|e| NodeError::fatal_msg(format!("`{}` failed: {e}", self.command)))?,
             };
+            group.0 = None; // it ended by itself
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             let code = output.status.code();
