@@ -131,9 +131,12 @@ pub fn build_graph(
         return Err(WorkflowError { problems });
     }
 
+    // One breaker and one cache per node, shared by the node and by its uses as a fallback.
+    let state: HashMap<&str, NodeState> =
+        workflow.nodes.iter().map(|def| (def.name.as_str(), NodeState::new(def))).collect();
     let mut builder = Graph::<Value, Value>::builder().start(workflow.start.clone());
     for def in &workflow.nodes {
-        builder = builder.node(def.name.clone(), layered(def, &built, &by_name));
+        builder = builder.node(def.name.clone(), layered(def, &built, &state, &by_name));
     }
     for c in &workflow.connections {
         builder = builder.edge(c.from.clone(), c.action.clone(), c.to.clone());
@@ -184,33 +187,47 @@ fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
     }
 }
 
+/// The stateful layers of a node (their state is shared by every copy of the node).
+struct NodeState {
+    breaker: Option<CircuitBreaker>,
+    cache: Option<ResultCache>,
+}
+
+impl NodeState {
+    fn new(def: &NodeDef) -> Self {
+        let breaker = def.circuit_breaker.as_ref().map(|b| {
+            let name = def.name.clone();
+            CircuitBreaker::new(b.failure_threshold, b.open_for).half_open_trials(b.half_open_trials).on_state_change(
+                move |from, to| tracing::warn!(node = %name, ?from, ?to, "circuit breaker changed state"),
+            )
+        });
+        NodeState { breaker, cache: def.cache.as_ref().map(|c| ResultCache::new(c.max_entries, c.ttl)) }
+    }
+}
+
 /// The node of `def` with its node-level layers (see [`build_graph`] for the order).
 fn layered(
     def: &NodeDef,
     built: &HashMap<&str, BuiltNode>,
+    state: &HashMap<&str, NodeState>,
     by_name: &HashMap<&str, &NodeDef>,
 ) -> BoxNode<Value, Value> {
     let BuiltNode { node, retry, limiter, .. } = &built[def.name.as_str()];
-    let node = node.clone();
+    let NodeState { breaker, cache } = &state[def.name.as_str()];
     // A node-level `retry` replaces the one a node type's config sets (`http`'s `retry`).
     let retry = def.retry.as_ref().map(retry_policy).or_else(|| retry.clone());
-    let breaker = def.circuit_breaker.as_ref().map(|b| {
-        let name = def.name.clone();
-        CircuitBreaker::new(b.failure_threshold, b.open_for)
-            .half_open_trials(b.half_open_trials)
-            .on_state_change(move |from, to| tracing::warn!(node = %name, ?from, ?to, "circuit breaker changed state"))
-    });
     let primary = node
+        .clone()
         .layer_if(limiter.clone(), |n, (limiter, cost)| n.rate_limit_by(limiter, cost))
-        .layer_if(def.cache.as_ref(), |n, c| n.cache(ResultCache::new(c.max_entries, c.ttl)))
+        .layer_if(cache.clone(), NodeExt::cache)
         .layer_if(def.timeout, |n, limit| n.timeout(Timeouts::step(limit)))
-        .layer_if(breaker, NodeExt::circuit_breaker)
+        .layer_if(breaker.clone(), NodeExt::circuit_breaker)
         .layer_if(retry, NodeExt::retry)
         .boxed();
     match def.fallback.as_deref().and_then(|f| by_name.get(f)) {
         None => primary,
         Some(target) => FallbackChain::new(def.name.clone(), primary)
-            .or(target.name.clone(), layered(target, built, by_name))
+            .or(target.name.clone(), layered(target, built, state, by_name))
             .boxed(),
     }
 }

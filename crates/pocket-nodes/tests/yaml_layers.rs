@@ -106,3 +106,33 @@ fn fallback_cycles_are_refused() {
     let found = problems(&yaml);
     assert!(found.iter().any(|p| p.contains("fallbacks form a cycle: primary -> canned -> primary")), "{found:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_node_and_its_uses_as_a_fallback_share_one_breaker() {
+    let yaml = r#"
+name: shared
+start: pick
+nodes:
+  - name: pick
+    type: router
+    config: { route: "{{.go}}" }
+  - name: a
+    type: transform
+    config: { jq: 'error("a is down")' }
+    fallback: b
+  - name: b
+    type: transform
+    config: { jq: 'error("b is down")' }
+    circuit_breaker: { failure_threshold: 1, open_for: 30s }
+connections:
+  - { from: pick, to: a, action: a }
+  - { from: pick, to: b, action: b }
+"#;
+    let g = graph(yaml).unwrap();
+    let store = Store::new();
+    let err = g.run(&store, json!({"go": "a"})).await.unwrap_err();
+    assert!(error_text(&err).contains("b is down"), "{}", error_text(&err));
+    // `b` failed once as `a`'s fallback: its breaker is open for `b` itself too.
+    let err = g.run(&store, json!({"go": "b"})).await.unwrap_err();
+    assert!(error_text(&err).contains("circuit open"), "{}", error_text(&err));
+}
