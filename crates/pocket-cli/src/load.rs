@@ -30,6 +30,9 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[
     })?;
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let graph = build_graph(&workflow, registry, BuildOptions { base_dir, allow_exec }).map_err(|e| {
+        if !quiet {
+            print_warnings(&origin, &workflow.warnings);
+        }
         let n = e.problems.len();
         eprintln!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
         for problem in &e.problems {
