@@ -21,8 +21,19 @@ async fn values_convert_faithfully_both_ways() {
         json!({"n": 3, "f": 2.5, "s": "x", "list": [1, 2, 3], "empty": [], "map": {"a": {"b": true}}, "none": null});
     let out = run_single("lua", &script("return input"), input.clone()).await.unwrap();
     let mut expected = input;
-    expected.as_object_mut().unwrap().remove("none"); // nil in a table is absence
+    expected.as_object_mut().unwrap().remove("none"); // a null value is `nil`: the key is absent
     assert_eq!(out, expected);
+    let out = run_single("lua", &script("return input.none == nil"), json!({"none": null})).await.unwrap();
+    assert_eq!(out, json!(true));
+    // Inside a list, `null` keeps its place (as `json_null`).
+    let out = run_single(
+        "lua",
+        &script("return {input[2] == json_null, type_of(input[2]), #input, input}"),
+        json!([1, null, 3]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!([true, "null", 3, [1, null, 3]]));
     let out = run_single(
         "lua",
         &script("return {seq = {10, 20}, map = {x = 1}, int = 7 // 2, float = 7 / 2, [1] = nil}"),

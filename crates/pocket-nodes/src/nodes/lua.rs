@@ -19,8 +19,9 @@ use crate::time::go_duration;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LuaConfig {
-    /// The script. The input is the global `input`; `return value` sets the output and
-    /// `return value, "action"` also the next action (no return: the input passes through).
+    /// The script. The input is the global `input` (a JSON `null` is `nil`, or `json_null`
+    /// inside a list); `return value` sets the output and `return value, "action"` also the next action (no
+    /// return: the input passes through).
     #[serde(default)]
     script: Option<String>,
     /// A file holding the script, relative to the workflow file.
@@ -135,7 +136,13 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
             Err(e) => Ok((mlua::Nil, Some(e.to_string()))),
         })?,
     )?;
-    globals.set("type_of", lua.create_function(|_, value: mlua::Value| Ok(value.type_name().to_string()))?)?;
+    globals.set("json_null", mlua::Value::NULL)?;
+    globals.set(
+        "type_of",
+        lua.create_function(|_, value: mlua::Value| {
+            Ok(if value == mlua::Value::NULL { "null".to_string() } else { value.type_name().to_string() })
+        })?,
+    )?;
     globals.set(
         "str_split",
         lua.create_function(|_, (s, sep): (String, Option<String>)| {
@@ -158,7 +165,9 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
 }
 
 /// JSON to Lua: lists become sequences (marked, so an empty list stays a list), maps tables,
-/// integers integers.
+/// integers integers. `null` is `nil` (as in the original: `if input.x then` is false for a
+/// null `x`), except inside a list, where it is the sentinel `json_null` so that the elements
+/// keep their places.
 fn to_lua(lua: &Lua, value: &Value, array_mt: &mlua::Table) -> mlua::Result<mlua::Value> {
     Ok(match value {
         Value::Null => mlua::Nil,
@@ -171,7 +180,8 @@ fn to_lua(lua: &Lua, value: &Value, array_mt: &mlua::Table) -> mlua::Result<mlua
         Value::Array(items) => {
             let table = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, item) in items.iter().enumerate() {
-                table.raw_set(i + 1, to_lua(lua, item, array_mt)?)?;
+                let item = if item.is_null() { mlua::Value::NULL } else { to_lua(lua, item, array_mt)? };
+                table.raw_set(i + 1, item)?;
             }
             table.set_metatable(Some(array_mt.clone()))?;
             mlua::Value::Table(table)
@@ -194,6 +204,7 @@ fn to_json(value: &mlua::Value, depth: usize) -> Result<Value, String> {
     }
     Ok(match value {
         mlua::Value::Nil => Value::Null,
+        mlua::Value::LightUserData(p) if p.0.is_null() => Value::Null,
         mlua::Value::Boolean(b) => Value::Bool(*b),
         mlua::Value::Integer(i) => Value::from(*i),
         mlua::Value::Number(f) => {
