@@ -80,3 +80,47 @@ mod go_duration_tests {
         assert_eq!(super::go_duration(Duration::from_micros(1_234_567)), "1.234567s");
     }
 }
+
+/// Seconds since the Unix epoch of an HTTP date in its standard form
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 IMF-fixdate).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn parse_http_date(text: &str) -> Option<u64> {
+    let mut parts = text.trim().split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == month_name)? as i64
+        + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3_600 + m * 60 + s).ok()
+}
+
+#[cfg(test)]
+mod http_date_tests {
+    #[test]
+    fn parses_imf_fixdate() {
+        assert_eq!(super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(super::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            super::parse_http_date("Sat, 28 Nov 2026 01:02:03 GMT").map(super::rfc3339).as_deref(),
+            Some("2026-11-28T01:02:03Z")
+        );
+        assert_eq!(super::parse_http_date("soon"), None);
+        assert_eq!(super::parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+    }
+}

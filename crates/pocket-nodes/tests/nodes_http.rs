@@ -122,3 +122,37 @@ fn config_refusals() {
     let found = problems(&http("http://x", "      headers: { A: '{{.x' }"));
     assert!(found[0].contains("`config.headers.A`"), "{found:?}");
 }
+
+/// `secs` since the epoch as an HTTP date.
+fn http_date(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let name =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    format!("{weekday}, {day:02} {name} {year} {:02}:{:02}:{:02} GMT", rem / 3_600, rem % 3_600 / 60, rem % 60)
+}
+
+#[tokio::test]
+async fn retry_after_may_be_an_http_date() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let server = Server::scripted(vec![
+        Reply::text(503, "maintenance").header("Retry-After", &http_date(now + 2)),
+        Reply::text(200, "back"),
+    ])
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let out = run(&http(&server.url("/later"), ""), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "back");
+    assert!(started.elapsed() >= Duration::from_millis(900), "waited {:?}", started.elapsed());
+}

@@ -229,10 +229,15 @@ impl NodeKind for Http {
     }
 }
 
-/// Seconds to wait from a `Retry-After` header (delta-seconds form).
+/// How long a `Retry-After` header asks to wait: seconds, or an HTTP date.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = crate::time::parse_http_date(text)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
 }
 
 /// A response status as the error it is, if it is one: 429 and 5xx are retryable (429 and 503
