@@ -101,6 +101,19 @@ impl Progress {
         ProgressLayer { progress: self.clone() }
     }
 
+    /// The line as it reads now.
+    fn line(&self, elapsed: Duration) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        Some(format!(
+            "running `{}`{} · {} step{} · {:.1}s",
+            state.node,
+            state.items.map(|(done, total)| format!(" ({done}/{total} tasks)")).unwrap_or_default(),
+            state.steps,
+            if state.steps == 1 { "" } else { "s" },
+            elapsed.as_secs_f64()
+        ))
+    }
+
     /// Draw the line every 100 ms, from `after` on, until `done` resolves; then clear it.
     pub(crate) async fn draw_until(&self, after: Duration, done: tokio::sync::oneshot::Receiver<()>) {
         let started = Instant::now();
@@ -115,17 +128,7 @@ impl Progress {
                     if elapsed < after {
                         continue;
                     }
-                    let line = match self.state.lock() {
-                        Ok(state) => format!(
-                            "running `{}`{} · {} step{} · {:.1}s",
-                            state.node,
-                            state.items.map(|(done, total)| format!(" ({done}/{total} tasks)")).unwrap_or_default(),
-                            state.steps,
-                            if state.steps == 1 { "" } else { "s" },
-                            elapsed.as_secs_f64()
-                        ),
-                        Err(_) => continue,
-                    };
+                    let Some(line) = self.line(elapsed) else { continue };
                     let mut err = std::io::stderr().lock();
                     let _ = write!(err, "\r\x1b[2K{line}");
                     let _ = err.flush();
@@ -138,5 +141,29 @@ impl Progress {
             let _ = write!(err, "\r\x1b[2K");
             let _ = err.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tracing_subscriber::prelude::*;
+
+    use super::Progress;
+
+    #[test]
+    fn the_line_follows_node_spans_and_task_counts() {
+        let progress = Progress::default();
+        let subscriber = tracing_subscriber::registry().with(progress.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let _first = tracing::debug_span!("node", name = "fetch").entered();
+            let _second = tracing::debug_span!("node", name = %"fan").entered();
+            tracing::debug!(target: "pocket::progress", done = 2u64, total = 5u64, "task done");
+            // Other spans and events do not count.
+            let _other = tracing::debug_span!("request", name = "ignored").entered();
+            tracing::debug!(done = 9u64, total = 9u64, "not progress");
+        });
+        assert_eq!(progress.line(Duration::from_millis(1500)).unwrap(), "running `fan` (2/5 tasks) · 2 steps · 1.5s");
     }
 }
