@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
-use pocket::{Action, Next, NodeError, Store};
+use pocket::{Next, NodeError, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -46,7 +46,11 @@ fn yes() -> bool {
     true
 }
 
-pub(crate) struct LuaNode {
+/// The node: its script, shared with the blocking thread that runs it.
+#[derive(Clone)]
+pub(crate) struct LuaNode(Arc<Script>);
+
+struct Script {
     name: String,
     source: Arc<str>,
     timeout: Duration,
@@ -78,12 +82,12 @@ impl NodeKind for LuaNode {
             .into_function()
             .map_err(|e| ConfigError::field(field, lua_message(&e)))?;
         let memory = config.memory_limit_mb.unwrap_or(64).saturating_mul(1024 * 1024);
-        Ok(Built::new(LuaNode {
+        Ok(Built::new(LuaNode(Arc::new(Script {
             name: spec.name.to_string(),
             source: source.into(),
             timeout: config.timeout.unwrap_or(Duration::from_secs(5)),
             memory: usize::try_from(memory).unwrap_or(usize::MAX),
-        }))
+        }))))
     }
 }
 
@@ -254,7 +258,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-impl LuaNode {
+impl Script {
     fn run(&self, input: &Value, stop: &Arc<AtomicBool>) -> Result<Value, NodeError> {
         let fail = |e: mlua::Error| NodeError::fatal_msg(format!("lua: {}", lua_message(&e)));
         let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::OS;
@@ -334,16 +338,11 @@ impl Behaviour for LuaNode {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
         let stop = Arc::new(AtomicBool::new(false));
         let guard = StopOnDrop(stop.clone());
-        let node = LuaNode {
-            name: self.name.clone(),
-            source: self.source.clone(),
-            timeout: self.timeout,
-            memory: self.memory,
-        };
+        let script = self.0.clone();
         let input = input.clone();
         Box::pin(async move {
             let _guard = guard;
-            tokio::task::spawn_blocking(move || node.run(&input, &stop))
+            tokio::task::spawn_blocking(move || script.run(&input, &stop))
                 .await
                 .map_err(|e| NodeError::fatal_msg(format!("lua: the script stopped: {e}")))?
         })
@@ -356,9 +355,5 @@ impl Behaviour for LuaNode {
         };
         let mut exec = exec;
         Ok((exec["output"].take(), next))
-    }
-
-    fn actions(&self) -> Option<Vec<Action>> {
-        None
     }
 }
