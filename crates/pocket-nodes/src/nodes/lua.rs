@@ -52,7 +52,7 @@ pub(crate) struct LuaNode(Arc<Script>);
 
 struct Script {
     name: String,
-    source: Arc<str>,
+    source: String,
     timeout: Duration,
     memory: usize,
 }
@@ -84,7 +84,7 @@ impl NodeKind for LuaNode {
         let memory = config.memory_limit_mb.unwrap_or(64).saturating_mul(1024 * 1024);
         Ok(Built::new(LuaNode(Arc::new(Script {
             name: spec.name.to_string(),
-            source: source.into(),
+            source,
             timeout: config.timeout.unwrap_or(Duration::from_secs(5)),
             memory: usize::try_from(memory).unwrap_or(usize::MAX),
         }))))
