@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pocket_nodes::Registry;
+use pocket_nodes::{Category, Registry};
 
 /// Exit code: the workflow ran and failed.
 const FAILED: u8 = 1;
@@ -166,8 +166,14 @@ fn list_nodes(registry: &Registry, format: Format) -> ExitCode {
     for info in registry.types() {
         if category != Some(info.category) {
             category = Some(info.category);
-            let title = info.category.to_string();
-            text.push_str(&format!("\n{}{}:\n", title[..1].to_uppercase(), &title[1..]));
+            let title = match info.category {
+                Category::Core => "Core",
+                Category::Data => "Data",
+                Category::Io => "I/O",
+                Category::Flow => "Flow",
+                Category::Script => "Script",
+            };
+            text.push_str(&format!("\n{title}:\n"));
         }
         text.push_str(&format!("  {:<14}{}\n", info.kind, info.description));
     }

@@ -29,7 +29,7 @@ fn nodes_lists_every_type_by_category() {
     assert!(
         listing.contains("Core:")
             && listing.contains("Data:")
-            && listing.contains("Io:")
+            && listing.contains("I/O:")
             && listing.contains("Flow:")
             && listing.contains("Total: 15 node types")
     );
