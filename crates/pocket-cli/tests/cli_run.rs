@@ -269,3 +269,28 @@ fn the_readme_first_command_prints_what_the_readme_shows() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim_end(), shown.trim_end());
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_also_stops_the_programs_an_exec_node_started() {
+    let marker = std::env::temp_dir().join(format!("pocket-ctrl-c-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let file = write(
+        "exec-long.yaml",
+        &format!(
+            "name: x\nstart: e\nnodes:\n  - name: e\n    type: exec\n    config:\n      command: sh\n      args: ['-c', 'sleep 1 && touch {} & wait']\n      allowed_commands: [sh]\n",
+            marker.display()
+        ),
+    );
+    let child = command(&["run", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!marker.exists(), "the shell's background job was killed with it");
+}
