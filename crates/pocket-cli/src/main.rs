@@ -197,8 +197,7 @@ fn node_json(registry: &Registry, kind: &str) -> serde_json::Value {
 
 fn node_info(registry: &Registry, kind: &str, format: Format) -> ExitCode {
     let Some(info) = registry.info(kind) else {
-        let hint = registry.closest(kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
-        eprintln!("error: unknown node type `{kind}`{hint}; `pocket nodes` lists the known types");
+        eprintln!("error: {}", registry.unknown_type(kind));
         return ExitCode::from(INVALID);
     };
     if format != Format::Text {

@@ -92,12 +92,7 @@ pub fn build_graph(
         };
         match registry.build(&def.kind, &spec) {
             None => {
-                let hint = registry.closest(&def.kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
-                problems.push(problem(
-                    def,
-                    Some("type"),
-                    format!("unknown node type `{}`{hint}; `pocket nodes` lists the known types", def.kind),
-                ));
+                problems.push(problem(def, Some("type"), registry.unknown_type(&def.kind)));
             }
             Some(Err(e)) => {
                 let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));

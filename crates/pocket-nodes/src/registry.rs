@@ -283,12 +283,15 @@ impl Registry {
 
     /// The known type closest to a misspelt one, if any is close.
     pub fn closest(&self, kind: &str) -> Option<&'static str> {
-        self.entries
-            .keys()
-            .map(|known| (edit_distance(kind, known), *known))
-            .filter(|(d, known)| *d <= 2.max(known.len() / 3))
-            .min()
-            .map(|(_, known)| known)
+        pocket_yaml::closest(kind, self.entries.keys().copied())
+    }
+
+    /// The message for a `type:` nobody registered, with the closest known one.
+    pub fn unknown_type(&self, kind: &str) -> String {
+        format!(
+            "unknown node type `{kind}`{}; `pocket nodes` lists the known types",
+            pocket_yaml::did_you_mean(kind, self.entries.keys().copied())
+        )
     }
 
     /// The token bucket of `endpoint`, created at `per_second` (bursts of `burst`) by the first
@@ -333,22 +336,6 @@ impl Registry {
             limiter: built.limiter,
         }))
     }
-}
-
-/// Levenshtein distance (small strings only).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ mod workflow;
 pub use duration::{DurationError, parse_duration};
 pub use env::{ExpandError, expand_env};
 pub use workflow::{
-    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, parse_workflow,
+    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, RetrySpec, Workflow, closest,
+    did_you_mean, parse_workflow,
 };
 
 /// Parse a YAML (or JSON) document into a JSON value.

@@ -51,6 +51,17 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The message of the warning for a node no connection reaches.
+const UNREACHABLE: &str = "is unreachable from the start node";
+
+impl Problem {
+    /// Whether this is the warning that a node cannot be reached from `start` (a graph built
+    /// with edges the file does not list, such as a router's `routes`, may know better).
+    pub fn is_unreachable_node(&self) -> bool {
+        self.message == UNREACHABLE
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(position) = self.position {
@@ -787,18 +798,29 @@ fn unreachable(start: &str, nodes: &[NodeDef], connections: &[Connection], repor
         }
     }
     for node in nodes.iter().filter(|n| !reached.contains(n.name.as_str())) {
-        report.warning(Some(node.position), Some(&node.name), None, "is unreachable from the start node");
+        report.warning(Some(node.position), Some(&node.name), None, UNREACHABLE);
     }
 }
 
 /// ` (did you mean `x`?)` for the closest known name, if it is close.
 pub(crate) fn suggest(name: &str, known: &HashSet<&str>) -> String {
-    known
-        .iter()
-        .map(|k| (distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map_or(String::new(), |(_, k)| format!(" (did you mean `{k}`?)"))
+    did_you_mean(name, known.iter().copied())
+}
+
+/// The known name closest to a misspelt one, if any is close (edit distance at most 2, or a
+/// third of the name).
+///
+/// ```
+/// assert_eq!(pocket_yaml::closest("tempalte", ["template", "echo"]), Some("template"));
+/// assert_eq!(pocket_yaml::closest("zzzz", ["template", "echo"]), None);
+/// ```
+pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known.into_iter().map(|k| (distance(name, k), k)).filter(|(d, k)| *d <= 2.max(k.len() / 3)).min().map(|(_, k)| k)
+}
+
+/// ` (did you mean `x`?)` when a known name is close to `name`, else an empty string.
+pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    closest(name, known).map_or(String::new(), |k| format!(" (did you mean `{k}`?)"))
 }
 
 /// Levenshtein distance.

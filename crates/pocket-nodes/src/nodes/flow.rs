@@ -123,13 +123,7 @@ impl NodeKind for Parallel {
             let name = format!("{}.{}", spec.name, task.name);
             let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
             let built = match registry.build(&kind, &task_spec) {
-                None => {
-                    let hint = registry.closest(&kind).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
-                    return Err(ConfigError::field(
-                        format!("{field}.type"),
-                        format!("unknown node type `{kind}`{hint}"),
-                    ));
-                }
+                None => return Err(ConfigError::field(format!("{field}.type"), registry.unknown_type(&kind))),
                 Some(Err(e)) => {
                     let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
                     return Err(ConfigError::field(inner, e.message));
