@@ -8,10 +8,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pocket::{
-    Ctx, FanIn, FanOut, Graph, GraphBuilder, Next, NodeError, Pipeline, RateLimiter, RunOptions, Store, StoreView,
-    SyncNode, exec_fn, exec_post_fn,
-};
+use pocket::graph::GraphBuilder;
+use pocket::layer::rate_limit::RateLimiter;
+use pocket::pattern::{FanIn, Pipeline};
+use pocket::{Ctx, FanOut, Graph, Next, NodeError, RunOptions, Store, StoreView, SyncNode, exec_fn, exec_post_fn};
 use serde_json::Value;
 
 /// A pass-through node: what a chain stage costs when it does nothing. The nodes here are
@@ -225,7 +225,7 @@ fn fanout_cpu(args: &[String], workload: &str, default_n: u64) -> Result<(), Str
         wall,
         n as f64 / wall.as_secs_f64(),
         "items/s",
-        &format!("limit={}", pocket::DEFAULT_FAN_OUT_LIMIT),
+        &format!("limit={}", pocket::pattern::DEFAULT_FAN_OUT_LIMIT),
     );
     Ok(())
 }

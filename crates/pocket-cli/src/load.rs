@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use pocket::{BuildWarning, Graph};
+use pocket::Graph;
+use pocket::error::BuildWarning;
 use pocket_nodes::{BuildOptions, Registry, build_graph};
 use pocket_yaml::{LoadError, Problem, Workflow, expand_env, parse_workflow};
 use serde_json::Value;

@@ -4,7 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use pocket::{BoxNode, CircuitBreaker, FallbackChain, Graph, NodeExt, ResultCache, RetryPolicy, Store, Timeouts};
+use pocket::layer::cache::ResultCache;
+use pocket::layer::circuit_breaker::CircuitBreaker;
+use pocket::layer::fallback_chain::FallbackChain;
+use pocket::layer::retry::RetryPolicy;
+use pocket::layer::timeout::Timeouts;
+use pocket::{BoxNode, Graph, NodeExt, Store};
 use pocket_yaml::{NodeDef, Problem, RetrySpec, Workflow};
 use serde_json::Value;
 

@@ -136,12 +136,12 @@ pub(crate) trait NodeKind {
 pub(crate) struct Built {
     pub(crate) behaviour: Arc<dyn Behaviour>,
     pub(crate) edges: Vec<(String, String)>,
-    pub(crate) retry: Option<pocket::RetryPolicy>,
+    pub(crate) retry: Option<pocket::layer::retry::RetryPolicy>,
     pub(crate) limiter: Option<Limiter>,
 }
 
 /// A shared token bucket and the cost of one call (from the Prep result).
-pub(crate) type Limiter = (pocket::RateLimiter, fn(&Value) -> u32);
+pub(crate) type Limiter = (pocket::layer::rate_limit::RateLimiter, fn(&Value) -> u32);
 
 impl Built {
     pub(crate) fn new(behaviour: impl Behaviour) -> Self {
@@ -153,7 +153,7 @@ impl Built {
 pub(crate) struct BuiltNode {
     pub(crate) node: ValueNode,
     pub(crate) edges: ConfigEdges,
-    pub(crate) retry: Option<pocket::RetryPolicy>,
+    pub(crate) retry: Option<pocket::layer::retry::RetryPolicy>,
     pub(crate) limiter: Option<Limiter>,
 }
 
@@ -219,7 +219,7 @@ pub struct Registry {
     entries: BTreeMap<&'static str, Entry>,
     /// Token buckets shared by the nodes that name the same endpoint (`llm` `rate_limit`).
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    limiters: std::sync::Mutex<std::collections::HashMap<String, (f64, pocket::RateLimiter)>>,
+    limiters: std::sync::Mutex<std::collections::HashMap<String, (f64, pocket::layer::rate_limit::RateLimiter)>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -302,7 +302,7 @@ impl Registry {
         endpoint: &str,
         per_second: f64,
         burst: u32,
-    ) -> Result<pocket::RateLimiter, String> {
+    ) -> Result<pocket::layer::rate_limit::RateLimiter, String> {
         let mut all = self.limiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((rate, limiter)) = all.get(endpoint) {
             if (rate - per_second).abs() > f64::EPSILON {
@@ -312,7 +312,7 @@ impl Registry {
             }
             return Ok(limiter.clone());
         }
-        let limiter = pocket::RateLimiter::new(per_second, burst).map_err(|e| e.to_string())?;
+        let limiter = pocket::layer::rate_limit::RateLimiter::new(per_second, burst).map_err(|e| e.to_string())?;
         all.insert(endpoint.to_string(), (per_second, limiter.clone()));
         Ok(limiter)
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pocket::{AdaptiveFanOut, Store, exec_fn};
+use pocket::pattern::AdaptiveFanOut;
+use pocket::{Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -33,6 +34,6 @@ async fn main() {
     println!("{} items done in {} ms", out.len(), started.elapsed().as_millis());
     println!(
         "(the system load average is the default signal: {:.2} now)",
-        pocket::LoadSignal::load(&pocket::SystemLoad)
+        pocket::pattern::LoadSignal::load(&pocket::pattern::SystemLoad)
     );
 }

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use pocket::{CancellationToken, FanOut, Graph, NodeError, RunOptions, Store, TaskGauge, exec_fn};
+use pocket::pattern::TaskGauge;
+use pocket::{CancellationToken, FanOut, Graph, NodeError, RunOptions, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

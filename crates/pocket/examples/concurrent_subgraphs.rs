@@ -2,7 +2,8 @@
 //! name the sub-graph.
 //! Run: `cargo run -p pocket --example concurrent_subgraphs`
 
-use pocket::{Graph, NodeError, Store, exec_fn, run_subgraphs};
+use pocket::pattern::run_subgraphs;
+use pocket::{Graph, NodeError, Store, exec_fn};
 
 fn graph(step: i64) -> Graph<i64, i64> {
     Graph::builder()

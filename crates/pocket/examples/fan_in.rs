@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use pocket::{FanIn, NodeExt, Store, exec_fn};
+use pocket::pattern::FanIn;
+use pocket::{NodeExt, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use pocket::{FanOut, Store, TaskGauge, exec_fn};
+use pocket::pattern::TaskGauge;
+use pocket::{FanOut, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -2,7 +2,8 @@
 //! errors name the failing stage.
 //! Run: `cargo run -p pocket --example pipeline`
 
-use pocket::{NodeError, NodeExt, Pipeline, Store, exec_fn};
+use pocket::pattern::Pipeline;
+use pocket::{NodeError, NodeExt, Store, exec_fn};
 use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,6 +1,7 @@
 //! The README's quick start: an agent-style loop.
 
-use pocket::{Graph, Next, NodeExt, RetryPolicy, Store, exec_fn, exec_post_fn};
+use pocket::layer::retry::RetryPolicy;
+use pocket::{Graph, Next, NodeExt, Store, exec_fn, exec_post_fn};
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]

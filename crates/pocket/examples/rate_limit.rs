@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use pocket::{FanOut, NodeExt, RateLimiter, Store, exec_fn};
+use pocket::layer::rate_limit::RateLimiter;
+use pocket::{FanOut, NodeExt, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

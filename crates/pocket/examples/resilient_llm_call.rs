@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pocket::{
-    CircuitBreaker, FallbackChain, FanOut, Metrics, NodeError, NodeExt, RateLimiter, ResultCache, RetryPolicy, Store,
-    Timeouts, exec_fn,
-};
+use pocket::layer::cache::ResultCache;
+use pocket::layer::circuit_breaker::CircuitBreaker;
+use pocket::layer::fallback_chain::FallbackChain;
+use pocket::layer::metrics::Metrics;
+use pocket::layer::rate_limit::RateLimiter;
+use pocket::layer::retry::RetryPolicy;
+use pocket::layer::timeout::Timeouts;
+use pocket::{FanOut, NodeError, NodeExt, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use pocket::{ConcurrentNodes, Store, exec_fn};
+use pocket::pattern::ConcurrentNodes;
+use pocket::{Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

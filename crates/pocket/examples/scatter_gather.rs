@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use pocket::{NodeError, ScatterGather, Store, exec_fn};
+use pocket::pattern::ScatterGather;
+use pocket::{NodeError, Store, exec_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use pocket::{Store, StreamProcessor, exec_fn};
+use pocket::pattern::StreamProcessor;
+use pocket::{Store, exec_fn};
 use tokio::sync::mpsc;
 
 #[tokio::main(flavor = "current_thread")]

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use pocket::{Store, TaskGauge, WorkerPool, exec_fn};
+use pocket::pattern::{TaskGauge, WorkerPool};
+use pocket::{Store, exec_fn};
 
 #[tokio::main]
 async fn main() {

@@ -29,7 +29,7 @@ use crate::store::Store;
 ///     async fn exec(&self, ctx: &Ctx<'_>, ms: &u64) -> Result<u64, NodeError> {
 ///         tokio::select! {
 ///             _ = tokio::time::sleep(std::time::Duration::from_millis(*ms)) => Ok(*ms),
-///             _ = ctx.cancelled() => Err(NodeError::Cancelled),
+///             _ = ctx.cancelled() => Err(NodeError::cancelled()),
 ///         }
 ///     }
 ///     async fn post(&self, _: &Ctx<'_>, _: &pocket::Store, _: u64, _: u64, ms: u64) -> Result<(u64, pocket::Next), NodeError> {
@@ -79,5 +79,42 @@ impl<'a> Ctx<'a> {
     /// their Exec. Not public: user Exec code has no store access.
     pub(crate) fn store(&self) -> &'a Store {
         self.store
+    }
+}
+
+/// An owned copy of a step's [`Ctx`] (the node's name and the run's token), for closures whose
+/// future must own what it uses ([`exec_fn_ctx`](crate::node::exec_fn_ctx)).
+#[derive(Debug, Clone)]
+pub struct OwnedCtx {
+    node: smol_str::SmolStr,
+    token: CancellationToken,
+}
+
+impl OwnedCtx {
+    /// The name of the node being executed.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether the run has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the run is cancelled.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+
+    /// The run's cancellation token.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+impl Ctx<'_> {
+    /// An owned copy of this context (one token clone; names up to 23 bytes are not allocated).
+    pub fn to_owned(&self) -> OwnedCtx {
+        OwnedCtx { node: smol_str::SmolStr::new(self.node), token: self.token.clone() }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::action::Action;
 
-/// A boxed error that can cross threads; the source type of [`NodeError::Failed`].
+/// A boxed error that can cross threads; what a [`NodeError`] wraps.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One step of a node's lifecycle.
@@ -34,30 +34,49 @@ impl fmt::Display for Step {
     }
 }
 
-/// Whether a timeout covered one step or the whole node lifecycle.
+/// How a failure should be treated: the classification a retry layer, a fallback and a run
+/// read. It is decided where the error is made (by the node, or by the layer that wraps one)
+/// and travels with it; what the error *is* stays in its source type (see
+/// [`NodeError::downcast_ref`] and [`NodeError::find`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum TimeoutScope {
-    /// The limit applies to each step separately.
-    Step,
-    /// The limit applies to the node's whole lifecycle (prep + exec + post).
-    Node,
+pub enum ErrorKind {
+    /// Trying again may help (a timeout, a dropped connection, a busy upstream).
+    Retryable,
+    /// Trying again cannot help (bad input, a refused permission, an open circuit).
+    Fatal,
+    /// The other side is busy and said when to come back (an HTTP 429 or 503 with
+    /// `Retry-After`). Retryable; a retry layer waits at least `after`.
+    Throttled {
+        /// How long the other side asked to wait.
+        after: Duration,
+    },
+    /// The run was cancelled while the step was running or waiting.
+    Cancelled,
+    /// The step panicked; the panic was caught and the process carries on.
+    Panicked,
 }
 
-impl fmt::Display for TimeoutScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TimeoutScope::Step => "step",
-            TimeoutScope::Node => "node",
-        })
-    }
-}
-
-/// The error a node step returns.
+/// The error a node step returns: a classification ([`ErrorKind`]) and the error itself.
 ///
-/// Node authors create one with [`NodeError::retryable`], [`NodeError::fatal`] or
-/// [`NodeError::msg`], or with the [`ResultExt`] helpers on any `Result`. The retry layer reads
-/// the classification: [`NodeError::is_retryable`].
+/// # Making one
+///
+/// Node authors classify at the call site: [`NodeError::retryable`], [`NodeError::fatal`],
+/// [`NodeError::throttled`], or the [`ResultExt`] helpers on any `Result`. An error that is not
+/// classified explicitly — [`NodeError::msg`], `From<&str>`, `From<String>`,
+/// `From<std::io::Error>` — is **retryable**, as in Temporal and Restate: a retry layer is
+/// opt-in and bounded by its policy, and a transient failure that is not retried is the more
+/// expensive mistake. Mark what retrying cannot fix (a validation failure, a bad config) with
+/// [`NodeError::fatal`] / [`ResultExt::fatal`]; `serde_json` and store errors convert as fatal.
+///
+/// # Reading one
+///
+/// `Display` and `source` are those of the wrapped error, so [`report`] and `anyhow`'s `{:#}`
+/// print each cause once. Layers and patterns wrap their own error types, each defined next to
+/// the layer ([`layer::timeout::Elapsed`](crate::layer::timeout::Elapsed),
+/// [`layer::retry::Exhausted`](crate::layer::retry::Exhausted), ...): ask for them with
+/// [`downcast_ref`](NodeError::downcast_ref) (this error) or [`find`](NodeError::find) (this
+/// error or any cause).
 ///
 /// # Examples
 ///
@@ -68,108 +87,66 @@ impl fmt::Display for TimeoutScope {
 /// assert!(!parsed.unwrap_err().is_retryable());
 /// assert!(NodeError::msg("upstream busy").is_retryable());
 /// ```
-#[derive(Debug, thiserror::Error)]
+pub struct NodeError {
+    kind: ErrorKind,
+    source: BoxError,
+}
+
+impl fmt::Debug for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeError").field("kind", &self.kind).field("source", &self.source).finish()
+    }
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ErrorKind::Throttled { after } => write!(f, "{} (retry after {after:?})", self.source),
+            _ => fmt::Display::fmt(&self.source, f),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+/// The source of a cancelled step's [`NodeError`] ([`NodeError::cancelled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled")]
 #[non_exhaustive]
-pub enum NodeError {
-    /// The step failed with an error of its own.
-    #[error("{source}")]
-    Failed {
-        /// The underlying error.
-        source: BoxError,
-        /// `false` when retrying cannot help (bad input, refused permission, ...).
-        retryable: bool,
-    },
-    /// The step failed because the other side is busy and said when to come back (an HTTP
-    /// 429 or 503 with `Retry-After`, say). Retryable; a retry layer waits at least `after`.
-    #[error("{source} (retry after {after:?})")]
-    Throttled {
-        /// The underlying error.
-        source: BoxError,
-        /// How long the other side asked to wait.
-        after: Duration,
-    },
-    /// A timeout layer abandoned the step.
-    #[error("timed out after {after:?} ({scope} timeout)")]
-    Timeout {
-        /// The configured limit.
-        after: Duration,
-        /// Whether the limit was per step or per node.
-        scope: TimeoutScope,
-    },
-    /// The run was cancelled while the step was running or waiting to retry.
-    #[error("cancelled")]
-    Cancelled,
-    /// The step panicked; the panic was caught and the process carries on.
-    #[error("panicked: {message}")]
-    Panicked {
-        /// The panic payload, when it was a string.
-        message: String,
-    },
-    /// Exec failed and the fallback failed too; both errors are kept.
-    #[error("exec failed ({primary}) and the fallback failed too")]
-    FallbackFailed {
-        /// The final exec error.
-        primary: Box<NodeError>,
-        /// The fallback's own error (the `source`).
-        #[source]
-        fallback: Box<NodeError>,
-    },
-    /// Retrying stopped after the given number of attempts.
-    #[error("gave up after {attempts} attempts")]
-    RetriesExhausted {
-        /// How many attempts were made.
-        attempts: u32,
-        /// The last attempt's error.
-        #[source]
-        last: Box<NodeError>,
-    },
-    /// A stage of a [`Chain`](crate::Chain) failed (stages count from 0).
-    #[error("stage {index} failed in {step}")]
-    Stage {
-        /// The stage's position in the chain.
-        index: usize,
-        /// The stage's failed step.
-        step: Step,
-        /// The stage's error.
-        #[source]
-        source: Box<NodeError>,
-    },
-    /// A circuit breaker is open and refused the call.
-    #[error("{}", circuit_open(*.retry_in))]
-    CircuitOpen {
-        /// How long until the breaker lets a trial call through (zero: trials are in flight).
-        retry_in: Duration,
-    },
-    /// Every node of a [`FallbackChain`](crate::FallbackChain) failed; each attempt's error is
-    /// kept, in the order the nodes were declared.
-    #[error("all {} alternatives failed: {}", .attempts.len(), attempts_list(.attempts))]
-    AllFailed {
-        /// `(node name, error)` per attempt.
-        attempts: Vec<(String, RunError)>,
-    },
-    /// An item of a fan-out used as a node failed.
-    #[error("item {index} failed")]
-    Item {
-        /// The item's position in the list.
-        index: usize,
-        /// Its error.
-        #[source]
-        source: Box<RunError>,
-    },
-    /// A sub-graph used as a node failed.
-    #[error("sub-graph failed")]
-    Graph(#[source] Box<RunError>),
+pub struct Cancelled;
+
+/// The source of a panicked step's [`NodeError`]: the panic's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("panicked: {message}")]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// The panic payload, when it was a string.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl NodeError {
+    /// An error of the given kind.
+    pub fn new(kind: ErrorKind, error: impl Into<BoxError>) -> Self {
+        NodeError { kind, source: error.into() }
+    }
+
     /// A failure that retrying may fix (a timeout, a busy upstream, a dropped connection).
     pub fn retryable(error: impl Into<BoxError>) -> Self {
-        NodeError::Failed { source: error.into(), retryable: true }
+        NodeError::new(ErrorKind::Retryable, error)
     }
 
     /// A failure that retrying cannot fix; a retry layer stops at once.
     pub fn fatal(error: impl Into<BoxError>) -> Self {
-        NodeError::Failed { source: error.into(), retryable: false }
+        NodeError::new(ErrorKind::Fatal, error)
     }
 
     /// A retryable failure whose source asked to wait `after` before trying again; a retry
@@ -184,18 +161,16 @@ impl NodeError {
     /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
     /// ```
     pub fn throttled(error: impl Into<BoxError>, after: Duration) -> Self {
-        NodeError::Throttled { source: error.into(), after }
+        NodeError::new(ErrorKind::Throttled { after }, error)
     }
 
-    /// How long the failed call asked to wait before a retry, if it did.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            NodeError::Throttled { after, .. } => Some(*after),
-            _ => None,
-        }
+    /// The step stopped because the run was cancelled.
+    pub fn cancelled() -> Self {
+        NodeError::new(ErrorKind::Cancelled, Cancelled)
     }
 
-    /// A retryable failure described by a message.
+    /// A failure described by a message; **retryable**, like every error that is not
+    /// classified explicitly (use [`NodeError::fatal_msg`] when retrying cannot help).
     pub fn msg(message: impl fmt::Display) -> Self {
         NodeError::retryable(message.to_string())
     }
@@ -205,39 +180,83 @@ impl NodeError {
         NodeError::fatal(message.to_string())
     }
 
-    /// Whether a retry layer should try again after this error.
-    ///
-    /// Cancellation, panics and fatal failures are not retryable; a failed fallback or an
-    /// exhausted retry takes the classification of its last cause.
+    /// How this failure should be treated.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether a retry layer should try again after this error ([`ErrorKind::Retryable`] or
+    /// [`ErrorKind::Throttled`]).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            NodeError::Failed { retryable, .. } => *retryable,
-            NodeError::Timeout { .. } | NodeError::Throttled { .. } => true,
-            NodeError::Cancelled | NodeError::Panicked { .. } | NodeError::CircuitOpen { .. } => false,
-            NodeError::FallbackFailed { fallback, .. } => fallback.is_retryable(),
-            NodeError::RetriesExhausted { last, .. } => last.is_retryable(),
-            NodeError::Stage { source, .. } => source.is_retryable(),
-            NodeError::Item { source, .. } => source.node_error().is_some_and(NodeError::is_retryable),
-            NodeError::AllFailed { attempts } => {
-                attempts.iter().any(|(_, e)| e.node_error().is_some_and(NodeError::is_retryable))
-            }
-            NodeError::Graph(run) => match run.as_ref() {
-                RunError::Node { source, .. } => source.is_retryable(),
-                _ => false,
-            },
+        matches!(self.kind, ErrorKind::Retryable | ErrorKind::Throttled { .. })
+    }
+
+    /// Whether this error is (or wraps) a cancellation.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// How long the failed call asked to wait before a retry, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.kind {
+            ErrorKind::Throttled { after } => Some(after),
+            _ => None,
         }
     }
 
-    /// Whether this error (or the error it wraps) is a cancellation.
-    pub fn is_cancelled(&self) -> bool {
-        match self {
-            NodeError::Cancelled => true,
-            NodeError::RetriesExhausted { last, .. } => last.is_cancelled(),
-            NodeError::Stage { source, .. } => source.is_cancelled(),
-            NodeError::Item { source, .. } => matches!(source.as_ref(), RunError::Cancelled { .. }),
-            NodeError::Graph(run) => matches!(run.as_ref(), RunError::Cancelled { .. }),
-            _ => false,
+    /// The same error with another classification.
+    #[must_use]
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Whether the wrapped error is an `E`.
+    pub fn is<E: std::error::Error + 'static>(&self) -> bool {
+        self.source.is::<E>()
+    }
+
+    /// The wrapped error, if it is an `E` (this error only; see [`NodeError::find`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pocket::layer::timeout::{Elapsed, Timeouts};
+    /// use pocket::{exec_fn, NodeExt, Store};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let slow = exec_fn(|x: u32| async move {
+    ///     tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     Ok(x)
+    /// })
+    /// .timeout(Timeouts::step(Duration::from_secs(1)));
+    /// let err = pocket::run_node(&slow, &Store::new(), 1).await.unwrap_err();
+    /// let elapsed = err.node_error().and_then(|e| e.downcast_ref::<Elapsed>()).unwrap();
+    /// assert_eq!(elapsed.after(), Duration::from_secs(1));
+    /// # });
+    /// ```
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref::<E>()
+    }
+
+    /// The first `E` in this error or its causes (through the errors of layers, chains,
+    /// fan-outs and sub-graphs).
+    pub fn find<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(&*self.source);
+        while let Some(error) = current {
+            if let Some(found) = error.downcast_ref::<E>() {
+                return Some(found);
+            }
+            current = match error.downcast_ref::<NodeError>() {
+                Some(node) => Some(&*node.source),
+                None => error.source(),
+            };
         }
+        None
+    }
+
+    /// The wrapped error.
+    pub fn into_source(self) -> BoxError {
+        self.source
     }
 
     pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
@@ -248,7 +267,7 @@ impl NodeError {
         } else {
             "non-string panic payload".to_string()
         };
-        NodeError::Panicked { message }
+        NodeError::new(ErrorKind::Panicked, Panicked { message })
     }
 }
 
@@ -398,6 +417,17 @@ impl RunError {
             _ => None,
         }
     }
+
+    /// How a node that ran this (as a sub-graph, an item, an alternative) should treat the
+    /// failure: a failed node's own kind, [`ErrorKind::Cancelled`] for a cancelled run, fatal
+    /// otherwise (a step limit, a deadline or a missing edge does not go away on a retry).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RunError::Node { source, .. } => source.kind(),
+            RunError::Cancelled { .. } => ErrorKind::Cancelled,
+            _ => ErrorKind::Fatal,
+        }
+    }
 }
 
 /// The whole cause chain of an error on one line, `outer: inner: root`.
@@ -405,7 +435,8 @@ impl RunError {
 /// # Examples
 ///
 /// ```
-/// use pocket::{report, NodeError, RunError, Step};
+/// use pocket::{report, NodeError, RunError};
+/// use pocket::error::Step;
 ///
 /// let err = RunError::Node { node: "fetch".into(), step: Step::Exec, source: NodeError::msg("503") };
 /// assert_eq!(report(&err), "node `fetch` failed in exec: 503");
@@ -414,26 +445,11 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
     let mut current = error.source();
     while let Some(cause) = current {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
         current = cause.source();
     }
     out
-}
-
-fn attempts_list(attempts: &[(String, RunError)]) -> String {
-    attempts.iter().map(|(name, e)| format!("`{name}`: {}", report(e))).collect::<Vec<_>>().join("; ")
-}
-
-fn circuit_open(retry_in: Duration) -> String {
-    if retry_in.is_zero() {
-        "circuit half-open: the trial calls are in flight, failing fast".to_string()
-    } else {
-        format!("circuit open: failing fast, next trial in {retry_in:?}")
-    }
 }
 
 fn list(actions: &[Action]) -> String {
@@ -554,7 +570,7 @@ pub enum BuildWarning {
     },
 }
 
-/// Every problem found by [`GraphBuilder::build`](crate::GraphBuilder::build), at once.
+/// Every problem found by [`GraphBuilder::build`](crate::graph::GraphBuilder::build), at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the graph is invalid ({} problem{}): {}", .problems.len(), if .problems.len() == 1 { "" } else { "s" }, join(.problems))]
 pub struct BuildError {

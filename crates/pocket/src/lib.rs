@@ -5,26 +5,33 @@
 //! and **Post** (writes the store, returns the output and the next action). Actions route to
 //! the next node, so graphs branch and loop.
 //!
-//! * [`Node`]: the lifecycle trait, with typed input and output. Closures make nodes too:
-//!   [`exec_fn`], [`exec_post_fn`], [`node_fn`]. Nodes that never wait can be [`SyncNode`]s
-//!   ([`sync_fn`]), which graphs run inline without allocating.
-//! * [`Graph`] / [`GraphBuilder`]: named nodes, edges by [`Action`], a fallible `build()` that
-//!   reports every problem at once, runs with cancellation, deadlines and a step limit.
-//! * [`NodeExt`]: layers around any node — [`Retry`], [`Timeout`], [`Fallback`], [`Hooks`],
-//!   [`OnError`] — and typed chains ([`Chain`]).
-//! * [`Store`]: the concurrent shared store, with scopes, LRU/TTL bounds and typed [`Key`]s;
-//!   Prep gets a read-only [`StoreView`].
-//! * Concurrency patterns: [`FanOut`], [`FanIn`], [`Pipeline`], [`ConcurrentNodes`] /
-//!   [`run_concurrent`], [`WorkerPool`], [`ScatterGather`], [`RateLimiter`], [`Batches`],
-//!   [`AdaptiveFanOut`], [`run_subgraphs`], [`StreamProcessor`]; all cancellable, none leaves a
-//!   task behind ([`TaskGauge`]).
-//! * Resilience layers: [`ConcurrencyLimit`], [`CircuitBreaker`], [`ResultCache`],
-//!   [`FallbackChain`], [`middleware`], [`Metrics`]; the composition order is on [`NodeExt`].
+//! The crate is laid out as its modules:
+//!
+//! * [`node`]: the [`Node`] lifecycle trait; nodes from closures ([`exec_fn`],
+//!   [`exec_post_fn`], [`node_fn`], [`node::exec_fn_ctx`]); nodes that never wait
+//!   ([`SyncNode`], [`sync_fn`]), which graphs run inline without allocating; [`BoxNode`];
+//!   typed chains; [`NodeExt`], which puts every layer one method call away.
+//! * [`layer`]: every behaviour that wraps a node, one module each — retry, timeout, fallback,
+//!   fallback chains, hooks, on-error, rate limit, concurrency limit, circuit breaker, cache,
+//!   middleware from a function, metrics — all [`Layer`](layer::Layer) values that stack.
+//! * [`graph`]: [`Graph`] and its builder — named nodes, edges by [`Action`], a fallible
+//!   `build()` that reports every problem at once, runs with cancellation, deadlines and a
+//!   step limit.
+//! * [`pattern`]: the concurrency patterns — [`FanOut`], fan-in, pipelines, run-concurrent,
+//!   worker pools, scatter-gather, batches, adaptive fan-out, concurrent sub-graphs, streams;
+//!   all cancellable, none leaves a task behind.
+//! * [`store`]: the concurrent shared [`Store`], with scopes, LRU/TTL bounds and typed
+//!   [`Key`]s; Prep gets a read-only [`StoreView`].
+//! * [`error`]: [`NodeError`] (a classification and the error itself), [`RunError`], the
+//!   graph build errors, [`report`].
+//!
+//! The root re-exports what a first program needs; [`prelude`] brings the traits into scope.
 //!
 //! ## Quick start
 //!
 //! ```
-//! use pocket::{exec_fn, exec_post_fn, Graph, Next, NodeExt, RetryPolicy, Store};
+//! use pocket::layer::retry::RetryPolicy;
+//! use pocket::{exec_fn, exec_post_fn, Graph, Next, NodeExt, Store};
 //! use serde_json::json;
 //! use std::time::Duration;
 //!
@@ -58,48 +65,23 @@
 //! ```
 
 mod action;
-mod boxed;
 mod cancel;
-mod chain;
 mod ctx;
-mod error;
-mod fn_node;
-mod graph;
-mod layer;
-mod node;
-mod pattern;
-mod resilience;
+pub mod error;
+pub mod graph;
+pub mod layer;
+pub mod node;
+pub mod pattern;
+pub mod prelude;
 pub mod store;
-mod sync_node;
 
 pub use action::{Action, Next};
-pub use boxed::{AnyExec, AnyPrep, BoxNode};
-pub use chain::Chain;
 pub use ctx::Ctx;
-pub use error::{
-    BoxError, BuildError, BuildProblem, BuildWarning, NodeError, ResultExt, RunError, Step, TimeoutScope, report,
-};
-pub use fn_node::{ExecFn, ExecPostFn, FnNode, exec_fn, exec_post_fn, node_fn};
-pub use graph::{DEFAULT_MAX_STEPS, Graph, GraphBuilder, RunOptions};
-pub use layer::NodeExt;
-pub use layer::fallback::Fallback;
-pub use layer::hooks::{Hooked, Hooks, OnError};
-pub use layer::maybe::Either;
-pub use layer::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
-pub use layer::timeout::{Timed, Timeout, TimeoutLayer, Timeouts};
-pub use node::{Layer, Node, Outcome, run_node, run_node_with};
-pub use pattern::{
-    AdaptiveFanOut, BatchError, Batches, ConcurrentNodes, DEFAULT_FAN_OUT_LIMIT, FanIn, FanInError, FanOut, Gathered,
-    ItemError, Job, LoadSignal, Pipeline, PoolClosed, Processed, RateLimitError, RateLimited, RateLimiter,
-    ScatterGather, ServiceError, StageError, StreamProcessor, SubgraphError, SystemLoad, TaskGauge, WorkerPool,
-    active_tasks, run_concurrent, run_concurrent_with, run_subgraphs, run_subgraphs_with, workers_for_load,
-};
-pub use resilience::{
-    Breaker, BreakerState, Cached, CircuitBreaker, ConcurrencyLimit, FallbackChain, LATENCY_BUCKETS_MS, Limited,
-    Measured, Metrics, Middleware, NodeMetrics, Permitted, Proceed, ResultCache, Started, Strategy, middleware,
-};
+pub use error::{NodeError, ResultExt, RunError, report};
+pub use graph::{Graph, RunOptions};
+pub use node::{BoxNode, Node, NodeExt, SyncNode, exec_fn, exec_post_fn, node_fn, run_node, sync_fn};
+pub use pattern::FanOut;
 pub use store::{Key, Store, StoreView};
-pub use sync_node::{Immediate, SyncFn, SyncNode, sync_fn};
 
 /// Re-exported so users need not depend on `tokio-util` to cancel runs.
 pub use tokio_util::sync::CancellationToken;

@@ -1,6 +1,17 @@
 //! Public types that cross tasks and threads stay `Send + Sync` (and futures stay `Send`):
 //! losing that is a compile error here, not a surprise for users.
 
+use pocket::error::BuildError;
+use pocket::graph::GraphBuilder;
+use pocket::layer::cache::ResultCache;
+use pocket::layer::circuit_breaker::CircuitBreaker;
+use pocket::layer::concurrency_limit::ConcurrencyLimit;
+use pocket::layer::fallback_chain::FallbackChain;
+use pocket::layer::metrics::Metrics;
+use pocket::layer::rate_limit::RateLimiter;
+use pocket::layer::retry::RetryPolicy;
+use pocket::layer::timeout::Timeouts;
+use pocket::pattern::{ItemError, Pipeline, TaskGauge, WorkerPool};
 use pocket::*;
 
 fn send_sync<T: Send + Sync>() {}

@@ -1,6 +1,7 @@
 //! Building graphs: every problem at once, warnings, defaults.
 
-use pocket::{Action, BuildProblem, BuildWarning, Ctx, Graph, Next, Node, NodeError, Store, StoreView, exec_fn};
+use pocket::error::{BuildProblem, BuildWarning};
+use pocket::{Action, Ctx, Graph, Next, Node, NodeError, Store, StoreView, exec_fn};
 
 fn int() -> impl Node<Input = i64, Output = i64> {
     exec_fn(|x: i64| async move { Ok(x) })

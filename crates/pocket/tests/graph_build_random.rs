@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pocket::{BuildProblem, Graph, exec_fn};
+use pocket::error::BuildProblem;
+use pocket::{Graph, exec_fn};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);

@@ -1,6 +1,7 @@
 //! Composition: graphs inside graphs, typed chains.
 
-use pocket::{Graph, Next, NodeError, NodeExt, Step, Store, exec_fn, exec_post_fn, run_node};
+use pocket::error::Step;
+use pocket::{Graph, Next, NodeError, NodeExt, Store, exec_fn, exec_post_fn, run_node};
 use serde_json::json;
 
 #[tokio::test]
@@ -81,8 +82,10 @@ async fn chains_run_stages_in_order_and_name_the_failing_stage() {
     assert_eq!(run_node(&flow, &store, " 42 ".into()).await.unwrap(), "#42");
 
     let err = run_node(&flow, &store, "-1".into()).await.unwrap_err();
-    let Some(NodeError::Stage { index, step, .. }) = err.node_error() else { panic!("{err:?}") };
-    assert_eq!((*index, *step), (1, Step::Exec));
+    let Some(stage) = err.node_error().and_then(|e| e.downcast_ref::<pocket::node::StageFailed>()) else {
+        panic!("{err:?}")
+    };
+    assert_eq!((stage.index(), stage.step()), (1, Step::Exec));
     assert_eq!(pocket::report(&err), "node `node` failed in exec: stage 1 failed in exec: negative");
 
     let err = run_node(&flow, &store, "x".into()).await.unwrap_err();

@@ -88,7 +88,7 @@ async fn the_step_limit_stops_a_runaway_loop() {
     // A per-run override.
     let err = looping().run_with(&Store::new(), 0, RunOptions::new().max_steps(3)).await.unwrap_err();
     assert!(matches!(err, RunError::StepLimit { limit: 3, .. }));
-    assert_eq!(pocket::DEFAULT_MAX_STEPS, 100_000);
+    assert_eq!(pocket::graph::DEFAULT_MAX_STEPS, 100_000);
 }
 
 #[tokio::test]
@@ -165,7 +165,7 @@ async fn a_cooperative_step_sees_the_cancellation() {
                 seen.fetch_add(1, Ordering::SeqCst);
             });
             ctx.cancelled().await;
-            Err(NodeError::Cancelled)
+            Err(NodeError::cancelled())
         }
         async fn post(&self, _: &Ctx<'_>, _: &Store, _: i64, _: i64, e: i64) -> Result<(i64, Next), NodeError> {
             Ok((e, Next::Default))

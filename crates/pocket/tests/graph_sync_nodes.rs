@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use pocket::error::Step;
+use pocket::layer::retry::RetryPolicy;
 use pocket::{
-    CancellationToken, Ctx, Graph, Next, NodeError, NodeExt, RetryPolicy, RunError, RunOptions, Step, Store, StoreView,
-    SyncNode, exec_fn, run_node, sync_fn,
+    CancellationToken, Ctx, Graph, Next, NodeError, NodeExt, RunError, RunOptions, Store, StoreView, SyncNode, exec_fn,
+    run_node, sync_fn,
 };
 use serde_json::json;
 
@@ -41,7 +43,10 @@ impl SyncNode for Counter {
 #[tokio::test]
 async fn sync_nodes_loop_route_and_use_the_store() {
     let g = Graph::<i64, i64>::builder().sync_node("count", Counter).edge("count", "again", "count").build().unwrap();
-    assert_eq!(g.warnings(), [pocket::BuildWarning::UnconnectedAction { node: "count".into(), action: "done".into() }]);
+    assert_eq!(
+        g.warnings(),
+        [pocket::error::BuildWarning::UnconnectedAction { node: "count".into(), action: "done".into() }]
+    );
     let store = Store::new();
     assert_eq!(g.run(&store, 0).await.unwrap(), 5);
     assert_eq!(store.get_value("last").unwrap(), Some(json!(5)));
@@ -76,7 +81,7 @@ async fn sync_and_async_nodes_mix_and_types_are_checked() {
         .edge("text", "default", "num")
         .build()
         .unwrap_err();
-    assert!(err.problems.iter().any(|p| matches!(p, pocket::BuildProblem::TypeMismatch { .. })), "{err}");
+    assert!(err.problems.iter().any(|p| matches!(p, pocket::error::BuildProblem::TypeMismatch { .. })), "{err}");
 }
 
 #[tokio::test]

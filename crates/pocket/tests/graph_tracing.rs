@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{Graph, Next, NodeError, NodeExt, RetryPolicy, Store, exec_fn, exec_post_fn};
+use pocket::layer::retry::RetryPolicy;
+use pocket::{Graph, Next, NodeError, NodeExt, Store, exec_fn, exec_post_fn};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

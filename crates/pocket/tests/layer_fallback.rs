@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{Graph, NodeError, NodeExt, RetryPolicy, Store, StoreView, exec_fn, node_fn, run_node};
+use pocket::layer::retry::RetryPolicy;
+use pocket::{Graph, NodeError, NodeExt, Store, StoreView, exec_fn, node_fn, run_node};
 
 #[tokio::test]
 async fn the_fallback_gets_the_prep_result_and_the_exec_error() {
@@ -28,9 +29,12 @@ async fn when_the_fallback_fails_both_errors_are_kept() {
     let node = exec_fn(|_: u8| async move { Err::<u8, _>(NodeError::msg("primary down")) })
         .fallback(|_: u8, _: &NodeError| async move { Err(NodeError::fatal_msg("backup down")) });
     let err = run_node(&node, &Store::new(), 0).await.unwrap_err();
-    let Some(NodeError::FallbackFailed { primary, fallback }) = err.node_error() else { panic!("{err:?}") };
-    assert_eq!(primary.to_string(), "primary down");
-    assert_eq!(fallback.to_string(), "backup down");
+    let Some(both) = err.node_error().and_then(|e| e.downcast_ref::<pocket::layer::fallback::BothFailed>()) else {
+        panic!("{err:?}")
+    };
+    assert_eq!(both.primary().to_string(), "primary down");
+    assert_eq!(both.fallback().to_string(), "backup down");
+    assert!(!err.node_error().unwrap().is_retryable(), "the fallback's classification decides");
     assert_eq!(
         pocket::report(&err),
         "node `node` failed in exec: exec failed (primary down) and the fallback failed too: backup down"

@@ -3,7 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{Graph, Hooks, NodeError, NodeExt, RetryPolicy, Step, Store, exec_fn, run_node};
+use pocket::error::Step;
+use pocket::layer::hooks::Hooks;
+use pocket::layer::retry::RetryPolicy;
+use pocket::{Graph, NodeError, NodeExt, Store, exec_fn, run_node};
 use serde_json::json;
 
 type Log = Arc<Mutex<Vec<String>>>;

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use pocket::{NodeExt, RetryPolicy, Store, Timeouts, exec_fn, run_node};
+use pocket::layer::retry::RetryPolicy;
+use pocket::layer::timeout::Timeouts;
+use pocket::{NodeExt, Store, exec_fn, run_node};
 
 #[tokio::test(start_paused = true)]
 async fn the_layer_applies_only_when_configured() {

@@ -4,10 +4,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{
-    CancellationToken, Graph, Next, NodeError, NodeExt, RetryPolicy, Step, Store, StoreView, exec_fn, node_fn,
-    run_node, run_node_with,
-};
+use pocket::error::Step;
+use pocket::layer::retry::RetryPolicy;
+use pocket::node::run_node_with;
+use pocket::{CancellationToken, Graph, Next, NodeError, NodeExt, Store, StoreView, exec_fn, node_fn, run_node};
 use tokio::time::Instant;
 
 /// Fails with `errors[i]` on call i, then succeeds; records when each call happened.
@@ -186,7 +186,9 @@ fn backoff_delays_grow_monotonically_and_respect_the_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn layers_apply_through_the_layer_trait_too() {
-    use pocket::{Layer, RetryLayer, TimeoutLayer, Timeouts};
+    use pocket::layer::Layer;
+    use pocket::layer::retry::RetryLayer;
+    use pocket::layer::timeout::{TimeoutLayer, Timeouts};
     let calls = Arc::default();
     let layer = RetryLayer(RetryPolicy::constant(3, Duration::from_millis(1)));
     let node = layer.layer(scripted(vec![busy(), busy()], Arc::clone(&calls)));

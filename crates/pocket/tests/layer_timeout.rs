@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use pocket::{
-    Graph, Next, NodeError, NodeExt, RetryPolicy, Step, Store, StoreView, TimeoutScope, Timeouts, exec_fn, node_fn,
-    run_node,
-};
+use pocket::error::Step;
+use pocket::layer::retry::RetryPolicy;
+use pocket::layer::timeout::{Elapsed, TimeoutScope, Timeouts};
+use pocket::{Graph, Next, NodeError, NodeExt, Store, StoreView, exec_fn, node_fn, run_node};
 use tokio::time::{Instant, sleep};
 
 fn secs(s: u64) -> Duration {
@@ -46,7 +46,10 @@ async fn a_step_that_ignores_cancellation_is_abandoned_not_awaited() {
     assert_eq!(started.elapsed(), secs(3));
     assert_eq!(err.step(), Some(Step::Exec));
     assert_eq!(pocket::report(&err), "node `call_api` failed in exec: timed out after 3s (step timeout)");
-    assert!(matches!(err.node_error(), Some(NodeError::Timeout { scope: TimeoutScope::Step, .. })));
+    assert_eq!(
+        err.node_error().and_then(|e| e.downcast_ref::<Elapsed>()).map(Elapsed::scope),
+        Some(TimeoutScope::Step)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -99,7 +102,10 @@ async fn timeout_outside_retry_bounds_all_attempts() {
     let started = Instant::now();
     let err = run_node(&node, &Store::new(), 9).await.unwrap_err();
     assert_eq!(started.elapsed(), secs(10));
-    assert!(matches!(err.node_error(), Some(NodeError::Timeout { scope: TimeoutScope::Node, .. })));
+    assert_eq!(
+        err.node_error().and_then(|e| e.downcast_ref::<Elapsed>()).map(Elapsed::scope),
+        Some(TimeoutScope::Node)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,7 +125,8 @@ async fn a_timeout_on_a_sub_graph_abandons_the_inner_run() {
 
 #[tokio::test(start_paused = true)]
 async fn extreme_configuration_values_never_panic() {
-    use pocket::{CircuitBreaker, RateLimiter};
+    use pocket::layer::circuit_breaker::CircuitBreaker;
+    use pocket::layer::rate_limit::RateLimiter;
     // Limits too large to add to the clock are no limits.
     let node = sleepy(0, 1, 0).timeout(Timeouts::step(Duration::MAX).and_node(Duration::MAX));
     assert_eq!(run_node(&node, &Store::new(), 1).await.unwrap(), 1);
@@ -135,7 +142,7 @@ async fn extreme_configuration_values_never_panic() {
     let breaker = CircuitBreaker::new(1, Duration::MAX);
     let down = exec_fn(|_: u32| async move { Err::<u32, _>(NodeError::msg("down")) }).circuit_breaker(breaker.clone());
     assert!(run_node(&down, &Store::new(), 0).await.is_err());
-    assert_eq!(breaker.state(), pocket::BreakerState::Open);
+    assert_eq!(breaker.state(), pocket::layer::circuit_breaker::BreakerState::Open);
     let limiter = RateLimiter::new(f64::MIN_POSITIVE, 1).unwrap();
     assert!(limiter.try_acquire(1));
     assert!(tokio::time::timeout(Duration::from_secs(1), limiter.acquire(u32::MAX)).await.is_err());

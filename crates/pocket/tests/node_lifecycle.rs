@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use pocket::error::Step;
 use pocket::{
-    Ctx, Graph, Key, Next, Node, NodeError, RunError, Step, Store, StoreView, exec_fn, exec_post_fn, node_fn, run_node,
+    Ctx, Graph, Key, Next, Node, NodeError, RunError, Store, StoreView, exec_fn, exec_post_fn, node_fn, run_node,
 };
 use serde_json::json;
 

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{AdaptiveFanOut, Batches, Ctx, Next, Node, NodeError, Store, StoreView, TaskGauge, exec_fn};
+use pocket::pattern::{AdaptiveFanOut, Batches, TaskGauge};
+use pocket::{Ctx, Next, Node, NodeError, Store, StoreView, exec_fn};
 use tokio::time::{Instant, sleep};
 
 /// Records (time, items in exec) at every start.
@@ -97,8 +98,8 @@ async fn adaptive_fan_out_follows_a_changing_load_signal_while_running() {
 
 #[tokio::test]
 async fn the_system_load_signal_reads_something_sensible() {
-    use pocket::LoadSignal;
-    let load = pocket::SystemLoad.load();
+    use pocket::pattern::LoadSignal;
+    let load = pocket::pattern::SystemLoad.load();
     assert!(load.is_finite() && load >= 0.0, "{load}");
     let fan = AdaptiveFanOut::new(exec_fn(|x: u8| async move { Ok(x) }), 1, 4);
     assert_eq!(fan.run(&Store::new(), 0..10u8).await.unwrap().len(), 10);

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use pocket::pattern::{DEFAULT_FAN_OUT_LIMIT, TaskGauge};
 use pocket::{
-    CancellationToken, Ctx, DEFAULT_FAN_OUT_LIMIT, FanOut, Next, Node, NodeError, RunError, Store, StoreView,
-    TaskGauge, exec_fn, exec_post_fn,
+    CancellationToken, Ctx, FanOut, Next, Node, NodeError, RunError, Store, StoreView, exec_fn, exec_post_fn,
 };
 use serde_json::json;
 use tokio::time::sleep;
@@ -106,7 +106,7 @@ async fn fail_fast_cancels_the_siblings_and_they_observe_it() {
                 }
                 _ = ctx.cancelled() => {
                     self.observed.fetch_add(1, Ordering::SeqCst);
-                    Err(NodeError::Cancelled)
+                    Err(NodeError::cancelled())
                 }
             }
         }

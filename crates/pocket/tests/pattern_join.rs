@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pocket::{
-    BoxNode, ConcurrentNodes, FanIn, FanInError, Graph, NodeError, NodeExt, Pipeline, ScatterGather, ServiceError,
-    Store, TaskGauge, exec_fn, run_concurrent, run_subgraphs,
+use pocket::pattern::{
+    ConcurrentNodes, FanIn, FanInError, Pipeline, ScatterGather, ServiceError, TaskGauge, run_concurrent, run_subgraphs,
 };
+use pocket::{BoxNode, Graph, NodeError, NodeExt, Store, exec_fn};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
@@ -194,7 +194,7 @@ async fn scatter_gather_and_sub_graphs_stop_when_cancelled() {
     });
     let slow = Graph::<u32, String>::builder().node("wait", delayed(3_600_000, "w:")).build().unwrap();
     let start = Instant::now();
-    let err = pocket::run_subgraphs_with(&Store::new(), [("slow", slow, 1)], &token).await.unwrap_err();
+    let err = pocket::pattern::run_subgraphs_with(&Store::new(), [("slow", slow, 1)], &token).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(matches!(err.failures[0].1, pocket::RunError::Cancelled { .. }));
 }
@@ -209,7 +209,7 @@ async fn run_concurrent_stops_when_cancelled() {
     });
     let nodes = vec![delayed(10, "a"), delayed(3_600_000, "b")];
     let start = Instant::now();
-    let err = pocket::run_concurrent_with(&nodes, &Store::new(), vec![1, 2], &token).await.unwrap_err();
+    let err = pocket::pattern::run_concurrent_with(&nodes, &Store::new(), vec![1, 2], &token).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert_eq!(err.index, 1);
 

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use pocket::{CancellationToken, NodeError, RateLimiter, Store, StreamProcessor, TaskGauge, WorkerPool, exec_fn};
+use pocket::layer::rate_limit::RateLimiter;
+use pocket::pattern::{StreamProcessor, TaskGauge, WorkerPool};
+use pocket::{CancellationToken, NodeError, Store, exec_fn};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
 

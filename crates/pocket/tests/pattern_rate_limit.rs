@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{FanOut, NodeExt, RateLimitError, RateLimiter, Store, exec_fn};
+use pocket::layer::rate_limit::{RateLimitError, RateLimiter};
+use pocket::{FanOut, NodeExt, Store, exec_fn};
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]

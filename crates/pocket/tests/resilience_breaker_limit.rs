@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pocket::{
-    BreakerState, CircuitBreaker, ConcurrencyLimit, FanOut, NodeError, NodeExt, RetryPolicy, Store, exec_fn, run_node,
-};
+use pocket::layer::circuit_breaker::{BreakerState, CircuitBreaker, CircuitOpen};
+use pocket::layer::concurrency_limit::ConcurrencyLimit;
+use pocket::layer::retry::RetryPolicy;
+use pocket::{FanOut, NodeError, NodeExt, Store, exec_fn, run_node};
 use tokio::time::{Instant, sleep};
 
 /// A service whose health the test switches; counts the calls that reach it.
@@ -51,7 +52,8 @@ async fn the_breaker_opens_rejects_probes_and_closes() {
     // Open: fail fast without calling, saying when the next trial comes.
     let err = run_node(&node, &store, 1).await.unwrap_err();
     assert!(
-        matches!(err.node_error(), Some(NodeError::CircuitOpen { retry_in }) if *retry_in == Duration::from_secs(10))
+        err.node_error().and_then(|e| e.downcast_ref::<CircuitOpen>()).map(CircuitOpen::retry_in)
+            == Some(Duration::from_secs(10))
     );
     assert_eq!(calls.load(Ordering::SeqCst), 6);
     sleep(Duration::from_secs(4)).await;
@@ -68,7 +70,7 @@ async fn the_breaker_opens_rejects_probes_and_closes() {
     assert_eq!(calls.load(Ordering::SeqCst), 8);
     for r in results.iter().filter(|r| r.is_err()) {
         let e = r.as_ref().unwrap_err();
-        assert!(matches!(e.error.node_error(), Some(NodeError::CircuitOpen { .. })));
+        assert!(e.error.node_error().is_some_and(|e| e.is::<CircuitOpen>() && !e.is_retryable()));
     }
     // Two successful trials closed it.
     assert_eq!(breaker.state(), BreakerState::Closed);
@@ -118,12 +120,14 @@ async fn timeouts_count_as_failures_only_inside_the_breaker() {
     let store = Store::new();
     // Timeout outside: the abandoned call counts neither way.
     let outside = CircuitBreaker::new(1, Duration::from_secs(1));
-    let node = slow().circuit_breaker(outside.clone()).timeout(pocket::Timeouts::step(Duration::from_secs(1)));
+    let node =
+        slow().circuit_breaker(outside.clone()).timeout(pocket::layer::timeout::Timeouts::step(Duration::from_secs(1)));
     assert!(run_node(&node, &store, 1).await.is_err());
     assert_eq!(outside.state(), BreakerState::Closed);
     // Timeout inside: the breaker sees the timeout error and opens.
     let inside = CircuitBreaker::new(1, Duration::from_secs(1));
-    let node = slow().timeout(pocket::Timeouts::step(Duration::from_secs(1))).circuit_breaker(inside.clone());
+    let node =
+        slow().timeout(pocket::layer::timeout::Timeouts::step(Duration::from_secs(1))).circuit_breaker(inside.clone());
     assert!(run_node(&node, &store, 1).await.is_err());
     assert_eq!(inside.state(), BreakerState::Open);
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pocket::{NodeError, NodeExt, ResultCache, Store, exec_fn, run_node};
+use pocket::layer::cache::ResultCache;
+use pocket::{NodeError, NodeExt, Store, exec_fn, run_node};
 
 fn counted(
     calls: Arc<AtomicUsize>,

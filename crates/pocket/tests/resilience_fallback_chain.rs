@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pocket::{FallbackChain, NodeError, Store, Strategy, TaskGauge, exec_fn, run_node};
+use pocket::layer::fallback_chain::{AllFailed, FallbackChain, Strategy};
+use pocket::pattern::TaskGauge;
+use pocket::{NodeError, Store, exec_fn, run_node};
 use tokio::time::{Instant, sleep};
 
 fn model(
@@ -35,8 +37,8 @@ async fn sequential_tries_in_order_and_keeps_every_error() {
     let all_down =
         FallbackChain::new("a", model("a", 0, false, calls.clone())).or("b", model("b", 0, false, calls.clone()));
     let err = run_node(&all_down, &store, "q".into()).await.unwrap_err();
-    let Some(NodeError::AllFailed { attempts }) = err.node_error() else { panic!("{err:?}") };
-    assert_eq!(attempts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let Some(all) = err.node_error().and_then(|e| e.downcast_ref::<AllFailed>()) else { panic!("{err:?}") };
+    assert_eq!(all.attempts().iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(
         pocket::report(&err),
         "node `node` failed in exec: all 2 alternatives failed: `a`: node `a` failed in exec: a is down; \
@@ -93,10 +95,10 @@ async fn a_cancelled_run_does_not_wait_for_parallel_attempts() {
         t.cancel();
     });
     let start = Instant::now();
-    let err = pocket::run_node_with(&chain, "ask", &Store::new(), "q".into(), &token).await.unwrap_err();
+    let err = pocket::node::run_node_with(&chain, "ask", &Store::new(), "q".into(), &token).await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(
-        err.node_error().is_some_and(|e| matches!(e, NodeError::AllFailed { attempts } if attempts.len() == 2)),
+        err.node_error().and_then(|e| e.downcast_ref::<AllFailed>()).is_some_and(|all| all.attempts().len() == 2),
         "{err:?}"
     );
     assert_eq!(gauge.active(), 0);

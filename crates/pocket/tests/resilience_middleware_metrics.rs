@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pocket::{Graph, Metrics, Next, NodeError, NodeExt, Store, exec_fn, middleware, run_node};
+use pocket::layer::from_fn::middleware;
+use pocket::layer::metrics::Metrics;
+use pocket::{Graph, Next, NodeError, NodeExt, Store, exec_fn, run_node};
 use serde_json::{Value, json};
 use tokio::time::sleep;
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use pocket::{AnyExec, AnyPrep, BoxNode, Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
+use pocket::node::{BoxExec as AnyExec, BoxPrep as AnyPrep};
+use pocket::{BoxNode, Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Once;
 use std::time::Duration;
 
-use pocket::{NodeError, RetryPolicy};
+use pocket::NodeError;
+use pocket::layer::retry::RetryPolicy;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

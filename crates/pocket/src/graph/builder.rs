@@ -10,7 +10,7 @@ use super::{DEFAULT_MAX_STEPS, Graph, GraphNode, Inner};
 use crate::action::Action;
 use crate::error::{BuildError, BuildProblem, BuildWarning};
 use crate::node::Node;
-use crate::sync_node::SyncNode;
+use crate::node::SyncNode;
 
 /// Builds a [`Graph`]: named nodes, edges by action, a start node (default: the first node
 /// added). [`GraphBuilder::build`] checks everything at once.
@@ -20,7 +20,8 @@ use crate::sync_node::SyncNode;
 /// Every problem is reported, not just the first:
 ///
 /// ```
-/// use pocket::{exec_fn, BuildProblem, Graph};
+/// use pocket::{exec_fn, Graph};
+/// use pocket::error::BuildProblem;
 ///
 /// let err = Graph::<i64, i64>::builder()
 ///     .node("a", exec_fn(|x: i64| async move { Ok(x) }))
@@ -100,7 +101,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
     }
 
     /// Stop runs after `limit` node executions with [`RunError::StepLimit`](crate::RunError::StepLimit)
-    /// (default [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS)).
+    /// (default [`DEFAULT_MAX_STEPS`](crate::graph::DEFAULT_MAX_STEPS)).
     pub fn max_steps(mut self, limit: u64) -> Self {
         self.max_steps = limit;
         self

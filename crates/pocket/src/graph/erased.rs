@@ -9,8 +9,8 @@ use crate::action::{Action, Next};
 use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
 use crate::node::{Node, lifecycle};
+use crate::node::{SyncNode, run_sync};
 use crate::store::{Store, StoreView};
-use crate::sync_node::{SyncNode, run_sync};
 
 /// The value travelling between nodes: a box holding `Option<T>`. A node takes its input out of
 /// the box and, when its output has the same type, puts the output back into the same box, so a

@@ -394,6 +394,19 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     }
 }
 
+/// A sub-graph used as a node failed; the inner run's error is the source and decides the
+/// classification.
+#[derive(Debug, thiserror::Error)]
+#[error("sub-graph failed")]
+pub struct GraphFailed(#[source] RunError);
+
+impl GraphFailed {
+    /// The inner run's error.
+    pub fn run_error(&self) -> &RunError {
+        &self.0
+    }
+}
+
 /// A graph as a node: Prep clones the input, Exec runs the whole inner graph on the outer run's
 /// store and token (so layers such as retry and timeout wrap the whole inner run), Post hands
 /// on the inner output and the action that ended the inner run.
@@ -416,7 +429,7 @@ where
         let (out, action) = self
             .run_loop(ctx.store(), input.clone(), ctx.token(), true, self.inner.max_steps, &current)
             .await
-            .map_err(|e| NodeError::Graph(Box::new(e)))?;
+            .map_err(|e| NodeError::new(e.kind(), GraphFailed(e)))?;
         Ok((out, action.map_or(Next::Default, Next::To)))
     }
 

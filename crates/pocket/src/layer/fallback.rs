@@ -3,16 +3,40 @@
 use std::fmt;
 use std::future::Future;
 
+use super::AroundExec;
 use crate::ctx::Ctx;
 use crate::error::NodeError;
 use crate::node::Node;
 
-/// A node whose failed Exec is replaced by a fallback. Built by
-/// [`NodeExt::fallback`](crate::NodeExt::fallback).
+/// Exec failed and the fallback failed too; both errors are kept (the fallback's is the
+/// source, and decides the classification).
+#[derive(Debug, thiserror::Error)]
+#[error("exec failed ({primary}) and the fallback failed too")]
+pub struct BothFailed {
+    primary: NodeError,
+    #[source]
+    fallback: NodeError,
+}
+
+impl BothFailed {
+    /// The final Exec error.
+    pub fn primary(&self) -> &NodeError {
+        &self.primary
+    }
+
+    /// The fallback's own error.
+    pub fn fallback(&self) -> &NodeError {
+        &self.fallback
+    }
+}
+
+/// A fallback function around Exec: a failed Exec is replaced by `f(prep, &error)`. Built by
+/// [`NodeExt::fallback`](crate::NodeExt::fallback); the node is an
+/// [`Around`](super::Around)`<N, FallbackFn<F>>`.
 ///
-/// The fallback receives (a clone of) the Prep result and a reference to the final Exec error — after any
-/// retries, if it wraps a retry layer. It is not called when the run was cancelled. If it
-/// fails too, the node fails with [`NodeError::FallbackFailed`], which keeps both errors.
+/// The fallback receives (a clone of) the Prep result and a reference to the final Exec error —
+/// after any retries, if it wraps a retry layer. It is not called when the run was cancelled.
+/// If it fails too, the node fails with [`BothFailed`], which keeps both errors.
 ///
 /// # Examples
 ///
@@ -31,40 +55,23 @@ use crate::node::Node;
 /// # });
 /// ```
 #[derive(Clone)]
-pub struct Fallback<N, F> {
-    inner: N,
-    fallback: F,
-}
+pub struct FallbackFn<F>(pub F);
 
-impl<N: fmt::Debug, F> fmt::Debug for Fallback<N, F> {
+impl<F> fmt::Debug for FallbackFn<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fallback").field("inner", &self.inner).finish_non_exhaustive()
+        f.write_str("FallbackFn")
     }
 }
 
-impl<N, F> Fallback<N, F> {
-    /// Wrap `inner`.
-    pub fn new(inner: N, fallback: F) -> Self {
-        Fallback { inner, fallback }
-    }
-}
-
-impl<N, F, Fut> Node for Fallback<N, F>
+impl<N, F, Fut> AroundExec<N> for FallbackFn<F>
 where
     N: Node,
     N::Prep: Clone,
     F: Fn(N::Prep, &NodeError) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<N::Exec, NodeError>> + Send,
 {
-    type Input = N::Input;
-    type Prep = N::Prep;
-    type Exec = N::Exec;
-    type Output = N::Output;
-
-    crate::node::delegate!(prep post finish actions);
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        let primary = match self.inner.exec(ctx, prep).await {
+    async fn exec(&self, inner: &N, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
+        let primary = match inner.exec(ctx, prep).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
@@ -72,8 +79,8 @@ where
             return Err(primary);
         }
         tracing::warn!(node = ctx.node(), error = %primary, "exec failed, running the fallback");
-        (self.fallback)(prep.clone(), &primary)
+        (self.0)(prep.clone(), &primary)
             .await
-            .map_err(|fallback| NodeError::FallbackFailed { primary: Box::new(primary), fallback: Box::new(fallback) })
+            .map_err(|fallback| NodeError::new(fallback.kind(), BothFailed { primary, fallback }))
     }
 }

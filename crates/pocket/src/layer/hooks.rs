@@ -1,10 +1,11 @@
-//! Hooks and the error handler: callbacks after a node's lifecycle, with store access.
+//! Hooks: callbacks after a node's lifecycle, with store access.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
+use crate::layer::Layer;
 use crate::node::{Node, Outcome};
 use crate::store::Store;
 
@@ -21,7 +22,8 @@ type Complete = Arc<dyn Fn(&Ctx<'_>, &Store) + Send + Sync>;
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, Hooks, NodeExt, Store};
+/// use pocket::layer::hooks::Hooks;
+/// use pocket::{exec_fn, NodeExt, Store};
 /// use serde_json::json;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -96,6 +98,7 @@ impl<O> Hooks<O> {
 
 /// A node with [`Hooks`]. Built by [`NodeExt::hooks`](crate::NodeExt::hooks).
 #[derive(Clone)]
+#[must_use = "a layered node does nothing until it is run"]
 pub struct Hooked<N: Node> {
     inner: N,
     hooks: Hooks<N::Output>,
@@ -132,59 +135,19 @@ impl<N: Node> Node for Hooked<N> {
     }
 }
 
-/// A node with an error handler: called once with the node name, the failed step and the
-/// error, after all hooks. Built by [`NodeExt::on_error`](crate::NodeExt::on_error).
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use pocket::{exec_fn, NodeError, NodeExt, Store};
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let log = seen.clone();
-/// let node = exec_fn(|_: u8| async move { Err::<u8, _>(NodeError::msg("boom")) })
-///     .on_error(move |node, step, err| log.lock().unwrap().push(format!("{node}/{step}: {err}")));
-/// assert!(pocket::run_node(&node, &Store::new(), 0).await.is_err());
-/// assert_eq!(*seen.lock().unwrap(), ["node/exec: boom"]);
-/// # });
-/// ```
-#[derive(Clone)]
-pub struct OnError<N, F> {
-    inner: N,
-    handler: F,
-}
+/// The layer value of [`Hooks`]: every node it wraps runs (clones of) the same callbacks.
+#[derive(Debug)]
+pub struct HooksLayer<O>(pub Hooks<O>);
 
-impl<N: fmt::Debug, F> fmt::Debug for OnError<N, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OnError").field("inner", &self.inner).finish_non_exhaustive()
+impl<O> Clone for HooksLayer<O> {
+    fn clone(&self) -> Self {
+        HooksLayer(self.0.clone())
     }
 }
 
-impl<N, F> OnError<N, F> {
-    /// Wrap `inner`.
-    pub fn new(inner: N, handler: F) -> Self {
-        OnError { inner, handler }
-    }
-}
-
-impl<N, F> Node for OnError<N, F>
-where
-    N: Node,
-    F: Fn(&str, Step, &NodeError) + Send + Sync + 'static,
-{
-    type Input = N::Input;
-    type Prep = N::Prep;
-    type Exec = N::Exec;
-    type Output = N::Output;
-
-    crate::node::delegate!(prep exec post actions);
-
-    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        self.inner.finish(ctx, store, outcome);
-        if let Err((step, error)) = outcome {
-            (self.handler)(ctx.node(), step, error);
-        }
+impl<N: Node> Layer<N> for HooksLayer<N::Output> {
+    type Node = Hooked<N>;
+    fn layer(&self, inner: N) -> Hooked<N> {
+        Hooked::new(inner, self.0.clone())
     }
 }

@@ -1,4 +1,5 @@
-//! The retry layer: re-run Prep and Exec on retryable errors, with backoff.
+//! The retry layer: re-run Prep and Exec on retryable errors, with backoff and jitter, waiting
+//! at least what a throttled call asked for.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -7,8 +8,31 @@ use std::time::Duration;
 
 use crate::ctx::Ctx;
 use crate::error::{NodeError, Step};
-use crate::node::{Layer, Node};
+use crate::layer::Layer;
+use crate::node::Node;
 use crate::store::StoreView;
+
+/// Retrying stopped after `attempts` attempts; the last attempt's error is the source. Its
+/// [`NodeError`] has the last error's classification.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up after {attempts} attempts")]
+pub struct Exhausted {
+    attempts: u32,
+    #[source]
+    last: NodeError,
+}
+
+impl Exhausted {
+    /// How many attempts were made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The last attempt's error.
+    pub fn last(&self) -> &NodeError {
+        &self.last
+    }
+}
 
 /// How long to wait between attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,14 +55,14 @@ pub enum Backoff {
 /// When and how often to retry. Applies to Prep and Exec, never to Post.
 ///
 /// Only errors for which [`NodeError::is_retryable`] is true are retried; a fatal error stops
-/// at once. Waiting between attempts ends early, with [`NodeError::Cancelled`], when the run is
+/// at once. Waiting between attempts ends early, with a cancelled [`NodeError`], when the run is
 /// cancelled.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::RetryPolicy;
+/// use pocket::layer::retry::RetryPolicy;
 ///
 /// let policy = RetryPolicy::exponential(4, Duration::from_millis(100))
 ///     .multiplier(2.0)
@@ -136,7 +160,8 @@ impl RetryPolicy {
             };
             if !error.is_retryable() || n >= self.max_attempts || ctx.is_cancelled() {
                 return Err(if n > 1 {
-                    NodeError::RetriesExhausted { attempts: n, last: Box::new(error) }
+                    let kind = error.kind();
+                    NodeError::new(kind, Exhausted { attempts: n, last: error })
                 } else {
                     error
                 });
@@ -146,7 +171,7 @@ impl RetryPolicy {
             tracing::warn!(node = ctx.node(), %step, attempt = n, ?delay, %error, "retrying");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = ctx.cancelled() => return Err(NodeError::Cancelled),
+                () = ctx.cancelled() => return Err(NodeError::cancelled()),
             }
             n += 1;
         }
@@ -169,7 +194,8 @@ fn random_unit() -> f64 {
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use pocket::{exec_fn, NodeError, NodeExt, RetryPolicy, Store};
+/// use pocket::layer::retry::RetryPolicy;
+/// use pocket::{exec_fn, NodeError, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let calls = Arc::new(AtomicU32::new(0));
@@ -185,6 +211,7 @@ fn random_unit() -> f64 {
 /// # });
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a layered node does nothing until it is run"]
 pub struct Retry<N> {
     inner: N,
     policy: RetryPolicy,

@@ -7,9 +7,49 @@ use tokio::time::Instant;
 
 use crate::action::Next;
 use crate::ctx::Ctx;
-use crate::error::{NodeError, TimeoutScope};
-use crate::node::{Layer, Node};
+use crate::error::NodeError;
+use crate::layer::Layer;
+use crate::node::Node;
 use crate::store::{Store, StoreView};
+
+/// Whether a timeout covered one step or the whole node lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutScope {
+    /// The limit applies to each step separately.
+    Step,
+    /// The limit applies to the node's whole lifecycle (prep + exec + post).
+    Node,
+}
+
+impl std::fmt::Display for TimeoutScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutScope::Step => "step",
+            TimeoutScope::Node => "node",
+        })
+    }
+}
+
+/// A timeout layer abandoned the step. Retryable (the next attempt may be faster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out after {after:?} ({scope} timeout)")]
+pub struct Elapsed {
+    after: Duration,
+    scope: TimeoutScope,
+}
+
+impl Elapsed {
+    /// The configured limit.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+
+    /// Whether the limit was per step or per node.
+    pub fn scope(&self) -> TimeoutScope {
+        self.scope
+    }
+}
 
 /// Limits for [`Timeout`]: per step, per node lifecycle, or both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,18 +83,33 @@ impl Timeouts {
     }
 }
 
-/// The Prep result of a [`Timeout`] node: the inner Prep plus the lifecycle's deadline.
-#[derive(Debug)]
+/// The Prep result of a [`Timeout`] node: the inner Prep plus the lifecycle's deadline. It
+/// dereferences to the inner Prep, so an outer layer that reads the Prep (a rate limit's cost
+/// function, a cache key) sees the wrapped node's.
+#[derive(Debug, Clone)]
 pub struct Timed<P> {
     inner: P,
     deadline: Option<Instant>,
+}
+
+impl<P> std::ops::Deref for Timed<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: serde::Serialize> serde::Serialize for Timed<P> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.inner.serialize(serializer)
+    }
 }
 
 /// A node whose steps are abandoned when they take too long. Built by
 /// [`NodeExt::timeout`](crate::NodeExt::timeout).
 ///
 /// A step that runs past its limit is dropped (abandoned, not awaited, whether or not it
-/// watches cancellation) and fails with [`NodeError::Timeout`], which says whether the step or
+/// watches cancellation) and fails with [`Elapsed`] (retryable), which says whether the step or
 /// the node limit was hit; the run error names the node and the step. Code that blocks a
 /// thread without yielding cannot be interrupted by any async timeout: run such code with
 /// `tokio::task::spawn_blocking`.
@@ -66,7 +121,8 @@ pub struct Timed<P> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, NodeError, NodeExt, Store, Timeouts};
+/// use pocket::layer::timeout::Timeouts;
+/// use pocket::{exec_fn, NodeError, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let stuck = exec_fn(|x: u32| async move {
@@ -80,6 +136,7 @@ pub struct Timed<P> {
 /// # });
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a layered node does nothing until it is run"]
 pub struct Timeout<N> {
     inner: N,
     limits: Timeouts,
@@ -117,7 +174,7 @@ impl<N> Timeout<N> {
         };
         match tokio::time::timeout_at(until, fut).await {
             Ok(result) => result,
-            Err(_) => Err(NodeError::Timeout { after: after.unwrap_or_default(), scope }),
+            Err(_) => Err(NodeError::retryable(Elapsed { after: after.unwrap_or_default(), scope })),
         }
     }
 }

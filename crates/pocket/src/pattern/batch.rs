@@ -36,7 +36,8 @@ pub struct BatchError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, Batches, Store};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::Batches;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let batches = Batches::new(exec_fn(|x: u32| async move { Ok(x + 1) }), 2).pause(Duration::from_secs(1));
@@ -184,9 +185,9 @@ impl LoadSignal for SystemLoad {
 /// to the spare capacity (`1 - load`).
 ///
 /// ```
-/// assert_eq!(pocket::workers_for_load(0.9, 2, 10), 2);
-/// assert_eq!(pocket::workers_for_load(0.1, 2, 10), 10);
-/// assert_eq!(pocket::workers_for_load(0.5, 2, 10), 6);
+/// assert_eq!(pocket::pattern::workers_for_load(0.9, 2, 10), 2);
+/// assert_eq!(pocket::pattern::workers_for_load(0.1, 2, 10), 10);
+/// assert_eq!(pocket::pattern::workers_for_load(0.5, 2, 10), 6);
 /// ```
 pub fn workers_for_load(load: f64, min: usize, max: usize) -> usize {
     let (min, max) = (min.max(1), max.max(min.max(1)));
@@ -209,7 +210,8 @@ pub fn workers_for_load(load: f64, min: usize, max: usize) -> usize {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, AdaptiveFanOut, Store};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::AdaptiveFanOut;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let fan = AdaptiveFanOut::new(exec_fn(|x: u32| async move { Ok(x * 2) }), 1, 8)

@@ -35,7 +35,7 @@ pub const DEFAULT_FAN_OUT_LIMIT: usize = 64;
 ///   counts on the [`TaskGauge`]. A panicking item becomes that item's error.
 ///
 /// Items run concurrently, not in parallel: for CPU-heavy work, run the fan-out inside several
-/// tasks or use a [`WorkerPool`](crate::WorkerPool).
+/// tasks or use a [`WorkerPool`](crate::pattern::WorkerPool).
 ///
 /// # Examples
 ///
@@ -333,7 +333,7 @@ pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) -> Vec<
 /// order), so a graph step can fan out. It runs on the run's store (items on the scopes
 /// `item-<i>` of it, named after the graph node) and token; the first failing item fails the
 /// node with
-/// [`NodeError::Item`](crate::NodeError::Item). Prep clones the list (Exec may be retried).
+/// an [`ItemError`] (its index and run error). Prep clones the list (Exec may be retried).
 ///
 /// # Examples
 ///
@@ -377,7 +377,7 @@ where
         let limit = self.limit.unwrap_or(usize::MAX);
         run_fail_fast(spec, items.iter().cloned(), &ctx.token().child_token(), |_| limit)
             .await
-            .map_err(|e| crate::NodeError::Item { index: e.index, source: Box::new(e.error) })
+            .map_err(|e| crate::NodeError::new(e.error.kind(), e))
     }
 
     async fn post(

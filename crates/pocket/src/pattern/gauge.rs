@@ -20,7 +20,8 @@ pub fn active_tasks() -> usize {
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, FanOut, Store, TaskGauge};
+/// use pocket::{exec_fn, FanOut, Store};
+/// use pocket::pattern::TaskGauge;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let gauge = TaskGauge::new();

@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::fan_out::settle;
 use super::{ItemError, TaskGauge};
-use crate::boxed::BoxNode;
 use crate::error::RunError;
 use crate::graph::erased::{DynNode, Erased, ErasedSync};
 use crate::graph::{Graph, RunOptions};
+use crate::node::BoxNode;
+use crate::node::SyncNode;
 use crate::node::{Node, run_node_racing, run_node_unchecked, run_node_with};
 use crate::store::Store;
-use crate::sync_node::SyncNode;
 
 /// Run `nodes[i]` on `inputs[i]`, all at once, each on the scope `concurrent-<i>`; results in
 /// node order. Fails fast: the first error cancels the others. For nodes of different types,
@@ -30,7 +30,8 @@ use crate::sync_node::SyncNode;
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, run_concurrent, NodeExt, Store};
+/// use pocket::{exec_fn, NodeExt, Store};
+/// use pocket::pattern::run_concurrent;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let nodes = [
@@ -65,7 +66,7 @@ pub async fn run_concurrent_with<N: Node>(
             index: nodes.len().min(inputs.len()),
             error: RunError::Node {
                 node: "run-concurrent".into(),
-                step: crate::Step::Prep,
+                step: crate::error::Step::Prep,
                 source: crate::NodeError::fatal_msg(format!(
                     "{} nodes but {} inputs: give one input per node",
                     nodes.len(),
@@ -108,7 +109,8 @@ pub async fn run_concurrent_with<N: Node>(
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, ConcurrentNodes, Store};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::ConcurrentNodes;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let inventory = exec_fn(|order: u32| async move { Ok(order % 2 == 0) });
@@ -206,7 +208,8 @@ pub enum FanInError {
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, FanIn, NodeExt, Store};
+/// use pocket::{exec_fn, NodeExt, Store};
+/// use pocket::pattern::FanIn;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let sources = vec![
@@ -348,7 +351,8 @@ pub struct StageError {
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, Pipeline, Store};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::Pipeline;
 /// use serde_json::{json, Value};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -443,7 +447,7 @@ impl<T: Send + Sync + 'static> Pipeline<T> {
 
 /// A pipeline is a node: it runs its stages on the run's store and token and hands on the last
 /// stage's output (an empty pipeline hands on its input). Errors name the stage through
-/// [`NodeError::Graph`](crate::NodeError::Graph).
+/// [`GraphFailed`](crate::graph::GraphFailed).
 impl<T: Clone + Send + Sync + 'static> Node for Pipeline<T> {
     type Input = T;
     type Prep = T;
@@ -522,7 +526,8 @@ pub struct Gathered<O> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, ScatterGather, Store};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::ScatterGather;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let fast = exec_fn(|q: String| async move { Ok(format!("fast: {q}")) });
@@ -647,7 +652,8 @@ pub struct SubgraphError<O> {
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, run_subgraphs, Graph, Store};
+/// use pocket::{exec_fn, Graph, Store};
+/// use pocket::pattern::run_subgraphs;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let double = Graph::<i64, i64>::builder().node("d", exec_fn(|x: i64| async move { Ok(x * 2) })).build().unwrap();

@@ -8,7 +8,6 @@ mod fan_out;
 mod gauge;
 mod join;
 mod pool;
-mod rate;
 mod stream;
 
 pub use batch::{AdaptiveFanOut, BatchError, Batches, LoadSignal, SystemLoad, workers_for_load};
@@ -19,7 +18,6 @@ pub use join::{
     run_concurrent, run_concurrent_with, run_subgraphs, run_subgraphs_with,
 };
 pub use pool::{Job, PoolClosed, WorkerPool};
-pub use rate::{RateLimitError, RateLimited, RateLimiter};
 pub use stream::{Processed, StreamProcessor};
 
 use crate::error::RunError;

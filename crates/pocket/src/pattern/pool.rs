@@ -42,7 +42,8 @@ pub struct Job<O> {
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, Store, WorkerPool};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::WorkerPool;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let mut pool = WorkerPool::start(exec_fn(|x: u64| async move { Ok(x * x) }), Store::new(), 4, 8);

@@ -6,12 +6,13 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_core::Stream;
+use futures_util::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{ItemError, RateLimiter, TaskGauge};
+use super::{ItemError, TaskGauge};
+use crate::layer::rate_limit::RateLimiter;
 use crate::node::{Node, run_node_with};
 use crate::store::Store;
 
@@ -35,7 +36,8 @@ use crate::store::Store;
 ///
 /// ```
 /// use futures_util::StreamExt;
-/// use pocket::{exec_fn, Store, StreamProcessor};
+/// use pocket::{exec_fn, Store};
+/// use pocket::pattern::StreamProcessor;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let double = exec_fn(|x: u64| async move { Ok(x * 2) });

@@ -1,4 +1,4 @@
-//! Fallback chains: alternatives tried when the primary node fails.
+//! Fallback chains: alternative nodes tried when the primary node fails.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -6,12 +6,35 @@ use std::sync::{Arc, Mutex};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::action::Next;
-use crate::boxed::BoxNode;
 use crate::ctx::Ctx;
-use crate::error::{NodeError, RunError};
-use crate::node::{Node, run_node_racing, run_node_with};
+use crate::error::{ErrorKind, NodeError, RunError, report};
+use crate::node::{BoxNode, Node, run_node_racing, run_node_with};
 use crate::pattern::TaskGauge;
 use crate::store::{Store, StoreView};
+
+/// Every node of a [`FallbackChain`] failed; each attempt's error is kept, in the order the
+/// nodes were tried. Retryable when any attempt's error was.
+#[derive(Debug, thiserror::Error)]
+#[error("all {} alternatives failed: {}", .attempts.len(), attempts_list(.attempts))]
+pub struct AllFailed {
+    attempts: Vec<(String, RunError)>,
+}
+
+impl AllFailed {
+    /// `(node name, error)` per attempt.
+    pub fn attempts(&self) -> &[(String, RunError)] {
+        &self.attempts
+    }
+
+    fn into_error(self) -> NodeError {
+        let retryable = self.attempts.iter().any(|(_, e)| e.node_error().is_some_and(NodeError::is_retryable));
+        NodeError::new(if retryable { ErrorKind::Retryable } else { ErrorKind::Fatal }, self)
+    }
+}
+
+fn attempts_list(attempts: &[(String, RunError)]) -> String {
+    attempts.iter().map(|(name, e)| format!("`{name}`: {}", report(e))).collect::<Vec<_>>().join("; ")
+}
 
 /// How a [`FallbackChain`] tries its nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,13 +51,14 @@ pub enum Strategy {
 
 /// An ordered list of alternative nodes tried when the primary fails — a cheaper model, then a
 /// canned answer. A chain is a node: it takes layers and sits in graphs. Each alternative runs
-/// its whole lifecycle on the run's store; when all fail, [`NodeError::AllFailed`] keeps every
+/// its whole lifecycle on the run's store; when all fail, [`AllFailed`] keeps every
 /// attempt's error.
 ///
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, FallbackChain, NodeError, Store, Strategy};
+/// use pocket::layer::fallback_chain::{FallbackChain, Strategy};
+/// use pocket::{exec_fn, NodeError, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let big = exec_fn(|q: String| async move { Err::<String, _>(NodeError::msg("rate limited")) });
@@ -130,13 +154,13 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> FallbackChain<I, O> {
                     self.record(index, false);
                     tracing::warn!(node = ctx.node(), alternative = %name, "fallback chain: alternative failed");
                     if ctx.is_cancelled() {
-                        return Err(NodeError::Cancelled);
+                        return Err(NodeError::cancelled());
                     }
                     attempts.push((name.clone(), error));
                 }
             }
         }
-        Err(NodeError::AllFailed { attempts })
+        Err(AllFailed { attempts }.into_error())
     }
 
     async fn parallel(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
@@ -171,7 +195,7 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> FallbackChain<I, O> {
         }
         let attempts =
             failures.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (self.nodes[i].0.clone(), e))).collect();
-        Err(NodeError::AllFailed { attempts })
+        Err(AllFailed { attempts }.into_error())
     }
 }
 

@@ -6,9 +6,25 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{Around, AroundExec, Layer};
 use crate::ctx::Ctx;
 use crate::error::NodeError;
 use crate::node::Node;
+
+/// A circuit breaker refused the call. Fatal: retrying at once cannot help (the breaker says
+/// when it will let a trial through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", if .retry_in.is_zero() { "circuit half-open: the trial calls are in flight, failing fast".to_string() } else { format!("circuit open: failing fast, next trial in {:?}", .retry_in) })]
+pub struct CircuitOpen {
+    retry_in: Duration,
+}
+
+impl CircuitOpen {
+    /// How long until the breaker lets a trial call through (zero: trials are in flight).
+    pub fn retry_in(&self) -> Duration {
+        self.retry_in
+    }
+}
 
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +44,7 @@ type Listener = Arc<dyn Fn(BreakerState, BreakerState) + Send + Sync>;
 ///
 /// * **Closed**: calls go through. `failure_threshold` consecutive failures open it; a success
 ///   resets the count.
-/// * **Open**: calls fail at once with [`NodeError::CircuitOpen`], which says when the breaker
+/// * **Open**: calls fail at once with [`CircuitOpen`], which says when the breaker
 ///   will try again. After `open_for` it turns half-open.
 /// * **Half-open**: at most `half_open_trials` calls go through at once (the others fail fast).
 ///   When that many trials have succeeded it closes; any failed trial re-opens it.
@@ -43,7 +59,8 @@ type Listener = Arc<dyn Fn(BreakerState, BreakerState) + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, BreakerState, CircuitBreaker, NodeError, NodeExt, Store};
+/// use pocket::layer::circuit_breaker::{BreakerState, CircuitBreaker};
+/// use pocket::{exec_fn, NodeError, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let breaker = CircuitBreaker::new(2, Duration::from_secs(30));
@@ -220,43 +237,30 @@ impl CircuitBreaker {
     }
 }
 
-/// A node whose Exec goes through a [`CircuitBreaker`]. Built by
-/// [`NodeExt::circuit_breaker`](crate::NodeExt::circuit_breaker). Put retries *outside* the
-/// breaker so that every attempt counts and an open breaker stops the retrying.
-#[derive(Debug, Clone)]
-pub struct Breaker<N> {
-    inner: N,
-    breaker: CircuitBreaker,
-}
-
-impl<N> Breaker<N> {
-    /// Wrap `inner`.
-    pub fn new(inner: N, breaker: CircuitBreaker) -> Self {
-        Breaker { inner, breaker }
-    }
-}
-
-impl<N: Node> Node for Breaker<N> {
-    type Input = N::Input;
-    type Prep = N::Prep;
-    type Exec = N::Exec;
-    type Output = N::Output;
-
-    crate::node::delegate!(prep post finish actions);
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        let ticket = self.breaker.acquire().map_err(|retry_in| NodeError::CircuitOpen { retry_in })?;
-        let mut guard = Outcome { breaker: &self.breaker, ticket: Some(ticket) };
-        let result = self.inner.exec(ctx, prep).await;
+/// Exec goes through the breaker. Put retries *outside* the breaker so that every attempt counts
+/// and an open breaker stops the retrying.
+impl<N: Node> AroundExec<N> for CircuitBreaker {
+    async fn exec(&self, inner: &N, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
+        let ticket = self.acquire().map_err(|retry_in| NodeError::fatal(CircuitOpen { retry_in }))?;
+        let mut guard = Outcome { breaker: self, ticket: Some(ticket) };
+        let result = inner.exec(ctx, prep).await;
         let success = match &result {
             Ok(_) => Some(true),
             Err(e) if e.is_cancelled() => None,
             Err(_) => Some(false),
         };
         if let Some(ticket) = guard.ticket.take() {
-            self.breaker.record(ticket, success);
+            self.record(ticket, success);
         }
         result
+    }
+}
+
+/// A breaker is a layer: its nodes share it (and its state).
+impl<N: Node> Layer<N> for CircuitBreaker {
+    type Node = Around<N, CircuitBreaker>;
+    fn layer(&self, inner: N) -> Self::Node {
+        Around::new(inner, self.clone())
     }
 }
 

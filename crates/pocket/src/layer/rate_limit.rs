@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{Around, AroundExec, Layer};
 use crate::ctx::Ctx;
 use crate::error::NodeError;
 use crate::node::Node;
@@ -34,7 +35,7 @@ pub enum RateLimitError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::RateLimiter;
+/// use pocket::layer::rate_limit::RateLimiter;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let limiter = RateLimiter::new(10.0, 1).unwrap(); // 10 per second, no saving up
@@ -149,18 +150,43 @@ impl Drop for Refund<'_> {
     }
 }
 
-/// A node whose Exec waits for a [`RateLimiter`] first. Built by
+/// What one call costs in tokens of a [`RateLimiter`]: [`PerCall`] (one), or a function of the
+/// Prep result (an LLM call's estimated tokens).
+pub trait Cost<P>: Send + Sync + 'static {
+    /// The tokens a call with Prep result `prep` takes.
+    fn cost(&self, prep: &P) -> u32;
+}
+
+/// One token per call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerCall;
+
+impl<P> Cost<P> for PerCall {
+    fn cost(&self, _: &P) -> u32 {
+        1
+    }
+}
+
+impl<P, F: Fn(&P) -> u32 + Send + Sync + 'static> Cost<P> for F {
+    fn cost(&self, prep: &P) -> u32 {
+        self(prep)
+    }
+}
+
+/// Exec waits for a [`RateLimiter`] first. Built by
 /// [`NodeExt::rate_limit`](crate::NodeExt::rate_limit) (one token per call) or
 /// [`NodeExt::rate_limit_by`](crate::NodeExt::rate_limit_by) (a cost computed from the Prep
-/// result, e.g. estimated LLM tokens).
+/// result, e.g. estimated LLM tokens); the node is an [`Around`]`<N, RateLimit<C>>`.
 ///
-/// Inside a retry layer every attempt pays; outside it, only the first.
+/// Inside a retry layer every attempt pays; outside it, only the first. Waiting ends early,
+/// with a cancelled error, when the run is cancelled.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, FanOut, NodeExt, RateLimiter, Store};
+/// use pocket::layer::rate_limit::RateLimiter;
+/// use pocket::{exec_fn, FanOut, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// let limiter = RateLimiter::new(100.0, 1).unwrap();
@@ -173,44 +199,47 @@ impl Drop for Refund<'_> {
 /// # });
 /// ```
 #[derive(Clone)]
-pub struct RateLimited<N, C> {
-    inner: N,
+pub struct RateLimit<C = PerCall> {
     limiter: RateLimiter,
     cost: C,
 }
 
-impl<N: fmt::Debug, C> fmt::Debug for RateLimited<N, C> {
+impl<C> fmt::Debug for RateLimit<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimited").field("inner", &self.inner).field("limiter", &self.limiter).finish()
+        f.debug_struct("RateLimit").field("limiter", &self.limiter).finish_non_exhaustive()
     }
 }
 
-impl<N, C> RateLimited<N, C> {
-    /// Wrap `inner`; each Exec costs `cost(prep)` tokens.
-    pub fn new(inner: N, limiter: RateLimiter, cost: C) -> Self {
-        RateLimited { inner, limiter, cost }
+impl RateLimit {
+    /// One token of `limiter` per call.
+    pub fn per_call(limiter: RateLimiter) -> Self {
+        RateLimit { limiter, cost: PerCall }
     }
 }
 
-impl<N, C> Node for RateLimited<N, C>
-where
-    N: Node,
-    C: Fn(&N::Prep) -> u32 + Send + Sync + 'static,
-{
-    type Input = N::Input;
-    type Prep = N::Prep;
-    type Exec = N::Exec;
-    type Output = N::Output;
+impl<C> RateLimit<C> {
+    /// `cost(prep)` tokens of `limiter` per call.
+    pub fn by(limiter: RateLimiter, cost: C) -> Self {
+        RateLimit { limiter, cost }
+    }
+}
 
-    crate::node::delegate!(prep post finish actions);
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        let cost = (self.cost)(prep);
+impl<N: Node, C: Cost<N::Prep>> AroundExec<N> for RateLimit<C> {
+    async fn exec(&self, inner: &N, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
+        let cost = self.cost.cost(prep);
         tokio::select! {
             biased;
-            () = ctx.cancelled() => return Err(NodeError::Cancelled),
+            () = ctx.cancelled() => return Err(NodeError::cancelled()),
             () = self.limiter.acquire(cost) => {}
         }
-        self.inner.exec(ctx, prep).await
+        inner.exec(ctx, prep).await
+    }
+}
+
+/// A limiter is a layer of one token per call; its nodes share the bucket.
+impl<N: Node> Layer<N> for RateLimiter {
+    type Node = Around<N, RateLimit>;
+    fn layer(&self, inner: N) -> Self::Node {
+        Around::new(inner, RateLimit::per_call(self.clone()))
     }
 }

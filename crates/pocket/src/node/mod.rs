@@ -1,4 +1,20 @@
-//! The [`Node`] trait, its lifecycle, and [`Layer`]s that wrap nodes.
+//! Nodes: the [`Node`] lifecycle trait, nodes from closures ([`exec_fn`], [`node_fn`], ...),
+//! nodes that never wait ([`SyncNode`]), type-erased nodes ([`BoxNode`]), typed chains
+//! ([`Chain`]) and the [`NodeExt`] methods that put layers one call away.
+
+mod boxed;
+mod chain;
+mod ext;
+mod fn_node;
+mod sync;
+
+pub use crate::ctx::{Ctx, OwnedCtx};
+pub use boxed::{BoxExec, BoxNode, BoxPrep};
+pub use chain::{Chain, StageFailed};
+pub use ext::NodeExt;
+pub use fn_node::{ExecCtxFn, ExecFn, ExecPostFn, FnNode, exec_fn, exec_fn_ctx, exec_post_fn, node_fn};
+pub(crate) use sync::run_sync;
+pub use sync::{Immediate, SyncFn, SyncNode, sync_fn};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -8,7 +24,6 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, Next};
-use crate::ctx::Ctx;
 use crate::error::{NodeError, RunError, Step};
 use crate::store::{Store, StoreView};
 
@@ -20,10 +35,10 @@ pub type Outcome<'a, O> = Result<&'a O, (Step, &'a NodeError)>;
 ///
 /// The associated types are the node's contract: `Input` is what it receives, `Output` what it
 /// hands on. Graphs check at build time that connected nodes agree, and typed chains
-/// ([`NodeExt::then`](crate::NodeExt::then)) are checked by the compiler.
+/// ([`NodeExt::then`]) are checked by the compiler.
 ///
-/// For the common shapes, build nodes from closures instead: [`exec_fn`](crate::exec_fn),
-/// [`exec_post_fn`](crate::exec_post_fn), [`node_fn`](crate::node_fn).
+/// For the common shapes, build nodes from closures instead: [`exec_fn`],
+/// [`exec_post_fn`], [`node_fn`].
 ///
 /// # Examples
 ///
@@ -93,7 +108,7 @@ pub trait Node: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(Self::Output, Next), NodeError>> + Send;
 
     /// Called once after the lifecycle, with the output or with the step that failed and its
-    /// error (write access to the store). Layers such as [`Hooks`](crate::Hooks) use it; the
+    /// error (write access to the store). Layers such as [`Hooks`](crate::layer::hooks::Hooks) use it; the
     /// default does nothing.
     fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, Self::Output>) {
         let _ = (ctx, store, outcome);
@@ -104,15 +119,6 @@ pub trait Node: Send + Sync + 'static {
     fn actions(&self) -> Option<Vec<Action>> {
         None
     }
-}
-
-/// Wraps a node in another node (retry, timeout, hooks, ...). The wrapped node is still a
-/// [`Node`], so layers stack and apply to sub-graphs like to any node.
-pub trait Layer<N: Node> {
-    /// The wrapping node.
-    type Node: Node;
-    /// Wrap `inner`.
-    fn layer(&self, inner: N) -> Self::Node;
 }
 
 /// Forward the listed [`Node`] methods of a wrapper to `self.inner` (the wrapped node, with the
@@ -151,7 +157,7 @@ macro_rules! delegate {
         }
     };
     (@finish) => {
-        fn finish(&self, ctx: &$crate::Ctx<'_>, store: &$crate::Store, outcome: $crate::Outcome<'_, Self::Output>) {
+        fn finish(&self, ctx: &$crate::Ctx<'_>, store: &$crate::Store, outcome: $crate::node::Outcome<'_, Self::Output>) {
             self.inner.finish(ctx, store, outcome);
         }
     };
@@ -164,7 +170,7 @@ macro_rules! delegate {
 pub(crate) use delegate;
 
 /// Run one node's whole lifecycle (prep → exec → post, then [`Node::finish`]), catching panics.
-/// A step's panic becomes [`NodeError::Panicked`] for that step.
+/// A step's panic becomes a [`Panicked`](crate::error::Panicked) error of that step.
 pub(crate) async fn lifecycle<N: Node>(
     node: &N,
     ctx: &Ctx<'_>,

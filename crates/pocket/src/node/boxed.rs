@@ -14,10 +14,27 @@ use crate::store::{Store, StoreView};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The erased Prep result of a [`BoxNode`].
-pub type AnyPrep = Box<dyn Any + Send + Sync>;
-/// The erased Exec result of a [`BoxNode`].
-pub type AnyExec = Box<dyn Any + Send>;
+/// The Prep result of a [`BoxNode`]: opaque — only the `BoxNode` that made it can open it, so a
+/// wrapper can hold it and hand it back, never build or inspect one.
+pub struct BoxPrep(Box<dyn Any + Send + Sync>);
+
+/// The Exec result of a [`BoxNode`]: opaque, like [`BoxPrep`].
+pub struct BoxExec(Box<dyn Any + Send>);
+
+impl fmt::Debug for BoxPrep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxPrep")
+    }
+}
+
+impl fmt::Debug for BoxExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxExec")
+    }
+}
+
+type AnyPrep = BoxPrep;
+type AnyExec = BoxExec;
 
 trait Erased<I, O>: Send + Sync {
     fn prep<'a>(
@@ -51,13 +68,13 @@ impl<N: Node> Erased<N::Input, N::Output> for N {
         store: &'a StoreView,
         input: &'a N::Input,
     ) -> BoxFuture<'a, Result<AnyPrep, NodeError>> {
-        Box::pin(async move { Node::prep(self, ctx, store, input).await.map(|p| Box::new(p) as AnyPrep) })
+        Box::pin(async move { Node::prep(self, ctx, store, input).await.map(|p| BoxPrep(Box::new(p))) })
     }
 
     fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a AnyPrep) -> BoxFuture<'a, Result<AnyExec, NodeError>> {
         Box::pin(async move {
-            let prep = prep.downcast_ref::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
-            Node::exec(self, ctx, prep).await.map(|e| Box::new(e) as AnyExec)
+            let prep = prep.0.downcast_ref::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
+            Node::exec(self, ctx, prep).await.map(|e| BoxExec(Box::new(e)))
         })
     }
 
@@ -70,8 +87,8 @@ impl<N: Node> Erased<N::Input, N::Output> for N {
         exec: AnyExec,
     ) -> BoxFuture<'a, Result<(N::Output, Next), NodeError>> {
         Box::pin(async move {
-            let prep = prep.downcast::<N::Prep>().map_err(|_| mismatch::<N::Prep>())?;
-            let exec = exec.downcast::<N::Exec>().map_err(|_| mismatch::<N::Exec>())?;
+            let prep = prep.0.downcast::<N::Prep>().map_err(|_| mismatch::<N::Prep>())?;
+            let exec = exec.0.downcast::<N::Exec>().map_err(|_| mismatch::<N::Exec>())?;
             Node::post(self, ctx, store, input, *prep, *exec).await
         })
     }
@@ -123,9 +140,13 @@ impl<I, O> fmt::Debug for BoxNode<I, O> {
 }
 
 impl<I: Send + Sync + 'static, O: Send + 'static> BoxNode<I, O> {
-    /// Erase `node`'s type.
+    /// Erase `node`'s type (a node that is already a `BoxNode<I, O>` is not boxed again).
     pub fn new<N: Node<Input = I, Output = O>>(node: N) -> Self {
-        BoxNode { inner: Box::new(node) }
+        let mut slot = Some(node);
+        if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxNode<I, O>>>() {
+            return boxed.take().expect("the slot was just filled");
+        }
+        BoxNode { inner: Box::new(slot.expect("the slot was just filled")) }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::Layer;
 use crate::action::Next;
 use crate::ctx::Ctx;
 use crate::error::NodeError;
@@ -14,12 +15,13 @@ use crate::store::{Store, StoreView};
 /// A shared cap on executions in flight. Clones share the cap, so one limiter can bound a node
 /// across all runs and fan-outs that use it, or several nodes that hit one service.
 ///
-/// Unlike a [`RateLimiter`](crate::RateLimiter) (calls per second), this bounds calls *at once*.
+/// Unlike a [`RateLimiter`](super::rate_limit::RateLimiter) (calls per second), this bounds calls *at once*.
 ///
 /// # Examples
 ///
 /// ```
-/// use pocket::{exec_fn, ConcurrencyLimit, FanOut, NodeExt, Store};
+/// use pocket::layer::concurrency_limit::ConcurrencyLimit;
+/// use pocket::{exec_fn, FanOut, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let db = ConcurrencyLimit::new(4); // the database takes 4 connections
@@ -66,10 +68,27 @@ pub struct Permitted<P> {
     _permit: OwnedSemaphorePermit,
 }
 
+/// Dereferences to the inner Prep (for the cost function of an outer rate limit, say).
+impl<P> std::ops::Deref for Permitted<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.inner
+    }
+}
+
+/// A limit is a layer; its nodes share the slots.
+impl<N: Node> Layer<N> for ConcurrencyLimit {
+    type Node = Limited<N>;
+    fn layer(&self, inner: N) -> Limited<N> {
+        Limited::new(inner, self.clone())
+    }
+}
+
 /// A node that takes a slot of a [`ConcurrencyLimit`] for its whole lifecycle (from Prep to the
 /// end of Post; a failure releases it). Waiting for a slot ends early when the run is
 /// cancelled. Built by [`NodeExt::concurrency_limit`](crate::NodeExt::concurrency_limit).
 #[derive(Debug, Clone)]
+#[must_use = "a layered node does nothing until it is run"]
 pub struct Limited<N> {
     inner: N,
     limit: ConcurrencyLimit,
@@ -93,7 +112,7 @@ impl<N: Node> Node for Limited<N> {
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
         let permit = tokio::select! {
             biased;
-            () = ctx.cancelled() => return Err(NodeError::Cancelled),
+            () = ctx.cancelled() => return Err(NodeError::cancelled()),
             permit = self.limit.semaphore.clone().acquire_owned() => {
                 permit.map_err(|_| NodeError::fatal_msg("the concurrency limiter was closed"))?
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::{Around, AroundExec, Layer};
 use crate::ctx::Ctx;
 use crate::error::NodeError;
 use crate::node::Node;
@@ -22,7 +23,8 @@ use crate::store::Store;
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{exec_fn, NodeExt, ResultCache, Store};
+/// use pocket::layer::cache::ResultCache;
+/// use pocket::{exec_fn, NodeExt, Store};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let cache = ResultCache::new(1_000, Some(Duration::from_secs(600)));
@@ -93,58 +95,80 @@ impl ResultCache {
     }
 }
 
-/// A node whose Exec results are cached by a key derived from the Prep result. Built by
-/// [`NodeExt::cache`](crate::NodeExt::cache) (key: the Prep result serialized as JSON) or
-/// [`NodeExt::cache_by`](crate::NodeExt::cache_by) (a key function; `None` skips the cache).
+/// A [`ResultCache`] and the function naming each call: the behaviour around Exec of
+/// [`NodeExt::cache`](crate::NodeExt::cache) (key: the Prep result serialized as JSON, [`JsonKey`])
+/// and [`NodeExt::cache_by`](crate::NodeExt::cache_by) (a key function; `None` skips the cache).
 /// Only successful results are cached.
 #[derive(Clone)]
-pub struct Cached<N, K> {
-    inner: N,
+pub struct CacheBy<K> {
     cache: ResultCache,
     key: K,
 }
 
-impl<N: fmt::Debug, K> fmt::Debug for Cached<N, K> {
+impl<K> fmt::Debug for CacheBy<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cached").field("inner", &self.inner).field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("CacheBy").field("cache", &self.cache).finish_non_exhaustive()
     }
 }
 
-impl<N, K> Cached<N, K> {
-    /// Wrap `inner`; `key(prep)` names the call.
-    pub fn new(inner: N, cache: ResultCache, key: K) -> Self {
-        Cached { inner, cache, key }
+impl<K> CacheBy<K> {
+    /// Cache in `cache` under `key(prep)`.
+    pub fn new(cache: ResultCache, key: K) -> Self {
+        CacheBy { cache, key }
     }
 }
 
-/// The default cache key: the Prep result as JSON (`None` if it cannot be serialized).
-pub(crate) fn json_key<P: Serialize>(prep: &P) -> Option<String> {
-    serde_json::to_string(prep).ok()
+/// How a cached call is named: a function of the Prep result (`None`: do not cache this call).
+pub trait CacheKey<P>: Send + Sync + 'static {
+    /// The key of the call with Prep result `prep`.
+    fn key(&self, prep: &P) -> Option<String>;
 }
 
-impl<N, K> Node for Cached<N, K>
+impl<P, F: Fn(&P) -> Option<String> + Send + Sync + 'static> CacheKey<P> for F {
+    fn key(&self, prep: &P) -> Option<String> {
+        self(prep)
+    }
+}
+
+/// The default cache key: the Prep result as JSON (not cached if it cannot be serialized).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonKey;
+
+impl<P: Serialize> CacheKey<P> for JsonKey {
+    fn key(&self, prep: &P) -> Option<String> {
+        serde_json::to_string(prep).ok()
+    }
+}
+
+impl<N, K> AroundExec<N> for CacheBy<K>
 where
     N: Node,
     N::Exec: Clone + Serialize + Sync,
-    K: Fn(&N::Prep) -> Option<String> + Send + Sync + 'static,
+    K: CacheKey<N::Prep>,
 {
-    type Input = N::Input;
-    type Prep = N::Prep;
-    type Exec = N::Exec;
-    type Output = N::Output;
-
-    crate::node::delegate!(prep post finish actions);
-
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
-        let Some(key) = (self.key)(prep) else { return self.inner.exec(ctx, prep).await };
+    async fn exec(&self, inner: &N, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
+        let Some(key) = self.key.key(prep) else { return inner.exec(ctx, prep).await };
         if let Some(hit) = self.cache.entries.get_typed::<N::Exec>(&key) {
             self.cache.counters.hits.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(node = ctx.node(), "result cache hit");
             return Ok(hit);
         }
         self.cache.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let value = self.inner.exec(ctx, prep).await?;
+        let value = inner.exec(ctx, prep).await?;
         self.cache.entries.set_typed(&key, value.clone());
         Ok(value)
+    }
+}
+
+/// A cache is a layer keyed by the Prep result as JSON; its nodes share the entries.
+impl<N> Layer<N> for ResultCache
+where
+    N: Node,
+    N::Prep: Serialize,
+    N::Exec: Clone + Serialize + Sync,
+{
+    type Node = Around<N, CacheBy<JsonKey>>;
+    fn layer(&self, inner: N) -> Self::Node {
+        Around::new(inner, CacheBy::new(self.clone(), JsonKey))
     }
 }

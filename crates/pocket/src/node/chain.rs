@@ -11,7 +11,7 @@ use crate::store::{Store, StoreView};
 ///
 /// A chain is a node: each stage runs its whole lifecycle (so stage layers and hooks apply),
 /// the actions of all but the last stage are ignored, and the last stage's action is the
-/// chain's. A failing stage is named by its position: [`NodeError::Stage`].
+/// chain's. A failing stage is named by its position: [`StageFailed`].
 ///
 /// # Examples
 ///
@@ -74,11 +74,37 @@ where
     }
 }
 
-fn stage_error(offset: usize, step: Step, error: NodeError) -> NodeError {
-    match error {
-        NodeError::Stage { index, step, source } => NodeError::Stage { index: index + offset, step, source },
-        other => NodeError::Stage { index: offset, step, source: Box::new(other) },
+/// A stage of a [`Chain`] failed (stages count from 0); the stage's error is the source and
+/// decides the classification.
+#[derive(Debug, thiserror::Error)]
+#[error("stage {index} failed in {step}")]
+pub struct StageFailed {
+    index: usize,
+    step: Step,
+    #[source]
+    source: NodeError,
+}
+
+impl StageFailed {
+    /// The stage's position in the chain.
+    pub fn index(&self) -> usize {
+        self.index
     }
+
+    /// The stage's failed step.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+}
+
+fn stage_error(offset: usize, step: Step, error: NodeError) -> NodeError {
+    let kind = error.kind();
+    // A nested chain's stage keeps its own step; only its index moves by the offset.
+    let failed = match error.into_source().downcast::<StageFailed>() {
+        Ok(inner) => StageFailed { index: inner.index + offset, ..*inner },
+        Err(source) => StageFailed { index: offset, step, source: NodeError::new(kind, source) },
+    };
+    NodeError::new(kind, failed)
 }
 
 impl<A, B> Node for Chain<A, B>

@@ -1,5 +1,6 @@
 //! [`Either`]: a node that is one of two nodes, chosen when the graph is built — how a layer
-//! is applied only when configured (`node.layer_if(config, |n, c| n.timeout(c))`).
+//! is applied only when configured (`node.layer_if(config, |n, c| n.timeout(c))`, or an
+//! `Option<L>` layer).
 
 use crate::action::{Action, Next};
 use crate::ctx::Ctx;
@@ -12,7 +13,8 @@ use crate::store::{Store, StoreView};
 ///
 /// ```
 /// use std::time::Duration;
-/// use pocket::{NodeExt, Store, Timeouts, exec_fn};
+/// use pocket::layer::timeout::Timeouts;
+/// use pocket::{NodeExt, Store, exec_fn};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let configured: Option<Duration> = Some(Duration::from_secs(5)); // e.g. read from a file

@@ -12,7 +12,7 @@ use crate::store::{Store, StoreView};
 
 /// A node whose Prep, Exec and Post are plain functions that never wait (routers, transforms,
 /// templates, counters). Add it to a graph with
-/// [`GraphBuilder::sync_node`](crate::GraphBuilder::sync_node): the graph then runs it inline,
+/// [`GraphBuilder::sync_node`](crate::graph::GraphBuilder::sync_node): the graph then runs it inline,
 /// without boxing a future, which makes such steps several times cheaper than async ones.
 ///
 /// Anything that waits (I/O, timers, other tasks) belongs in a [`Node`]. A `SyncNode` is also a

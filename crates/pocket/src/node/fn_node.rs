@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 
 use crate::action::Next;
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, OwnedCtx};
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{Store, StoreView};
@@ -233,5 +233,73 @@ impl<E, P, I, X, O> fmt::Debug for ExecPostFn<E, P, I, X, O> {
 impl<P, E, Q, I, R, X, O> fmt::Debug for FnNode<P, E, Q, I, R, X, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "FnNode<{} -> {}>", std::any::type_name::<I>(), std::any::type_name::<O>())
+    }
+}
+
+/// A node made of one async function that also receives the step's context. Built by
+/// [`exec_fn_ctx`].
+pub struct ExecCtxFn<F, I, O> {
+    exec: F,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<F, I, O> fmt::Debug for ExecCtxFn<F, I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExecCtxFn")
+    }
+}
+
+/// Like [`exec_fn`], with the step's context as the first argument: an [`OwnedCtx`] (the node's
+/// name and the run's cancellation token, owned so the future can keep it).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pocket::node::{exec_fn_ctx, OwnedCtx};
+/// use pocket::{NodeError, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let wait = exec_fn_ctx(|cx: OwnedCtx, ms: u64| async move {
+///     tokio::select! {
+///         () = tokio::time::sleep(Duration::from_millis(ms)) => Ok(format!("{} waited {ms} ms", cx.node())),
+///         () = cx.cancelled() => Err(NodeError::cancelled()),
+///     }
+/// });
+/// assert_eq!(pocket::run_node(&wait, &Store::new(), 5).await.unwrap(), "node waited 5 ms");
+/// # });
+/// ```
+pub fn exec_fn_ctx<F, Fut, I, O>(f: F) -> ExecCtxFn<F, I, O>
+where
+    F: Fn(OwnedCtx, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, NodeError>> + Send,
+    I: Clone + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    ExecCtxFn { exec: f, _types: PhantomData }
+}
+
+impl<F, Fut, I, O> Node for ExecCtxFn<F, I, O>
+where
+    F: Fn(OwnedCtx, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, NodeError>> + Send,
+    I: Clone + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    type Input = I;
+    type Prep = I;
+    type Exec = O;
+    type Output = O;
+
+    async fn prep(&self, _: &Ctx<'_>, _: &StoreView, input: &I) -> Result<I, NodeError> {
+        Ok(input.clone())
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &I) -> Result<O, NodeError> {
+        (self.exec)(ctx.to_owned(), prep.clone()).await
+    }
+
+    async fn post(&self, _: &Ctx<'_>, _: &Store, _: I, _: I, exec: O) -> Result<(O, Next), NodeError> {
+        Ok((exec, Next::Default))
     }
 }
