@@ -6,13 +6,11 @@ use std::path::Path;
 
 use pocket::layer::cache::ResultCache;
 use pocket::layer::circuit_breaker::CircuitBreaker;
-use pocket::layer::fallback_chain::FallbackChain;
-use pocket::layer::retry::RetryPolicy;
-use pocket::layer::timeout::Timeouts;
-use pocket::{BoxNode, Graph, NodeExt, Store};
-use pocket_yaml::{NodeDef, Problem, RetrySpec, Workflow};
+use pocket::{BoxNode, Graph, Store};
+use pocket_yaml::{NodeDef, Problem, Workflow};
 use serde_json::Value;
 
+use crate::layers::{self, LayerCx};
 use crate::registry::{BuiltNode, NodeSpec, Registry};
 
 /// A workflow that cannot become a graph: every problem found, each naming its node, field
@@ -41,7 +39,9 @@ pub struct BuildOptions<'a> {
 /// that cannot be used) is reported here, all at once. Node-level keys become library layers,
 /// inside out: the rate limit a node type asks for (`llm`'s shared token budget), `cache`
 /// (keyed by the input; a hit spends no tokens), `timeout` (each attempt, the wait for tokens
-/// included), `circuit_breaker`, `retry`, then `fallback` (a [`FallbackChain`] to the named node, whose action routes on).
+/// included), `circuit_breaker`, `retry`, then `fallback` (a
+/// [`FallbackChain`](pocket::layer::fallback_chain::FallbackChain) to the named node, whose
+/// action routes on) — one table of layer kinds.
 ///
 /// ```
 /// use pocket_nodes::{BuildOptions, Registry, build_graph};
@@ -179,14 +179,6 @@ fn problem(def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Pr
     }
 }
 
-fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
-    let policy = RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier);
-    match spec.max_delay {
-        Some(cap) => policy.max_delay(cap),
-        None => policy,
-    }
-}
-
 /// The stateful layers of a node (their state is shared by every copy of the node).
 struct NodeState {
     breaker: Option<CircuitBreaker>,
@@ -205,7 +197,7 @@ impl NodeState {
     }
 }
 
-/// The node of `def` with its node-level layers (see [`build_graph`] for the order).
+/// The node of `def` with its node-level layers (the table in [`crate::layers`]).
 fn layered(
     def: &NodeDef,
     built: &HashMap<&str, BuiltNode>,
@@ -214,22 +206,17 @@ fn layered(
 ) -> BoxNode<Value, Value> {
     let BuiltNode { node, retry, limiter, .. } = &built[def.name.as_str()];
     let NodeState { breaker, cache } = &state[def.name.as_str()];
-    // A node-level `retry` replaces the one a node type's config sets (`http`'s `retry`).
-    let retry = def.retry.as_ref().map(retry_policy).or_else(|| retry.clone());
-    let primary = node
-        .clone()
-        .layer_if(limiter.clone(), |n, (limiter, cost)| n.rate_limit_by(limiter, cost))
-        .layer_if(cache.clone(), NodeExt::cache)
-        .layer_if(def.timeout, |n, limit| n.timeout(Timeouts::step(limit)))
-        .layer_if(breaker.clone(), NodeExt::circuit_breaker)
-        .layer_if(retry, NodeExt::retry)
-        .boxed();
-    match def.fallback.as_deref().and_then(|f| by_name.get(f)) {
-        None => primary,
-        Some(target) => FallbackChain::new(def.name.clone(), primary)
-            .or(target.name.clone(), layered(target, built, state, by_name))
-            .boxed(),
-    }
+    let target = def.fallback.as_deref().and_then(|f| by_name.get(f));
+    let fallback = target.map(|t| move || (t.name.clone(), layered(t, built, state, by_name)));
+    let cx = LayerCx {
+        def: Some(def),
+        limiter: limiter.as_ref(),
+        own_retry: retry.as_ref(),
+        breaker: breaker.as_ref(),
+        cache: cache.as_ref(),
+        fallback: fallback.as_ref().map(|f| f as &dyn Fn() -> (String, BoxNode<Value, Value>)),
+    };
+    layers::apply(node.clone(), &def.name, &cx)
 }
 
 /// Write the workflow's `metadata:` into `store` under `graph:metadata:<key>`, as the original

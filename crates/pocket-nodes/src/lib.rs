@@ -14,6 +14,7 @@
 
 mod build;
 mod de;
+mod layers;
 mod nodes;
 mod registry;
 mod template;

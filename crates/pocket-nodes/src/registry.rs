@@ -158,13 +158,18 @@ pub(crate) struct BuiltNode {
 }
 
 impl BuiltNode {
-    /// The node with the layers its own config asks for (rate limit, then retry), boxed.
+    /// The node with the layers its own config asks for (rate limit, retry), through the same
+    /// table of layer kinds as node-level keys.
     pub(crate) fn with_own_layers(self) -> pocket::BoxNode<Value, Value> {
-        use pocket::NodeExt;
-        self.node
-            .layer_if(self.limiter, |n, (limiter, cost)| n.rate_limit_by(limiter, cost))
-            .layer_if(self.retry, NodeExt::retry)
-            .boxed()
+        let cx = crate::layers::LayerCx {
+            def: None,
+            limiter: self.limiter.as_ref(),
+            own_retry: self.retry.as_ref(),
+            breaker: None,
+            cache: None,
+            fallback: None,
+        };
+        crate::layers::apply(self.node, "", &cx)
     }
 }
 

@@ -33,24 +33,16 @@ impl fmt::Debug for BoxExec {
     }
 }
 
-type AnyPrep = BoxPrep;
-type AnyExec = BoxExec;
-
-trait Erased<I, O>: Send + Sync {
-    fn prep<'a>(
-        &'a self,
-        ctx: &'a Ctx<'a>,
-        store: &'a StoreView,
-        input: &'a I,
-    ) -> BoxFuture<'a, Result<AnyPrep, NodeError>>;
-    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a AnyPrep) -> BoxFuture<'a, Result<AnyExec, NodeError>>;
+trait Erased<I, O, P, X>: Send + Sync {
+    fn prep<'a>(&'a self, ctx: &'a Ctx<'a>, store: &'a StoreView, input: &'a I) -> BoxFuture<'a, Result<P, NodeError>>;
+    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a P) -> BoxFuture<'a, Result<X, NodeError>>;
     fn post<'a>(
         &'a self,
         ctx: &'a Ctx<'a>,
         store: &'a Store,
         input: I,
-        prep: AnyPrep,
-        exec: AnyExec,
+        prep: P,
+        exec: X,
     ) -> BoxFuture<'a, Result<(O, Next), NodeError>>;
     fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, O>);
     fn actions(&self) -> Option<Vec<Action>>;
@@ -61,20 +53,26 @@ fn mismatch<T>() -> NodeError {
     NodeError::fatal_msg(format!("boxed node received a step result that is not a `{}`", std::any::type_name::<T>()))
 }
 
-impl<N: Node> Erased<N::Input, N::Output> for N {
+/// A node whose step results are erased too (`BoxNode<I, O>`).
+struct Opaque<N>(N);
+
+/// A node whose step results keep their types (`BoxNode<I, O, P, X>`): no `Any` at all.
+struct Typed<N>(N);
+
+impl<N: Node> Erased<N::Input, N::Output, BoxPrep, BoxExec> for Opaque<N> {
     fn prep<'a>(
         &'a self,
         ctx: &'a Ctx<'a>,
         store: &'a StoreView,
         input: &'a N::Input,
-    ) -> BoxFuture<'a, Result<AnyPrep, NodeError>> {
-        Box::pin(async move { Node::prep(self, ctx, store, input).await.map(|p| BoxPrep(Box::new(p))) })
+    ) -> BoxFuture<'a, Result<BoxPrep, NodeError>> {
+        Box::pin(async move { Node::prep(&self.0, ctx, store, input).await.map(|p| BoxPrep(Box::new(p))) })
     }
 
-    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a AnyPrep) -> BoxFuture<'a, Result<AnyExec, NodeError>> {
+    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a BoxPrep) -> BoxFuture<'a, Result<BoxExec, NodeError>> {
         Box::pin(async move {
             let prep = prep.0.downcast_ref::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
-            Node::exec(self, ctx, prep).await.map(|e| BoxExec(Box::new(e)))
+            Node::exec(&self.0, ctx, prep).await.map(|e| BoxExec(Box::new(e)))
         })
     }
 
@@ -83,22 +81,60 @@ impl<N: Node> Erased<N::Input, N::Output> for N {
         ctx: &'a Ctx<'a>,
         store: &'a Store,
         input: N::Input,
-        prep: AnyPrep,
-        exec: AnyExec,
+        prep: BoxPrep,
+        exec: BoxExec,
     ) -> BoxFuture<'a, Result<(N::Output, Next), NodeError>> {
         Box::pin(async move {
             let prep = prep.0.downcast::<N::Prep>().map_err(|_| mismatch::<N::Prep>())?;
             let exec = exec.0.downcast::<N::Exec>().map_err(|_| mismatch::<N::Exec>())?;
-            Node::post(self, ctx, store, input, *prep, *exec).await
+            Node::post(&self.0, ctx, store, input, *prep, *exec).await
         })
     }
 
     fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
-        Node::finish(self, ctx, store, outcome);
+        Node::finish(&self.0, ctx, store, outcome);
     }
 
     fn actions(&self) -> Option<Vec<Action>> {
-        Node::actions(self)
+        Node::actions(&self.0)
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<N>()
+    }
+}
+
+impl<N: Node> Erased<N::Input, N::Output, N::Prep, N::Exec> for Typed<N> {
+    fn prep<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a StoreView,
+        input: &'a N::Input,
+    ) -> BoxFuture<'a, Result<N::Prep, NodeError>> {
+        Box::pin(Node::prep(&self.0, ctx, store, input))
+    }
+
+    fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a N::Prep) -> BoxFuture<'a, Result<N::Exec, NodeError>> {
+        Box::pin(Node::exec(&self.0, ctx, prep))
+    }
+
+    fn post<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a Store,
+        input: N::Input,
+        prep: N::Prep,
+        exec: N::Exec,
+    ) -> BoxFuture<'a, Result<(N::Output, Next), NodeError>> {
+        Box::pin(Node::post(&self.0, ctx, store, input, prep, exec))
+    }
+
+    fn finish(&self, ctx: &Ctx<'_>, store: &Store, outcome: Outcome<'_, N::Output>) {
+        Node::finish(&self.0, ctx, store, outcome);
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        Node::actions(&self.0)
     }
 
     fn type_name(&self) -> &'static str {
@@ -129,11 +165,14 @@ impl<N: Node> Erased<N::Input, N::Output> for N {
 /// assert_eq!(out, [6, 49]);
 /// # });
 /// ```
-pub struct BoxNode<I, O> {
-    inner: Box<dyn Erased<I, O>>,
+///
+/// `BoxNode<I, O, P, X>` erases the node but keeps its Prep and Exec types, so layers that read
+/// the Prep result (a rate limit's cost, a cache key) still see it: [`BoxNode::typed`].
+pub struct BoxNode<I, O, P = BoxPrep, X = BoxExec> {
+    inner: Box<dyn Erased<I, O, P, X>>,
 }
 
-impl<I, O> fmt::Debug for BoxNode<I, O> {
+impl<I, O, P, X> fmt::Debug for BoxNode<I, O, P, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "BoxNode({})", self.inner.type_name())
     }
@@ -146,32 +185,53 @@ impl<I: Send + Sync + 'static, O: Send + 'static> BoxNode<I, O> {
         if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxNode<I, O>>>() {
             return boxed.take().expect("the slot was just filled");
         }
-        BoxNode { inner: Box::new(slot.expect("the slot was just filled")) }
+        BoxNode { inner: Box::new(Opaque(slot.expect("the slot was just filled"))) }
     }
 }
 
-impl<I: Send + Sync + 'static, O: Send + 'static> Node for BoxNode<I, O> {
+impl<I, O, P, X> BoxNode<I, O, P, X>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    P: Send + Sync + 'static,
+    X: Send + 'static,
+{
+    /// Erase `node`'s type, keeping its step types.
+    ///
+    /// ```
+    /// use pocket::{exec_fn, BoxNode, Store};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let node: BoxNode<u32, u32, u32, u32> = BoxNode::typed(exec_fn(|x: u32| async move { Ok(x + 1) }));
+    /// assert_eq!(pocket::run_node(&node, &Store::new(), 1).await.unwrap(), 2);
+    /// # });
+    /// ```
+    pub fn typed<N: Node<Input = I, Output = O, Prep = P, Exec = X>>(node: N) -> Self {
+        BoxNode { inner: Box::new(Typed(node)) }
+    }
+}
+
+impl<I, O, P, X> Node for BoxNode<I, O, P, X>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    P: Send + Sync + 'static,
+    X: Send + 'static,
+{
     type Input = I;
-    type Prep = AnyPrep;
-    type Exec = AnyExec;
+    type Prep = P;
+    type Exec = X;
     type Output = O;
 
-    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &I) -> Result<AnyPrep, NodeError> {
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &I) -> Result<P, NodeError> {
         self.inner.prep(ctx, store, input).await
     }
 
-    async fn exec(&self, ctx: &Ctx<'_>, prep: &AnyPrep) -> Result<AnyExec, NodeError> {
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &P) -> Result<X, NodeError> {
         self.inner.exec(ctx, prep).await
     }
 
-    async fn post(
-        &self,
-        ctx: &Ctx<'_>,
-        store: &Store,
-        input: I,
-        prep: AnyPrep,
-        exec: AnyExec,
-    ) -> Result<(O, Next), NodeError> {
+    async fn post(&self, ctx: &Ctx<'_>, store: &Store, input: I, prep: P, exec: X) -> Result<(O, Next), NodeError> {
         self.inner.post(ctx, store, input, prep, exec).await
     }
 

@@ -1,0 +1,181 @@
+//! The node-level layer kinds of a workflow file — `retry`, `timeout`, `circuit_breaker`,
+//! `cache`, `fallback`, and the rate limit a node type asks for — as one table, applied in its
+//! documented order through the library's layers.
+//!
+//! Adding a node-level key is one row here (and its field in `pocket-yaml`).
+
+use pocket::layer::cache::ResultCache;
+use pocket::layer::circuit_breaker::CircuitBreaker;
+use pocket::layer::fallback_chain::FallbackChain;
+use pocket::layer::rate_limit::RateLimit;
+use pocket::layer::retry::{RetryLayer, RetryPolicy};
+use pocket::layer::timeout::{TimeoutLayer, Timeouts};
+use pocket::layer::{AroundLayer, BoxLayer};
+use pocket::{BoxNode, NodeExt};
+use pocket_yaml::{NodeDef, RetrySpec};
+use serde_json::Value;
+
+use crate::nodes::ValueNode;
+use crate::registry::Limiter;
+
+/// A YAML node with its step types: the layers that read the Prep result (the rate limit's
+/// cost, the cache key) wrap this.
+type ValueSteps = BoxNode<Value, Value, Value, Value>;
+
+/// A built layer kind: one that keeps the step types (it may read the Prep result), or one
+/// that wraps the node opaquely.
+enum Built {
+    Typed(BoxLayer<Value, Value, Value, Value>),
+    Erased(BoxLayer<Value, Value>),
+}
+
+/// What the layer kinds of one node are built from.
+pub(crate) struct LayerCx<'a> {
+    /// The node's definition (`None` for a `parallel` task, which has only its type's layers).
+    pub(crate) def: Option<&'a NodeDef>,
+    /// The token bucket the node type shares per endpoint (`llm`), and the cost of a call.
+    pub(crate) limiter: Option<&'a Limiter>,
+    /// The retry policy the node type's config sets (`http`'s `config.retry`).
+    pub(crate) own_retry: Option<&'a RetryPolicy>,
+    /// The node's breaker and cache: shared by the node and its uses as a fallback.
+    pub(crate) breaker: Option<&'a CircuitBreaker>,
+    pub(crate) cache: Option<&'a ResultCache>,
+    /// The node's `fallback:` target, fully layered, when it has one.
+    pub(crate) fallback: Option<&'a dyn Fn() -> (String, BoxNode<Value, Value>)>,
+}
+
+/// One node-level layer kind: its key and how it is built (`None`: not configured).
+struct LayerKind {
+    key: &'static str,
+    build: fn(&LayerCx<'_>, &str) -> Option<Built>,
+}
+
+/// The kinds, innermost first — the documented order: the node type's rate limit, `cache`
+/// (keyed by the input: a hit spends no tokens), `timeout` (each attempt, the wait for tokens
+/// included), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
+/// `fallback` (a [`FallbackChain`] to the named node when every attempt failed).
+const KINDS: &[LayerKind] = &[
+    LayerKind { key: "rate_limit", build: rate_limit },
+    LayerKind { key: "cache", build: cache },
+    LayerKind { key: "timeout", build: timeout },
+    LayerKind { key: "circuit_breaker", build: circuit_breaker },
+    LayerKind { key: "retry", build: retry },
+    LayerKind { key: "fallback", build: fallback },
+];
+
+/// `node` (named `name`) with every configured layer kind of `cx`, in the table's order.
+pub(crate) fn apply(node: ValueNode, name: &str, cx: &LayerCx<'_>) -> BoxNode<Value, Value> {
+    enum Stage {
+        Typed(ValueSteps),
+        Erased(BoxNode<Value, Value>),
+    }
+    let mut stage = Stage::Typed(BoxNode::typed(node));
+    for kind in KINDS {
+        let Some(built) = (kind.build)(cx, name) else { continue };
+        stage = match (stage, built) {
+            (Stage::Typed(node), Built::Typed(layer)) => Stage::Typed(layer.apply(node)),
+            (Stage::Typed(node), Built::Erased(layer)) => Stage::Erased(layer.apply(BoxNode::new(node))),
+            (Stage::Erased(node), Built::Erased(layer)) => Stage::Erased(layer.apply(node)),
+            (Stage::Erased(_), Built::Typed(_)) => {
+                unreachable!("`{}` reads the Prep result: the table lists such kinds first (tested)", kind.key)
+            }
+        };
+    }
+    match stage {
+        Stage::Typed(node) => BoxNode::new(node),
+        Stage::Erased(node) => node,
+    }
+}
+
+fn rate_limit(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    let (limiter, cost) = cx.limiter?.clone();
+    Some(Built::Typed(BoxLayer::typed(AroundLayer(RateLimit::by(limiter, cost)))))
+}
+
+fn cache(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    cx.cache.cloned().map(|cache| Built::Typed(BoxLayer::typed(cache)))
+}
+
+fn timeout(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    let limit = cx.def?.timeout?;
+    Some(Built::Erased(BoxLayer::new(TimeoutLayer(Timeouts::step(limit)))))
+}
+
+fn circuit_breaker(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    cx.breaker.cloned().map(|breaker| Built::Erased(BoxLayer::new(breaker)))
+}
+
+/// A node-level `retry` replaces the one a node type's config sets.
+fn retry(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    let policy = cx.def.and_then(|d| d.retry.as_ref()).map(retry_policy).or_else(|| cx.own_retry.cloned())?;
+    Some(Built::Erased(BoxLayer::new(RetryLayer(policy))))
+}
+
+fn fallback(cx: &LayerCx<'_>, name: &str) -> Option<Built> {
+    let (target, node) = (cx.fallback?)();
+    let name = name.to_string();
+    let node = std::sync::Arc::new(node);
+    Some(Built::Erased(BoxLayer::from_fn(move |primary| {
+        FallbackChain::new(name.clone(), primary).or(target.clone(), node.clone()).boxed()
+    })))
+}
+
+/// A workflow file's retry: exponential from `delay` by `multiplier`, capped at `max_delay`.
+pub(crate) fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
+    let policy = RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier);
+    match spec.max_delay {
+        Some(cap) => policy.max_delay(cap),
+        None => policy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_layer_order_is_the_documented_one() {
+        let order: Vec<_> = super::KINDS.iter().map(|k| k.key).collect();
+        assert_eq!(order, ["rate_limit", "cache", "timeout", "circuit_breaker", "retry", "fallback"]);
+    }
+
+    #[tokio::test]
+    async fn every_kind_at_once_applies_in_order() {
+        use std::time::Duration;
+
+        use pocket::NodeExt;
+        use pocket::layer::cache::ResultCache;
+        use pocket::layer::circuit_breaker::CircuitBreaker;
+        use pocket::layer::rate_limit::RateLimiter;
+        use pocket::layer::retry::RetryPolicy;
+        use serde_json::{Value, json};
+
+        let source = "name: all\nstart: a\nnodes:\n  - name: a\n    type: echo\n    retry: {max_attempts: 2, delay: 1ms}\n    timeout: 5s\n";
+        let workflow = pocket_yaml::parse_workflow(source, "all.yaml").unwrap();
+        let limiter: crate::registry::Limiter = (RateLimiter::new(1000.0, 10).unwrap(), |_| 1);
+        let cache = ResultCache::new(10, None);
+        let breaker = CircuitBreaker::new(3, Duration::from_secs(1));
+        let retry = RetryPolicy::constant(2, Duration::ZERO);
+        let fallback = || ("b".to_string(), pocket::exec_fn(|v: Value| async move { Ok(v) }).boxed());
+        let cx = super::LayerCx {
+            def: Some(&workflow.nodes[0]),
+            limiter: Some(&limiter),
+            own_retry: Some(&retry),
+            breaker: Some(&breaker),
+            cache: Some(&cache),
+            fallback: Some(&fallback),
+        };
+        let node = crate::Registry::builtin()
+            .build(
+                "echo",
+                &crate::NodeSpec { name: "a", config: &Default::default(), base_dir: ".".as_ref(), allow_exec: &[] },
+            )
+            .unwrap()
+            .unwrap()
+            .node;
+        let layered = super::apply(node, "a", &cx);
+        let store = pocket::Store::new();
+        let out = pocket::run_node(&layered, &store, json!({"x": 1})).await.unwrap();
+        let again = pocket::run_node(&layered, &store, json!({"x": 1})).await.unwrap();
+        assert_eq!(out, again);
+        assert_eq!((cache.hits(), cache.misses()), (1, 1), "the cache sees the Prep result");
+    }
+}
