@@ -46,11 +46,9 @@ pub enum ErrorKind {
     /// Trying again cannot help (bad input, a refused permission, an open circuit).
     Fatal,
     /// The other side is busy and said when to come back (an HTTP 429 or 503 with
-    /// `Retry-After`). Retryable; a retry layer waits at least `after`.
-    Throttled {
-        /// How long the other side asked to wait.
-        after: Duration,
-    },
+    /// `Retry-After`). Retryable; a retry layer waits at least
+    /// [`NodeError::retry_after`].
+    Throttled,
     /// The run was cancelled while the step was running or waiting.
     Cancelled,
     /// The step panicked; the panic was caught and the process carries on.
@@ -100,11 +98,19 @@ impl fmt::Debug for NodeError {
 
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ErrorKind::Throttled { after } => write!(f, "{} (retry after {after:?})", self.source),
-            _ => fmt::Display::fmt(&self.source, f),
-        }
+        fmt::Display::fmt(&self.source, f)
     }
+}
+
+/// The source of a throttled step's [`NodeError`]: the error and how long the other side asked
+/// to wait. Kept in the source (not in [`ErrorKind`]) so that a `NodeError` stays two words and
+/// a flag: every step's `Result` carries one.
+#[derive(Debug, thiserror::Error)]
+#[error("{source} (retry after {after:?})")]
+struct Throttled {
+    after: Duration,
+    #[source]
+    source: BoxError,
 }
 
 impl std::error::Error for NodeError {
@@ -161,7 +167,7 @@ impl NodeError {
     /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
     /// ```
     pub fn throttled(error: impl Into<BoxError>, after: Duration) -> Self {
-        NodeError::new(ErrorKind::Throttled { after }, error)
+        NodeError::new(ErrorKind::Throttled, Throttled { after, source: error.into() })
     }
 
     /// The step stopped because the run was cancelled.
@@ -188,7 +194,7 @@ impl NodeError {
     /// Whether a retry layer should try again after this error ([`ErrorKind::Retryable`] or
     /// [`ErrorKind::Throttled`]).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Retryable | ErrorKind::Throttled { .. })
+        matches!(self.kind, ErrorKind::Retryable | ErrorKind::Throttled)
     }
 
     /// Whether this error is (or wraps) a cancellation.
@@ -196,10 +202,11 @@ impl NodeError {
         self.kind == ErrorKind::Cancelled
     }
 
-    /// How long the failed call asked to wait before a retry, if it did.
+    /// How long the failed call (or the cause it wraps) asked to wait before a retry, if it
+    /// did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self.kind {
-            ErrorKind::Throttled { after } => Some(after),
+            ErrorKind::Throttled => self.find::<Throttled>().map(|t| t.after),
             _ => None,
         }
     }
