@@ -3,13 +3,12 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-
 use crate::action::Next;
 use crate::ctx::Ctx;
 use crate::error::{ErrorKind, NodeError, RunError, report};
-use crate::node::{BoxNode, Node, run_node_racing, run_node_with};
+use crate::node::{BoxNode, Node, run_node_unchecked, run_node_with};
 use crate::pattern::TaskGauge;
+use crate::pattern::engine::{self, Limit, Slot};
 use crate::store::{Store, StoreView};
 
 /// Every node of a [`FallbackChain`] failed; each attempt's error is kept, in the order the
@@ -165,33 +164,33 @@ impl<I: Clone + Send + Sync + 'static, O: Send + 'static> FallbackChain<I, O> {
 
     async fn parallel(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
         let token = ctx.token().child_token();
-        let mut running: FuturesUnordered<_> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(index, (name, node))| {
-                let guard = self.gauge.enter();
-                let (token, input, store) = (&token, input.clone(), ctx.store());
-                async move {
-                    let result = run_node_racing(node, name, store, input, token).await;
-                    drop(guard);
-                    (index, result)
-                }
-            })
-            .collect();
+        let store = ctx.store();
+        let launch = |slot: Slot, ()| {
+            let (name, node) = &self.nodes[slot.index()];
+            let (input, token) = (input.clone(), &token);
+            async move { (slot, run_node_unchecked(node, name, store, input, token).await) }
+        };
+        let mut winner = None;
         let mut failures: Vec<Option<RunError>> = (0..self.nodes.len()).map(|_| None).collect();
-        while let Some((index, result)) = running.next().await {
+        // The first success wins: stopping the engine cancels (and drops) the others.
+        let done = |index: usize, result: Result<(O, Next), RunError>| {
+            self.record(index, result.is_ok());
             match result {
                 Ok(ok) => {
-                    self.record(index, true);
-                    token.cancel();
-                    return Ok(ok); // dropping `running` drops the losers
+                    winner = Some(ok);
+                    false
                 }
                 Err(error) => {
-                    self.record(index, false);
                     failures[index] = Some(error);
+                    true
                 }
             }
+        };
+        let cancelled = |i: usize| RunError::Cancelled { node: self.nodes[i].0.clone() };
+        let all = std::iter::repeat_n((), self.nodes.len());
+        engine::run(all, launch, &mut Limit(None), &self.gauge, &token, done, cancelled).await;
+        if let Some(ok) = winner {
+            return Ok(ok);
         }
         let attempts =
             failures.into_iter().enumerate().filter_map(|(i, e)| e.map(|e| (self.nodes[i].0.clone(), e))).collect();

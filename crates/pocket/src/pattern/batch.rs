@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::fan_out::{Spec, run_fail_fast};
+use super::engine::{Admit, Schedule};
+use super::fan_out::Items;
 use super::{ItemError, TaskGauge};
 use crate::error::RunError;
 use crate::node::Node;
@@ -125,31 +126,42 @@ impl<N: Node> Batches<N> {
         items: impl IntoIterator<Item = N::Input>,
         token: &CancellationToken,
     ) -> Result<Vec<N::Output>, BatchError> {
-        let mut items = items.into_iter().peekable();
-        let mut results = Vec::new();
-        let mut batch = 0;
-        while items.peek().is_some() {
-            if batch > 0
-                && let Some(pause) = self.pause
-            {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = token.cancelled() => {
-                        return Err(BatchError { batch, item: results.len(), error: RunError::Cancelled { node: self.name.clone() } });
-                    }
-                }
+        let token = token.child_token();
+        let on = Items { node: &self.node, name: &self.name, store, offset: 0 };
+        let mut schedule = Batched { size: self.size, concurrency: self.concurrency, pause: self.pause, paused: 0 };
+        on.fail_fast(items, &mut schedule, &self.gauge, &token).await.map_err(|e| BatchError {
+            batch: e.index / self.size,
+            item: e.index,
+            error: e.error,
+        })
+    }
+}
+
+/// Batches as a schedule: the items of batch `b` are `b * size ..`, at most `concurrency` of
+/// them at once; the next batch starts when the last one has drained, after `pause`.
+struct Batched {
+    size: usize,
+    concurrency: usize,
+    pause: Option<Duration>,
+    /// The batch whose pause has been scheduled (batches before it need none).
+    paused: usize,
+}
+
+impl Schedule for Batched {
+    fn admit(&mut self, started: usize, in_flight: usize) -> Admit {
+        let batch = started / self.size;
+        if started.is_multiple_of(self.size) && started > 0 {
+            if in_flight > 0 {
+                return Admit::Wait; // the previous batch is still running
             }
-            let chunk: Vec<N::Input> = items.by_ref().take(self.size).collect();
-            let offset = results.len();
-            let batch_token = token.child_token();
-            let spec = Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset };
-            let outputs = run_fail_fast(spec, chunk, &batch_token, |_| self.concurrency)
-                .await
-                .map_err(|e| BatchError { batch, item: offset + e.index, error: e.error })?;
-            results.extend(outputs);
-            batch += 1;
+            if let Some(pause) = self.pause
+                && self.paused < batch
+            {
+                self.paused = batch;
+                return Admit::SleepUntil(Instant::now() + pause);
+            }
         }
-        Ok(results)
+        if in_flight >= self.concurrency { Admit::Wait } else { Admit::Start }
     }
 }
 
@@ -329,7 +341,7 @@ impl<N: Node> AdaptiveFanOut<N> {
             }
             workers
         };
-        let spec = Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset: 0 };
-        run_fail_fast(spec, items, &token, limit).await
+        let on = Items { node: &self.node, name: &self.name, store, offset: 0 };
+        on.fail_fast(items, &mut { limit }, &self.gauge, &token).await
     }
 }

@@ -2,13 +2,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::engine::{self, Limit, Schedule, Slot};
 use super::{ItemError, TaskGauge};
-use crate::cancel::Watch;
 use crate::error::RunError;
 use crate::node::{Node, run_node_unchecked};
 use crate::store::Store;
@@ -104,10 +102,6 @@ impl<N: Node> FanOut<N> {
         &self.node
     }
 
-    fn spec<'a>(&'a self, store: &'a Store) -> Spec<'a, N> {
-        Spec { node: &self.node, name: &self.name, gauge: &self.gauge, store, offset: 0 }
-    }
-
     /// Run every item; fail fast on the first error (the others are cancelled).
     ///
     /// # Errors
@@ -133,8 +127,8 @@ impl<N: Node> FanOut<N> {
         token: &CancellationToken,
     ) -> Result<Vec<N::Output>, ItemError> {
         let token = token.child_token();
-        let limit = self.limit.unwrap_or(usize::MAX);
-        run_fail_fast(self.spec(store), items, &token, |_| limit).await
+        let items_on = Items { node: &self.node, name: &self.name, store, offset: 0 };
+        items_on.fail_fast(items, &mut Limit(self.limit), &self.gauge, &token).await
     }
 
     /// Run every item to its end; one result or error per item, in input order.
@@ -144,189 +138,62 @@ impl<N: Node> FanOut<N> {
         items: impl IntoIterator<Item = N::Input>,
     ) -> Vec<Result<N::Output, ItemError>> {
         let token = CancellationToken::new();
-        let mut results = Vec::new();
-        let limit = self.limit.unwrap_or(usize::MAX);
-        run_items(
-            self.spec(store),
+        let on = Items { node: &self.node, name: &self.name, store, offset: 0 };
+        let cancelled = |_| RunError::Cancelled { node: self.name.clone() };
+        engine::all(
             items,
+            |slot, item| on.launch(&token, slot, item),
+            &mut Limit(self.limit),
+            &self.gauge,
             &token,
-            |_| limit,
-            |index, result| {
-                place(&mut results, index, result.map_err(|error| ItemError { index, error }));
-                true
-            },
+            cancelled,
         )
-        .await;
-        results.into_iter().map(|r| r.expect("every item finished")).collect()
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| r.map_err(|error| ItemError { index, error }))
+        .collect()
     }
 }
 
-fn place<T>(results: &mut Vec<Option<T>>, index: usize, value: T) {
-    if results.len() <= index {
-        results.resize_with(index + 1, || None);
-    }
-    results[index] = Some(value);
-}
-
-/// What [`run_items`] runs: a node, its name, where to count tasks, the store, and the index of
-/// the first item (items `i` use the scope `item-<offset + i>`).
-pub(crate) struct Spec<'a, N> {
+/// One node over items, as the fan-out family runs it: item `i` on the scope
+/// `item-<offset + i>` of `store`, named `name` in errors.
+pub(crate) struct Items<'a, N> {
     pub(crate) node: &'a N,
     pub(crate) name: &'a str,
-    pub(crate) gauge: &'a TaskGauge,
     pub(crate) store: &'a Store,
     pub(crate) offset: usize,
 }
 
-/// The engine of fan-out, batches and adaptive fan-out: keep up to `limit(in_flight)` items
-/// running (asked again each time an item finishes), report each result to `done` with its
-/// index, and stop early when `done` returns false (the others are cancelled).
-///
-/// When `token` is cancelled from outside, items in flight see it (cooperative ones finish with
-/// their own error), the rest are dropped, and every item not reported yet — started or not —
-/// is reported as cancelled, so `done` hears about every index unless it stopped early.
-pub(crate) async fn run_items<N: Node>(
-    spec: Spec<'_, N>,
-    items: impl IntoIterator<Item = N::Input>,
-    token: &CancellationToken,
-    mut limit: impl FnMut(usize) -> usize,
-    mut done: impl FnMut(usize, Result<N::Output, RunError>) -> bool,
-) {
-    let watch = Watch::new(token);
-    let mut items = items.into_iter().enumerate();
-    let mut running = FuturesUnordered::new();
-    // One bit per started item, cleared when it is reported: cheap bookkeeping for the rare
-    // cancellation path.
-    let mut in_flight = Bits::default();
-    let start = |index: usize, item: N::Input| {
-        let guard = spec.gauge.enter();
-        let scope = spec.store.scope_indexed("item", spec.offset + index);
-        // Items are polled by this task's own scheduler (FuturesUnordered); exempt them from
-        // tokio's per-task budget, which would otherwise make every item past the first 128
-        // of a poll return Pending and be polled again and again.
-        tokio::task::unconstrained(async move {
-            let result = run_node_unchecked(spec.node, spec.name, &scope, item, token).await;
-            drop(guard);
-            (index, result.map(|(out, _)| out))
-        })
-    };
-    let cancelled = |node: &str| RunError::Cancelled { node: node.to_string() };
-    let mut exhausted = false;
-    loop {
-        let allowed = limit(running.len()).max(1);
-        while !exhausted && running.len() < allowed && !watch.is_cancelled() {
-            match items.next() {
-                Some((index, item)) => {
-                    in_flight.set(index);
-                    running.push(start(index, item));
-                }
-                None => exhausted = true,
-            }
-        }
-        let next = tokio::select! {
-            biased;
-            next = running.next() => next,
-            () = token.cancelled() => None,
-        };
-        match next {
-            Some((index, result)) => {
-                in_flight.clear(index);
-                if !done(index, result) {
-                    token.cancel();
-                    settle(&mut running).await;
-                    return;
-                }
-            }
-            None if !watch.is_cancelled() => return, // all done
-            None => {
-                // Cancelled from outside: let cooperative items finish, report the rest.
-                for (index, result) in settle(&mut running).await {
-                    in_flight.clear(index);
-                    if !done(index, result) {
-                        return;
-                    }
-                }
-                drop(running);
-                let rest = in_flight.ones().chain(items.map(|(index, _)| index));
-                for index in rest {
-                    if !done(index, Err(cancelled(spec.name))) {
-                        return;
-                    }
-                }
-                return;
-            }
-        }
-    }
-}
-
-/// A growable bit set of item indices.
-#[derive(Default)]
-struct Bits(Vec<u64>);
-
-impl Bits {
-    fn set(&mut self, i: usize) {
-        let word = i / 64;
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
-        }
-        self.0[word] |= 1 << (i % 64);
-    }
-
-    fn clear(&mut self, i: usize) {
-        if let Some(word) = self.0.get_mut(i / 64) {
-            *word &= !(1 << (i % 64));
+impl<'a, N: Node> Items<'a, N> {
+    /// The run of the item in `slot`.
+    pub(crate) fn launch(
+        &self,
+        token: &'a CancellationToken,
+        slot: Slot,
+        item: N::Input,
+    ) -> impl Future<Output = (Slot, Result<N::Output, RunError>)> + use<'a, N> {
+        let (node, name) = (self.node, self.name);
+        let scope = self.store.scope_indexed("item", self.offset + slot.index());
+        async move {
+            let result = run_node_unchecked(node, name, &scope, item, token).await;
+            (slot, result.map(|(out, _)| out))
         }
     }
 
-    /// The set indices, ascending.
-    fn ones(self) -> impl Iterator<Item = usize> {
-        self.0
-            .into_iter()
-            .enumerate()
-            .flat_map(|(w, word)| (0..64).filter(move |b| word & (1 << b) != 0).map(move |b| w * 64 + b))
+    /// Fail fast under `schedule`: results in input order, or the first failing item.
+    pub(crate) async fn fail_fast(
+        &self,
+        items: impl IntoIterator<Item = N::Input>,
+        schedule: &mut impl Schedule,
+        gauge: &TaskGauge,
+        token: &'a CancellationToken,
+    ) -> Result<Vec<N::Output>, ItemError> {
+        let cancelled = |_| RunError::Cancelled { node: self.name.to_string() };
+        engine::fail_fast(items, |slot, item| self.launch(token, slot, item), schedule, gauge, token, cancelled)
+            .await
+            .map_err(|(index, error)| ItemError { index: self.offset + index, error })
     }
-}
-
-/// [`run_items`] with the fail-fast policy: results in input order, or the first failure (the
-/// other items are cancelled).
-pub(crate) async fn run_fail_fast<N: Node>(
-    spec: Spec<'_, N>,
-    items: impl IntoIterator<Item = N::Input>,
-    token: &CancellationToken,
-    limit: impl FnMut(usize) -> usize,
-) -> Result<Vec<N::Output>, ItemError> {
-    let mut results = Vec::new();
-    let mut failure = None;
-    run_items(spec, items, token, limit, |index, result| match result {
-        Ok(value) => {
-            place(&mut results, index, value);
-            true
-        }
-        Err(error) => {
-            failure = Some(ItemError { index, error });
-            false
-        }
-    })
-    .await;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(results.into_iter().map(|r| r.expect("every item finished")).collect()),
-    }
-}
-
-/// Poll the remaining futures once more so that cooperative ones observe the cancellation, and
-/// return what they produced; whatever is still pending is then dropped by the caller.
-pub(crate) async fn settle<F: Future>(running: &mut FuturesUnordered<F>) -> Vec<F::Output> {
-    let mut finished = Vec::new();
-    {
-        let mut drain = pin!(async {
-            while let Some(out) = running.next().await {
-                finished.push(out);
-            }
-        });
-        let _ = futures_util::FutureExt::now_or_never(drain.as_mut());
-    }
-    finished
 }
 
 /// A fan-out is a node over a list: it takes `Vec<item>` and hands on `Vec<output>` (in input
@@ -373,9 +240,9 @@ where
 
     async fn exec(&self, ctx: &crate::Ctx<'_>, items: &Vec<N::Input>) -> Result<Vec<N::Output>, crate::NodeError> {
         // Inside a graph, items carry the graph node's name.
-        let spec = Spec { node: &self.node, name: ctx.node(), gauge: &self.gauge, store: ctx.store(), offset: 0 };
-        let limit = self.limit.unwrap_or(usize::MAX);
-        run_fail_fast(spec, items.iter().cloned(), &ctx.token().child_token(), |_| limit)
+        let on = Items { node: &self.node, name: ctx.node(), store: ctx.store(), offset: 0 };
+        let token = ctx.token().child_token();
+        on.fail_fast(items.iter().cloned(), &mut Limit(self.limit), &self.gauge, &token)
             .await
             .map_err(|e| crate::NodeError::new(e.error.kind(), e))
     }

@@ -4,21 +4,27 @@
 //! the [`TaskGauge`] shows it.
 
 mod batch;
+mod concurrent;
+pub(crate) mod engine;
+mod fan_in;
 mod fan_out;
 mod gauge;
-mod join;
+mod pipeline;
 mod pool;
+mod scatter_gather;
 mod stream;
+mod subgraphs;
 
 pub use batch::{AdaptiveFanOut, BatchError, Batches, LoadSignal, SystemLoad, workers_for_load};
+pub use concurrent::{ConcurrentNodes, run_concurrent, run_concurrent_with};
+pub use fan_in::{FanIn, FanInError};
 pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
-pub use join::{
-    ConcurrentNodes, FanIn, FanInError, Gathered, Pipeline, ScatterGather, ServiceError, StageError, SubgraphError,
-    run_concurrent, run_concurrent_with, run_subgraphs, run_subgraphs_with,
-};
+pub use pipeline::{Pipeline, StageError};
 pub use pool::{Job, PoolClosed, WorkerPool};
+pub use scatter_gather::{Gathered, ScatterGather, ServiceError};
 pub use stream::{Processed, StreamProcessor};
+pub use subgraphs::{SubgraphError, run_subgraphs, run_subgraphs_with};
 
 use crate::error::RunError;
 
