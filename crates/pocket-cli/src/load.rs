@@ -30,7 +30,7 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[
         eprintln!("error: {e}");
     })?;
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let graph = build_graph(&workflow, registry, BuildOptions { base_dir, allow_exec }).map_err(|e| {
+    let graph = build_graph(&workflow, registry, BuildOptions::new(base_dir).allow_exec(allow_exec)).map_err(|e| {
         if !quiet {
             print_warnings(&origin, &workflow.warnings);
         }

@@ -172,6 +172,7 @@ fn list_nodes(registry: &Registry, format: Format) -> ExitCode {
                 Category::Io => "I/O",
                 Category::Flow => "Flow",
                 Category::Script => "Script",
+                _ => "Other",
             };
             text.push_str(&format!("\n{title}:\n"));
         }

@@ -10,8 +10,10 @@ use pocket::{BoxNode, Graph, Store};
 use pocket_yaml::{NodeDef, Problem, Workflow};
 use serde_json::Value;
 
+use crate::kind::{Built, NodeSpec};
 use crate::layers::{self, LayerCx};
-use crate::registry::{BuiltNode, NodeSpec, Registry};
+use crate::limits::SharedLimiters;
+use crate::registry::Registry;
 
 /// A workflow that cannot become a graph: every problem found, each naming its node, field
 /// and line.
@@ -30,6 +32,30 @@ pub struct BuildOptions<'a> {
     /// Programs `exec` nodes may start besides their own `allowed_commands`
     /// (`pocket run --allow-exec`).
     pub allow_exec: &'a [String],
+    /// The token buckets the run's nodes share (`None`: a new set for this graph, so two
+    /// workflows never share a budget unless given the same set).
+    pub limiters: Option<&'a SharedLimiters>,
+}
+
+impl<'a> BuildOptions<'a> {
+    /// Paths relative to `base_dir`, no extra programs allowed, buckets of its own.
+    pub fn new(base_dir: &'a Path) -> Self {
+        BuildOptions { base_dir, allow_exec: &[], limiters: None }
+    }
+
+    /// Programs `exec` nodes may start besides their own `allowed_commands`.
+    #[must_use]
+    pub fn allow_exec(mut self, programs: &'a [String]) -> Self {
+        self.allow_exec = programs;
+        self
+    }
+
+    /// Share `limiters` with other graphs built with the same set.
+    #[must_use]
+    pub fn limiters(mut self, limiters: &'a SharedLimiters) -> Self {
+        self.limiters = Some(limiters);
+        self
+    }
 }
 
 /// Build the runnable graph of `workflow` with the node types of `registry`.
@@ -70,7 +96,7 @@ pub struct BuildOptions<'a> {
 ///   - { from: check, to: low, action: low }
 /// "#;
 /// let workflow = pocket_yaml::parse_workflow(source, "demo.yaml").unwrap();
-/// let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: ".".as_ref(), allow_exec: &[] }).unwrap();
+/// let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions::new(".".as_ref())).unwrap();
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let out = graph.run(&pocket::Store::new(), serde_json::json!({"points": 8})).await.unwrap();
 /// assert_eq!(out["message"], "high: 0.8");
@@ -85,8 +111,10 @@ pub fn build_graph(
     registry: &Registry,
     options: BuildOptions<'_>,
 ) -> Result<Graph<Value, Value>, WorkflowError> {
+    let own_limiters = SharedLimiters::new();
+    let limiters = options.limiters.unwrap_or(&own_limiters);
     let mut problems = Vec::new();
-    let mut built: HashMap<&str, BuiltNode> = HashMap::new();
+    let mut built: HashMap<&str, Built> = HashMap::new();
     let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
     for def in &workflow.nodes {
         let spec = NodeSpec {
@@ -95,7 +123,7 @@ pub fn build_graph(
             base_dir: options.base_dir,
             allow_exec: options.allow_exec,
         };
-        match registry.build(&def.kind, &spec) {
+        match registry.build(&def.kind, &spec, limiters) {
             None => {
                 problems.push(problem(def, Some("type"), registry.unknown_type(&def.kind)));
             }
@@ -200,11 +228,11 @@ impl NodeState {
 /// The node of `def` with its node-level layers (the table in [`crate::layers`]).
 fn layered(
     def: &NodeDef,
-    built: &HashMap<&str, BuiltNode>,
+    built: &HashMap<&str, Built>,
     state: &HashMap<&str, NodeState>,
     by_name: &HashMap<&str, &NodeDef>,
 ) -> BoxNode<Value, Value> {
-    let BuiltNode { node, retry, limiter, .. } = &built[def.name.as_str()];
+    let Built { node, retry, limiter, .. } = &built[def.name.as_str()];
     let NodeState { breaker, cache } = &state[def.name.as_str()];
     let target = def.fallback.as_deref().and_then(|f| by_name.get(f));
     let fallback = target.map(|t| move || (t.name.clone(), layered(t, built, state, by_name)));

@@ -11,16 +11,17 @@ use pocket::layer::rate_limit::RateLimit;
 use pocket::layer::retry::{RetryLayer, RetryPolicy};
 use pocket::layer::timeout::{TimeoutLayer, Timeouts};
 use pocket::layer::{AroundLayer, BoxLayer};
+use std::sync::Arc;
+
 use pocket::{BoxNode, NodeExt};
 use pocket_yaml::{NodeDef, RetrySpec};
 use serde_json::Value;
 
-use crate::nodes::ValueNode;
-use crate::registry::Limiter;
+use crate::kind::{Built as BuiltNode, Limiter, StepNode};
 
 /// A YAML node with its step types: the layers that read the Prep result (the rate limit's
 /// cost, the cache key) wrap this.
-type ValueSteps = BoxNode<Value, Value, Value, Value>;
+type ValueSteps = StepNode;
 
 /// A built layer kind: one that keeps the step types (it may read the Prep result), or one
 /// that wraps the node opaquely.
@@ -64,7 +65,7 @@ const KINDS: &[LayerKind] = &[
 ];
 
 /// `node` (named `name`) with every configured layer kind of `cx`, in the table's order.
-pub(crate) fn apply(node: ValueNode, name: &str, cx: &LayerCx<'_>) -> BoxNode<Value, Value> {
+pub(crate) fn apply(node: Arc<StepNode>, name: &str, cx: &LayerCx<'_>) -> BoxNode<Value, Value> {
     enum Stage {
         Typed(ValueSteps),
         Erased(BoxNode<Value, Value>),
@@ -120,6 +121,20 @@ fn fallback(cx: &LayerCx<'_>, name: &str) -> Option<Built> {
     })))
 }
 
+/// A node with only the layers its own config asks for (a `parallel` task: its type's rate
+/// limit and retry), through the same table.
+pub(crate) fn own_layers(built: BuiltNode) -> BoxNode<Value, Value> {
+    let cx = LayerCx {
+        def: None,
+        limiter: built.limiter.as_ref(),
+        own_retry: built.retry.as_ref(),
+        breaker: None,
+        cache: None,
+        fallback: None,
+    };
+    apply(built.node, "", &cx)
+}
+
 /// A workflow file's retry: exponential from `delay` by `multiplier`, capped at `max_delay`.
 pub(crate) fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
     let policy = RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier);
@@ -150,7 +165,7 @@ mod tests {
 
         let source = "name: all\nstart: a\nnodes:\n  - name: a\n    type: echo\n    retry: {max_attempts: 2, delay: 1ms}\n    timeout: 5s\n";
         let workflow = pocket_yaml::parse_workflow(source, "all.yaml").unwrap();
-        let limiter: crate::registry::Limiter = (RateLimiter::new(1000.0, 10).unwrap(), |_| 1);
+        let limiter: crate::kind::Limiter = (RateLimiter::new(1000.0, 10).unwrap(), |_| 1);
         let cache = ResultCache::new(10, None);
         let breaker = CircuitBreaker::new(3, Duration::from_secs(1));
         let retry = RetryPolicy::constant(2, Duration::ZERO);
@@ -163,14 +178,9 @@ mod tests {
             cache: Some(&cache),
             fallback: Some(&fallback),
         };
-        let node = crate::Registry::builtin()
-            .build(
-                "echo",
-                &crate::NodeSpec { name: "a", config: &Default::default(), base_dir: ".".as_ref(), allow_exec: &[] },
-            )
-            .unwrap()
-            .unwrap()
-            .node;
+        let spec = crate::NodeSpec { name: "a", config: &Default::default(), base_dir: ".".as_ref(), allow_exec: &[] };
+        let limits = crate::SharedLimiters::new();
+        let node = crate::Registry::builtin().build("echo", &spec, &limits).unwrap().unwrap().node;
         let layered = super::apply(node, "a", &cx);
         let store = pocket::Store::new();
         let out = pocket::run_node(&layered, &store, json!({"x": 1})).await.unwrap();

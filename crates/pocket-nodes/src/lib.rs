@@ -14,12 +14,16 @@
 
 mod build;
 mod de;
+mod kind;
 mod layers;
+mod limits;
 mod nodes;
 mod registry;
 mod template;
 mod time;
 
 pub use build::{BuildOptions, WorkflowError, build_graph, seed_store};
-pub use registry::{Category, ConfigError, NodeInfo, NodeSpec, Registry};
+pub use kind::{BuildCx, Built, Category, ConfigError, NodeInfo, NodeKind, NodeSpec, StepNode};
+pub use limits::SharedLimiters;
+pub use registry::Registry;
 pub use template::{Template, TemplateError};

@@ -127,9 +127,8 @@ fn exec_node(config: &str) -> String {
 async fn exec_with(config: &str, allow: &[&str], input: Value) -> Result<Value, String> {
     let workflow = pocket_yaml::parse_workflow(&exec_node(config), "exec.yaml").unwrap();
     let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
-    let graph =
-        build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: Path::new("."), allow_exec: &allow })
-            .map_err(|e| e.to_string())?;
+    let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions::new(Path::new(".")).allow_exec(&allow))
+        .map_err(|e| e.to_string())?;
     graph.run(&Store::new(), input).await.map_err(|e| error_text(&e))
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture, ready};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::template::{Template, is_templated};
 
 /// A text that is a template when it contains `{{`, and used as it is otherwise.
@@ -68,9 +68,10 @@ impl NodeKind for Echo {
         json!({"message": "Hello {{.name}}!"})
     }
 
-    fn build(config: EchoConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: EchoConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let message = Text::new(spec.name, "message", &config.message)?;
-        Ok(Built::new(Echo { name: spec.name.to_string(), message }))
+        Ok(super::built(Echo { name: spec.name.to_string(), message }))
     }
 }
 
@@ -113,8 +114,8 @@ impl NodeKind for Delay {
         json!({"duration": "1.5s"})
     }
 
-    fn build(config: DelayConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
-        Ok(Built::new(Delay { duration: config.duration }))
+    fn build(config: DelayConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        Ok(super::built(Delay { duration: config.duration }))
     }
 }
 
@@ -166,7 +167,8 @@ impl NodeKind for Router {
         json!({"route": "{{.kind}}", "routes": {"bug": "triage", "feature": "backlog"}, "default": "other"})
     }
 
-    fn build(config: RouterConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: RouterConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let route = config.route.as_deref().map(|r| Text::new(spec.name, "route", r)).transpose()?;
         let edges = config.routes.iter().map(|(action, to)| (action.clone(), to.clone())).collect();
         let fallback = match (config.default, config.default_route) {
@@ -177,7 +179,9 @@ impl NodeKind for Router {
             (None, None) => "default".into(),
         };
         let router = Router { route, routes: config.routes, fallback };
-        Ok(Built { behaviour: std::sync::Arc::new(router), edges, retry: None, limiter: None })
+        let mut built = super::built(router);
+        built.edges = edges;
+        Ok(built)
     }
 }
 
@@ -253,7 +257,8 @@ impl NodeKind for Conditional {
         json!({"conditions": [{"if": "{{gt .score 0.8}}", "then": "high"}, {"if": "{{gt .score 0.5}}", "then": "medium"}], "else": "low"})
     }
 
-    fn build(config: ConditionalConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: ConditionalConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let mut conditions = Vec::with_capacity(config.conditions.len());
         for (i, condition) in config.conditions.into_iter().enumerate() {
             let field = format!("conditions[{i}].if");
@@ -264,7 +269,7 @@ impl NodeKind for Conditional {
             }
             conditions.push((template, condition.then));
         }
-        Ok(Built::new(Conditional { name: spec.name.to_string(), conditions, otherwise: config.otherwise }))
+        Ok(super::built(Conditional { name: spec.name.to_string(), conditions, otherwise: config.otherwise }))
     }
 }
 

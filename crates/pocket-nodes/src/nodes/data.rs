@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::core::Text;
 use super::{Behaviour, StepFuture, ready};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::template::Template;
 
 // ---------------------------------------------------------------------------------------------
@@ -98,14 +98,14 @@ impl NodeKind for Transform {
         json!({"jq": "{total: (.items | map(.price) | add), count: (.items | length)}"})
     }
 
-    fn build(config: TransformConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: TransformConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
         let (field, code) = match (config.jq, config.expression) {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `jq` or `expression`, not both")),
             (Some(code), None) => ("jq", Some(code)),
             (None, code) => ("expression", code),
         };
         let filter = code.as_deref().map(compile_jq).transpose().map_err(|e| ConfigError::field(field, e))?;
-        Ok(Built::new(Transform { filter }))
+        Ok(super::built(Transform { filter }))
     }
 }
 
@@ -170,7 +170,8 @@ impl NodeKind for TemplateNode {
         json!({"template": "{\"greeting\": \"Hello {{.name}}\"}", "output_format": "json"})
     }
 
-    fn build(config: TemplateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: TemplateConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let file = match (config.file, config.template_file) {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `file` or `template_file`, not both")),
             (file, other) => file.or(other),
@@ -184,7 +185,7 @@ impl NodeKind for TemplateNode {
         let (field, source) = spec.inline_or_file(("template", config.template), ("file", file))?;
         let template =
             Template::parse(&format!("{}.{field}", spec.name), &source).map_err(|e| ConfigError::field(field, e))?;
-        Ok(Built::new(TemplateNode { template, format }))
+        Ok(super::built(TemplateNode { template, format }))
     }
 }
 
@@ -248,10 +249,10 @@ impl NodeKind for JsonPathNode {
         json!({"path": "$.items[*].name", "multiple": true})
     }
 
-    fn build(config: JsonPathConfig, _: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: JsonPathConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
         let path = serde_json_path::JsonPath::parse(&config.path)
             .map_err(|e| ConfigError::field("path", format!("invalid JSONPath `{}`: {e}", config.path)))?;
-        Ok(Built::new(JsonPathNode {
+        Ok(super::built(JsonPathNode {
             path,
             multiple: config.multiple,
             default: config.default.filter(|d| !d.is_null()),
@@ -323,7 +324,8 @@ impl NodeKind for Validate {
         json!({"schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}, "fail_on_error": false})
     }
 
-    fn build(config: ValidateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: ValidateConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let (field, schema) = match (config.schema, config.schema_file) {
             (Some(schema), None) => ("schema", schema),
             (None, Some(file)) => {
@@ -347,7 +349,7 @@ impl NodeKind for Validate {
             (None, Some(b)) => matches!(b, OnError::Fail),
             (None, None) => true,
         };
-        Ok(Built::new(Validate { validator, fail_on_error }))
+        Ok(super::built(Validate { validator, fail_on_error }))
     }
 }
 
@@ -453,7 +455,8 @@ impl NodeKind for Aggregate {
         json!({"mode": "object", "key": "{{.type}}_{{.id}}"})
     }
 
-    fn build(config: AggregateConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: AggregateConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if config.key.is_some() && config.mode != Mode::Object {
             return Err(ConfigError::field("key", "is only used in `object` mode"));
         }
@@ -461,7 +464,7 @@ impl NodeKind for Aggregate {
             return Err(ConfigError::whole("`timeout` and `partial` need `count` (the number of items to wait for)"));
         }
         let key = config.key.as_deref().map(|k| Text::new(spec.name, "key", k)).transpose()?;
-        Ok(Built::new(Aggregate {
+        Ok(super::built(Aggregate {
             name: spec.name.to_string(),
             mode: config.mode,
             key,

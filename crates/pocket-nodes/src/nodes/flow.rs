@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::core::Text;
 use super::{Behaviour, StepFuture};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind, NodeSpec};
 use crate::time::go_duration;
 
 /// One task of a `parallel` node: a node type with its config.
@@ -93,7 +93,8 @@ impl NodeKind for Parallel {
         })
     }
 
-    fn build(config: ParallelConfig, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: ParallelConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if config.tasks.is_empty() {
             return Err(ConfigError::field("tasks", "needs at least one task"));
         }
@@ -123,8 +124,8 @@ impl NodeKind for Parallel {
             }
             let name = format!("{}.{}", spec.name, task.name);
             let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
-            let built = match registry.build(&kind, &task_spec) {
-                None => return Err(ConfigError::field(format!("{field}.type"), registry.unknown_type(&kind))),
+            let built = match cx.build_child(&kind, &task_spec) {
+                None => return Err(ConfigError::field(format!("{field}.type"), cx.unknown_type(&kind))),
                 Some(Err(e)) => {
                     let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
                     return Err(ConfigError::field(inner, e.message));
@@ -139,9 +140,9 @@ impl NodeKind for Parallel {
                 }
                 Some(v) => TaskInput::Fixed(v),
             });
-            tasks.push((task.name, built.with_own_layers()));
+            tasks.push((task.name, crate::layers::own_layers(built)));
         }
-        Ok(Built::new(Parallel {
+        Ok(super::built(Parallel {
             name: spec.name.to_string(),
             tasks: Arc::new(tasks),
             inputs,

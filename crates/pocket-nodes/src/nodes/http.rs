@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::core::Text;
 use super::{Behaviour, StepFuture};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 
 /// Install the process's TLS crypto provider (ring) once.
 pub(crate) fn tls() {
@@ -203,7 +203,8 @@ impl NodeKind for Http {
         })
     }
 
-    fn build(config: HttpConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: HttpConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         let url = Text::new(spec.name, "url", &config.url)?;
         if let Text::Plain(plain) = &url {
             reqwest::Url::parse(plain)
@@ -216,7 +217,7 @@ impl NodeKind for Http {
         };
         let body = config.body.as_ref().map(|b| JsonTemplate::new(spec.name, "body", b)).transpose()?;
         let client = client(config.timeout.unwrap_or(Duration::from_secs(30))).map_err(ConfigError::whole)?;
-        let mut built = Built::new(Http {
+        let mut built = super::built(Http {
             client,
             method: config.method,
             url,

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::core::Text;
 use super::{Behaviour, StepFuture};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::time::{go_duration, rfc3339};
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +90,8 @@ impl NodeKind for FileNode {
         json!({"operation": "write", "path": "out/{{.id}}.txt", "content": "{{.text}}", "create_dirs": true})
     }
 
-    fn build(config: FileConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: FileConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if let Some(encoding) = &config.encoding
             && !matches!(encoding.to_ascii_lowercase().as_str(), "utf-8" | "utf8")
         {
@@ -115,7 +116,7 @@ impl NodeKind for FileNode {
             check_relative(plain, config.allow_absolute).map_err(|e| ConfigError::field("path", e))?;
         }
         let content = config.content.as_deref().map(|c| Text::new(spec.name, "content", c)).transpose()?;
-        Ok(Built::new(FileNode {
+        Ok(super::built(FileNode {
             inner: std::sync::Arc::new(FileSpec {
                 operation: config.operation,
                 path,
@@ -377,7 +378,8 @@ impl NodeKind for Exec {
         json!({"command": "echo", "args": ["hello {{.name}}"], "allowed_commands": ["echo"], "timeout": "5s"})
     }
 
-    fn build(config: ExecConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: ExecConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if config.command.trim().is_empty() {
             return Err(ConfigError::field("command", "must name a program"));
         }
@@ -406,7 +408,7 @@ impl NodeKind for Exec {
             .enumerate()
             .map(|(i, a)| Text::new(spec.name, &format!("args[{i}]"), a))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Built::new(Exec {
+        Ok(super::built(Exec {
             command: config.command,
             program,
             args,

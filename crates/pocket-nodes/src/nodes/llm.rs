@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::core::Text;
 use super::http::{HttpRetry, client, status_error, transport_error};
 use super::{Behaviour, StepFuture};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 
 /// One message of a conversation.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -122,7 +122,8 @@ impl NodeKind for Llm {
         })
     }
 
-    fn build(config: LlmConfig, spec: &NodeSpec<'_>, registry: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: LlmConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if config.api_key.is_some() {
             return Err(ConfigError::field(
                 "api_key",
@@ -159,7 +160,7 @@ impl NodeKind for Llm {
             return Err(ConfigError::field("temperature", "must be between 0 and 2"));
         }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(60))).map_err(ConfigError::whole)?;
-        let mut built = Built::new(Llm {
+        let mut built = super::built(Llm {
             client,
             url,
             model: config.model,
@@ -173,7 +174,7 @@ impl NodeKind for Llm {
         if let Some(limit) = config.rate_limit {
             #[allow(clippy::cast_precision_loss)]
             let per_second = limit.tokens_per_minute as f64 / 60.0;
-            let limiter = registry
+            let limiter = cx
                 .shared_limiter(&base, per_second, u32::try_from(limit.tokens_per_minute).unwrap_or(u32::MAX))
                 .map_err(|e| ConfigError::field("rate_limit.tokens_per_minute", e))?;
             built.limiter = Some((limiter, estimated_tokens));

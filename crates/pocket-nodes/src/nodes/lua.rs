@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Behaviour, StepFuture};
-use crate::registry::{Built, Category, ConfigError, NodeKind, NodeSpec, Registry};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::time::go_duration;
 
 /// `lua` config: exactly one of `script` and `file`.
@@ -67,7 +67,8 @@ impl NodeKind for LuaNode {
         json!({"script": "local score = #input.text / 10\nif score > 1 then return {score = score}, \"long\" end\nreturn {score = score}", "timeout": "1s"})
     }
 
-    fn build(config: LuaConfig, spec: &NodeSpec<'_>, _: &Registry) -> Result<Built, ConfigError> {
+    fn build(config: LuaConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
         if !config.sandbox {
             return Err(ConfigError::field(
                 "sandbox",
@@ -82,7 +83,7 @@ impl NodeKind for LuaNode {
             .into_function()
             .map_err(|e| ConfigError::field(field, lua_message(&e)))?;
         let memory = config.memory_limit_mb.unwrap_or(64).saturating_mul(1024 * 1024);
-        Ok(Built::new(LuaNode(Arc::new(Script {
+        Ok(super::built(LuaNode(Arc::new(Script {
             name: spec.name.to_string(),
             source,
             timeout: config.timeout.unwrap_or(Duration::from_secs(5)),

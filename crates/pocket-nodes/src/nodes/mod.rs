@@ -5,6 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use pocket::{Action, Ctx, Next, Node, NodeError, Store, StoreView};
+
+use crate::kind::Built;
+use crate::registry::Registry;
 use serde_json::Value;
 
 pub(crate) mod core;
@@ -57,32 +60,26 @@ pub(crate) fn ready<'a>(result: Result<Value, NodeError>) -> StepFuture<'a> {
     Box::pin(std::future::ready(result))
 }
 
-/// A YAML node: Input, Prep, Exec and Output are JSON values, so every library layer (retry,
-/// timeout, circuit breaker, cache keyed by the input, fallback) applies to it as to any node.
-#[derive(Clone)]
-pub(crate) struct ValueNode {
-    pub(crate) kind: &'static str,
-    pub(crate) behaviour: Arc<dyn Behaviour>,
+/// A built-in node type's node: its [`Behaviour`] over JSON values.
+pub(crate) fn built(behaviour: impl Behaviour) -> Built {
+    Built::new(BehaviourNode(Arc::new(behaviour)))
 }
 
-impl std::fmt::Debug for ValueNode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValueNode").field("kind", &self.kind).finish_non_exhaustive()
-    }
-}
+/// The [`Node`] of a [`Behaviour`]: Input, Prep, Exec and Output are JSON values.
+struct BehaviourNode(Arc<dyn Behaviour>);
 
-impl Node for ValueNode {
+impl Node for BehaviourNode {
     type Input = Value;
     type Prep = Value;
     type Exec = Value;
     type Output = Value;
 
     async fn prep(&self, _: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Value, NodeError> {
-        self.behaviour.prep(store, input)
+        self.0.prep(store, input)
     }
 
     async fn exec(&self, _: &Ctx<'_>, prep: &Value) -> Result<Value, NodeError> {
-        self.behaviour.exec(prep).await
+        self.0.exec(prep).await
     }
 
     async fn post(
@@ -93,10 +90,35 @@ impl Node for ValueNode {
         prep: Value,
         exec: Value,
     ) -> Result<(Value, Next), NodeError> {
-        self.behaviour.post(store, prep, exec)
+        self.0.post(store, prep, exec)
     }
 
     fn actions(&self) -> Option<Vec<Action>> {
-        self.behaviour.actions()
+        self.0.actions()
+    }
+}
+
+impl Registry {
+    /// Pocket's built-in node types (the only list of them).
+    pub fn builtin() -> Self {
+        let mut registry = Registry::new();
+        registry
+            .register::<core::Echo>()
+            .register::<core::Delay>()
+            .register::<core::Router>()
+            .register::<core::Conditional>()
+            .register::<data::Transform>()
+            .register::<data::TemplateNode>()
+            .register::<data::JsonPathNode>()
+            .register::<data::Validate>()
+            .register::<data::Aggregate>()
+            .register::<io::FileNode>()
+            .register::<io::Exec>()
+            .register::<flow::Parallel>();
+        #[cfg(feature = "http")]
+        registry.register::<http::Http>().register::<llm::Llm>();
+        #[cfg(feature = "lua")]
+        registry.register::<lua::LuaNode>();
+        registry
     }
 }

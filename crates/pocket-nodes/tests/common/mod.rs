@@ -9,7 +9,7 @@ use serde_json::Value;
 pub fn graph(yaml: &str) -> Result<Graph<Value, Value>, WorkflowError> {
     let workflow = pocket_yaml::parse_workflow(yaml, "test.yaml").expect("the workflow parses");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    build_graph(&workflow, &Registry::builtin(), BuildOptions { base_dir: dir.as_ref(), allow_exec: &[] })
+    build_graph(&workflow, &Registry::builtin(), BuildOptions::new(dir.as_ref()))
 }
 
 /// The problems of a workflow that does not build, one string each.
