@@ -13,17 +13,15 @@
 //! each one's schema and an example.
 
 mod build;
-mod de;
 mod kind;
 mod layers;
 mod limits;
 mod nodes;
 mod registry;
-mod template;
-mod time;
+mod support;
 
 pub use build::{BuildOptions, WorkflowError, build_graph, seed_store};
 pub use kind::{BuildCx, Built, Category, ConfigError, NodeInfo, NodeKind, NodeSpec, StepNode};
 pub use limits::SharedLimiters;
 pub use registry::Registry;
-pub use template::{Template, TemplateError};
+pub use support::template::{Template, TemplateError};

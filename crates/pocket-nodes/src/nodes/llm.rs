@@ -7,10 +7,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::core::Text;
-use super::http::{HttpRetry, client, status_error, transport_error};
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::http::{HttpRetry, client, status_error, transport_error};
+use crate::support::text::Text;
 
 /// One message of a conversation.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -27,7 +27,7 @@ pub(crate) struct MessageConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RateLimitConfig {
     /// Tokens per minute (estimated: prompt characters / 4, plus `max_tokens`).
-    #[serde(deserialize_with = "crate::de::count")]
+    #[serde(deserialize_with = "crate::support::de::count")]
     #[schemars(with = "u64")]
     tokens_per_minute: u64,
 }
@@ -62,14 +62,14 @@ pub(crate) struct LlmConfig {
     #[serde(default)]
     temperature: Option<f64>,
     /// The most tokens the reply may have.
-    #[serde(default, deserialize_with = "crate::de::opt_count")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
     max_tokens: Option<u64>,
     /// Ask for a JSON reply and parse it into `json` (a reply that is not JSON is an error).
     #[serde(default)]
     json: bool,
     /// The time limit of one attempt (a Go duration, default 60s).
-    #[serde(default, deserialize_with = "crate::de::opt_duration")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
     /// Retries on transport errors, 429 (honouring `Retry-After`) and 5xx (default 3 attempts).

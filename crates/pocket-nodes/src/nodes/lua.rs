@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::time::go_duration;
+use crate::support::time::go_duration;
 
 /// `lua` config: exactly one of `script` and `file`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -33,11 +33,11 @@ pub(crate) struct LuaConfig {
     sandbox: bool,
     /// How long the script may run (a Go duration, default 5s); a script still running then
     /// is stopped.
-    #[serde(default, deserialize_with = "crate::de::opt_duration")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
     /// The most memory the script may allocate, in MiB (default 64).
-    #[serde(default, deserialize_with = "crate::de::opt_count")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
     memory_limit_mb: Option<u64>,
 }

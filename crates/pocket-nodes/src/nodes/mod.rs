@@ -10,16 +10,24 @@ use crate::kind::Built;
 use crate::registry::Registry;
 use serde_json::Value;
 
-pub(crate) mod core;
-pub(crate) mod data;
-pub(crate) mod flow;
+mod aggregate;
+mod conditional;
+mod delay;
+mod echo;
+mod exec;
+mod file;
 #[cfg(feature = "http")]
-pub(crate) mod http;
-pub(crate) mod io;
+mod http;
+mod jsonpath;
 #[cfg(feature = "http")]
-pub(crate) mod llm;
+mod llm;
 #[cfg(feature = "lua")]
-pub(crate) mod lua;
+mod lua;
+mod parallel;
+mod router;
+mod template;
+mod transform;
+mod validate;
 
 /// A boxed future of a step's result.
 pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, NodeError>> + Send + 'a>>;
@@ -103,18 +111,18 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Registry::new();
         registry
-            .register::<core::Echo>()
-            .register::<core::Delay>()
-            .register::<core::Router>()
-            .register::<core::Conditional>()
-            .register::<data::Transform>()
-            .register::<data::TemplateNode>()
-            .register::<data::JsonPathNode>()
-            .register::<data::Validate>()
-            .register::<data::Aggregate>()
-            .register::<io::FileNode>()
-            .register::<io::Exec>()
-            .register::<flow::Parallel>();
+            .register::<echo::Echo>()
+            .register::<delay::Delay>()
+            .register::<router::Router>()
+            .register::<conditional::Conditional>()
+            .register::<transform::Transform>()
+            .register::<template::TemplateNode>()
+            .register::<jsonpath::JsonPathNode>()
+            .register::<validate::Validate>()
+            .register::<aggregate::Aggregate>()
+            .register::<file::FileNode>()
+            .register::<exec::Exec>()
+            .register::<parallel::Parallel>();
         #[cfg(feature = "http")]
         registry.register::<http::Http>().register::<llm::Llm>();
         #[cfg(feature = "lua")]

@@ -464,7 +464,7 @@ fn helpers() -> gotmpl::FuncMap {
         "now".into(),
         Arc::new(|args: &[Tv]| -> HelperResult {
             arity("now", args, 0)?;
-            Ok(Tv::String(crate::time::now_rfc3339().into()))
+            Ok(Tv::String(crate::support::time::now_rfc3339().into()))
         }),
     );
     map

@@ -12,10 +12,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::core::Text;
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind, NodeSpec};
-use crate::time::go_duration;
+use crate::support::text::Text;
+use crate::support::time::go_duration;
 
 /// One task of a `parallel` node: a node type with its config.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -48,7 +48,7 @@ pub(crate) struct ParallelConfig {
     /// The tasks, run concurrently; results come back in this order.
     tasks: Vec<TaskConfig>,
     /// At most this many tasks at once (default 10).
-    #[serde(default, deserialize_with = "crate::de::opt_count")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
     max_concurrency: Option<u64>,
     /// Stop at the first failure (the other tasks are cancelled) and fail the node; otherwise
@@ -56,7 +56,7 @@ pub(crate) struct ParallelConfig {
     #[serde(default)]
     fail_fast: bool,
     /// The most all the tasks together may take (a Go duration, default 5m).
-    #[serde(default, deserialize_with = "crate::de::opt_duration")]
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
 }

@@ -1,0 +1,53 @@
+//! The `echo` node type: a message (plain or a Go template) with the input.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Behaviour, StepFuture, ready};
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::text::Text;
+
+/// `echo` config.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EchoConfig {
+    /// The message (a Go template when it contains `{{`, rendered with the input).
+    #[serde(default = "default_message")]
+    message: String,
+}
+
+fn default_message() -> String {
+    "Hello from echo node".into()
+}
+
+pub(crate) struct Echo {
+    name: String,
+    message: Text,
+}
+
+impl NodeKind for Echo {
+    const TYPE: &'static str = "echo";
+    const CATEGORY: Category = Category::Core;
+    const DESCRIPTION: &'static str = "Outputs {message, input, node}: a message next to the input it received.";
+    type Config = EchoConfig;
+
+    fn example() -> Value {
+        json!({"message": "Hello {{.name}}!"})
+    }
+
+    fn build(config: EchoConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
+        let message = Text::new(spec.name, "message", &config.message)?;
+        Ok(super::built(Echo { name: spec.name.to_string(), message }))
+    }
+}
+
+impl Behaviour for Echo {
+    fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
+        ready(self.message.render(input).map(|message| {
+            tracing::info!(node = %self.name, %message, "echo");
+            json!({"message": message, "input": input, "node": self.name})
+        }))
+    }
+}
