@@ -99,3 +99,19 @@ fn task_problems_name_the_task() {
     let found = problems(&single("parallel", "      tasks:\n        - { name: a }"));
     assert!(found[0].contains("needs a `type`"), "{found:?}");
 }
+
+#[tokio::test]
+async fn tasks_run_on_scopes_of_the_run_store() {
+    // An `aggregate` task keeps its partial state in the store: on the run's store, under the
+    // parallel node's and the task's scope (not on a throwaway store).
+    let yaml = single(
+        "parallel",
+        "      tasks:
+        - { name: collect, type: aggregate, config: { count: 2 } }",
+    );
+    let graph = common::graph(&yaml).unwrap();
+    let store = pocket::Store::new();
+    graph.run(&store, json!({"x": 1})).await.unwrap();
+    let keys = store.keys();
+    assert!(keys.iter().any(|k| k.starts_with("n:item-0:")), "the task wrote the run's store: {keys:?}");
+}

@@ -1,4 +1,5 @@
-//! Flow node types: `parallel`, built on the library's fan-out.
+//! The `parallel` node type: a fixed list of tasks (node types), run on the library's fan-out
+//! over scopes of the run's store.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,13 +7,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use pocket::node::{BoxExec as AnyExec, BoxPrep as AnyPrep};
+use pocket::node::{BoxExec as AnyExec, BoxPrep as AnyPrep, Compose, Composite, RunCx};
 use pocket::{BoxNode, Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind, NodeSpec};
 use crate::support::text::Text;
 use crate::support::time::go_duration;
@@ -142,14 +142,14 @@ impl NodeKind for Parallel {
             });
             tasks.push((task.name, crate::layers::own_layers(built)));
         }
-        Ok(super::built(Parallel {
+        Ok(Built::new(Composite(Parallel {
             name: spec.name.to_string(),
             tasks: Arc::new(tasks),
             inputs,
             limit: usize::try_from(config.max_concurrency.unwrap_or(10)).unwrap_or(usize::MAX),
             fail_fast: config.fail_fast,
             timeout: config.timeout.unwrap_or(Duration::from_secs(300)),
-        }))
+        })))
     }
 }
 
@@ -212,14 +212,29 @@ impl Parallel {
     }
 }
 
-impl Behaviour for Parallel {
-    fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        Box::pin(async move {
+/// The tasks run on the run's store: task `i` on the scope `<node>:item-<i>:` of it, under the
+/// run's cancellation.
+impl Compose for Parallel {
+    type Input = Value;
+    type Output = Value;
+
+    async fn run(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        let result = self.run_tasks(cx, input).await;
+        if result.is_err() && cx.token().is_cancelled() {
+            return Err(NodeError::cancelled());
+        }
+        result
+    }
+}
+
+impl Parallel {
+    async fn run_tasks(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        {
             let items = self.inputs_for(input)?;
             let dispatch = Dispatch { tasks: self.tasks.clone(), node: self.name.clone(), done: Arc::default() };
             let fan_out = FanOut::new(dispatch).name(self.name.clone()).limit(self.limit);
-            // Tasks run on a store of their own: Exec has no access to the run's store.
-            let store = Store::new();
+            let store = cx.store().scope(cx.node());
+            let token = cx.token();
             let started = Instant::now();
             let total = self.tasks.len();
             let timed_out = |what: &str| {
@@ -227,7 +242,7 @@ impl Behaviour for Parallel {
             };
             let task_name = |i: usize| self.tasks[i].0.clone();
             if self.fail_fast {
-                let outputs = tokio::time::timeout(self.timeout, fan_out.run(&store, items))
+                let outputs = tokio::time::timeout(self.timeout, fan_out.run_with(&store, items, token))
                     .await
                     .map_err(|_| timed_out("the tasks"))?
                     .map_err(|e| {
@@ -246,7 +261,7 @@ impl Behaviour for Parallel {
                     "summary": {"total": total, "successful": total, "failed": 0},
                 }));
             }
-            let all = tokio::time::timeout(self.timeout, fan_out.run_all(&store, items))
+            let all = tokio::time::timeout(self.timeout, fan_out.run_all_with(&store, items, token))
                 .await
                 .map_err(|_| timed_out("the tasks"))?;
             let mut results = Vec::new();
@@ -264,6 +279,6 @@ impl Behaviour for Parallel {
                 "duration": go_duration(started.elapsed()),
                 "summary": {"total": total, "successful": ok, "failed": failed},
             }))
-        })
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod boxed;
 mod chain;
+mod compose;
 mod ext;
 mod fn_node;
 mod sync;
@@ -11,6 +12,7 @@ mod sync;
 pub use crate::ctx::{Ctx, OwnedCtx};
 pub use boxed::{BoxExec, BoxNode, BoxPrep};
 pub use chain::{Chain, StageFailed};
+pub use compose::{Compose, Composite, RunCx};
 pub use ext::NodeExt;
 pub use fn_node::{ExecCtxFn, ExecFn, ExecPostFn, FnNode, exec_fn, exec_fn_ctx, exec_post_fn, node_fn};
 pub(crate) use sync::run_sync;

@@ -137,7 +137,18 @@ impl<N: Node> FanOut<N> {
         store: &Store,
         items: impl IntoIterator<Item = N::Input>,
     ) -> Vec<Result<N::Output, ItemError>> {
-        let token = CancellationToken::new();
+        self.run_all_with(store, items, &CancellationToken::new()).await
+    }
+
+    /// [`FanOut::run_all`] under a cancellation token: once it is cancelled, the items that
+    /// did not finish are reported as cancelled.
+    pub async fn run_all_with(
+        &self,
+        store: &Store,
+        items: impl IntoIterator<Item = N::Input>,
+        token: &CancellationToken,
+    ) -> Vec<Result<N::Output, ItemError>> {
+        let token = token.child_token();
         let on = Items { node: &self.node, name: &self.name, store, offset: 0 };
         let cancelled = |_| RunError::Cancelled { node: self.name.clone() };
         engine::all(
