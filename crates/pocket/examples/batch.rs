@@ -18,7 +18,7 @@ async fn main() {
         }
         Ok(doc * 100)
     });
-    let batches = Batches::new(embed, 4).concurrency(2).pause(Duration::from_millis(50));
+    let batches = Batches::new(embed, 4).limit(2).pause(Duration::from_millis(50));
     let out = batches.run(&Store::new(), 0..10).await.expect("all documents embed");
     println!("results: {out:?}");
 

@@ -24,7 +24,7 @@ async fn main() {
         Ok(format!("event-{event}"))
     });
     let input = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut out = StreamProcessor::new(enrich).concurrency(4).buffer(2).run(Store::new(), input);
+    let mut out = StreamProcessor::new(enrich).limit(4).buffer(2).run(&Store::new(), input);
     while let Some(result) = out.next().await {
         let event = result.expect("enrich works");
         println!("consumed {event} at {:>4} ms (slow consumer)", started.elapsed().as_millis());

@@ -14,7 +14,7 @@ async fn main() {
         Ok(size_kb / 4)
     });
     let gauge = TaskGauge::new();
-    let mut pool = WorkerPool::start_with(resize, Store::new(), 3, 4, gauge.clone());
+    let mut pool = WorkerPool::builder(resize).limit(3).capacity(4).gauge(gauge.clone()).start(&Store::new());
     let sizes = [40u64, 10, 30, 20, 50, 10, 20, 30];
     for size in sizes {
         let id = pool.submit(size).await.expect("pool is open");

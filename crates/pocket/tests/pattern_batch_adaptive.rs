@@ -50,7 +50,7 @@ impl Node for Probe {
 async fn batches_run_one_after_another_with_a_pause_and_bounded_concurrency() {
     let probe = Probe::new(Duration::from_millis(10));
     let gauge = TaskGauge::new();
-    let batches = Batches::new(probe.clone(), 4).concurrency(2).pause(Duration::from_millis(100)).gauge(gauge.clone());
+    let batches = Batches::new(probe.clone(), 4).limit(2).pause(Duration::from_millis(100)).gauge(gauge.clone());
     let start = Instant::now();
     let out = batches.run(&Store::new(), 0..10u64).await.unwrap();
     assert_eq!(out, (0..10).collect::<Vec<_>>());

@@ -24,7 +24,7 @@ fn slow_square(ms: u64) -> impl pocket::Node<Input = u64, Output = u64> {
 #[tokio::test(start_paused = true)]
 async fn a_pool_streams_results_as_they_finish_and_drains_on_close() {
     let gauge = TaskGauge::new();
-    let mut pool = WorkerPool::start_with(slow_square(10), Store::new(), 3, 4, gauge.clone());
+    let mut pool = WorkerPool::builder(slow_square(10)).limit(3).capacity(4).gauge(gauge.clone()).start(&Store::new());
     for x in 0..20 {
         assert_eq!(pool.submit(x).await.unwrap(), x as usize);
     }
@@ -48,7 +48,7 @@ async fn a_pool_streams_results_as_they_finish_and_drains_on_close() {
 
 #[tokio::test(start_paused = true)]
 async fn submit_waits_while_the_queue_is_full() {
-    let mut pool = WorkerPool::start(slow_square(1000), Store::new(), 1, 2);
+    let mut pool = WorkerPool::builder(slow_square(1000)).limit(1).capacity(2).start(&Store::new());
     let start = Instant::now();
     for x in 0..3 {
         pool.submit(x).await.unwrap(); // one in the worker, two queued
@@ -70,7 +70,7 @@ async fn abort_and_drop_stop_every_worker() {
             Ok(x)
         }
     });
-    let mut pool = WorkerPool::start_with(node, Store::new(), 4, 16, gauge.clone());
+    let mut pool = WorkerPool::builder(node).limit(4).capacity(16).gauge(gauge.clone()).start(&Store::new());
     for x in 0..10 {
         pool.submit(x).await.unwrap();
     }
@@ -82,7 +82,8 @@ async fn abort_and_drop_stop_every_worker() {
     assert!(pool.submit(1).await.is_err());
 
     let gauge = TaskGauge::new();
-    let pool = WorkerPool::start_with(slow_square(100_000), Store::new(), 4, 16, gauge.clone());
+    let pool =
+        WorkerPool::builder(slow_square(100_000)).limit(4).capacity(16).gauge(gauge.clone()).start(&Store::new());
     sleep(Duration::from_millis(1)).await;
     assert_eq!(gauge.active(), 4);
     drop(pool);
@@ -95,14 +96,13 @@ async fn abort_and_drop_stop_every_worker() {
 #[tokio::test(start_paused = true)]
 async fn ordered_and_unordered_streams() {
     let input = || futures_util::stream::iter(0..12u64);
-    let ordered: Vec<_> =
-        StreamProcessor::new(slow_square(5)).concurrency(4).run(Store::new(), input()).collect().await;
+    let ordered: Vec<_> = StreamProcessor::new(slow_square(5)).limit(4).run(&Store::new(), input()).collect().await;
     let indices: Vec<usize> =
         ordered.iter().map(|r| r.as_ref().map(|v| v.isqrt() as usize).unwrap_or_else(|e| e.index)).collect();
     assert_eq!(indices, (0..12).collect::<Vec<_>>());
 
     let unordered: Vec<_> =
-        StreamProcessor::new(slow_square(5)).concurrency(4).unordered().run(Store::new(), input()).collect().await;
+        StreamProcessor::new(slow_square(5)).limit(4).unordered().run(&Store::new(), input()).collect().await;
     let values: Vec<u64> = unordered.into_iter().map(|r| r.unwrap()).collect();
     let mut sorted = values.clone();
     sorted.sort();
@@ -116,7 +116,7 @@ async fn the_producer_blocks_while_the_buffer_is_full() {
     let input = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let fast = exec_fn(|x: u64| async move { Ok(x) });
     let gauge = TaskGauge::new();
-    let mut out = StreamProcessor::new(fast).concurrency(3).buffer(2).gauge(gauge.clone()).run(Store::new(), input);
+    let mut out = StreamProcessor::new(fast).limit(3).buffer(2).gauge(gauge.clone()).run(&Store::new(), input);
     let produced = Arc::new(AtomicUsize::new(0));
     let p = produced.clone();
     let producer = tokio::spawn(async move {
@@ -152,11 +152,8 @@ async fn a_stream_stops_promptly_on_cancellation_and_when_dropped() {
     let gauge = TaskGauge::new();
     let token = CancellationToken::new();
     let endless = futures_util::stream::iter(0u64..);
-    let mut out = StreamProcessor::new(slow_square(10)).concurrency(5).gauge(gauge.clone()).run_with(
-        Store::new(),
-        endless,
-        &token,
-    );
+    let mut out =
+        StreamProcessor::new(slow_square(10)).limit(5).gauge(gauge.clone()).run_with(&Store::new(), endless, &token);
     for _ in 0..10 {
         out.next().await.unwrap().ok();
     }
@@ -170,7 +167,7 @@ async fn a_stream_stops_promptly_on_cancellation_and_when_dropped() {
     let gauge = TaskGauge::new();
     let out = StreamProcessor::new(slow_square(10))
         .gauge(gauge.clone())
-        .run(Store::new(), futures_util::stream::iter(0u64..));
+        .run(&Store::new(), futures_util::stream::iter(0u64..));
     sleep(Duration::from_millis(5)).await;
     assert!(gauge.active() > 1);
     drop(out);
@@ -183,9 +180,9 @@ async fn a_rate_limited_stream_is_paced() {
     let limiter = RateLimiter::new(100.0, 1).unwrap();
     let start = Instant::now();
     let out: Vec<_> = StreamProcessor::new(exec_fn(|x: u64| async move { Ok(x) }))
-        .concurrency(50)
+        .limit(50)
         .rate_limit(limiter)
-        .run(Store::new(), futures_util::stream::iter(0..101u64))
+        .run(&Store::new(), futures_util::stream::iter(0..101u64))
         .collect()
         .await;
     assert_eq!(out.len(), 101);
@@ -199,7 +196,7 @@ async fn cancelling_the_pool_token_from_elsewhere_stops_it() {
         sleep(Duration::from_millis(if x < 2 { 1 } else { 3_600_000 })).await;
         Ok(x)
     });
-    let mut pool = WorkerPool::start_with(node, Store::new(), 2, 8, gauge.clone());
+    let mut pool = WorkerPool::builder(node).limit(2).capacity(8).gauge(gauge.clone()).start(&Store::new());
     for x in 0..6 {
         pool.submit(x).await.unwrap();
     }
@@ -218,4 +215,52 @@ async fn cancelling_the_pool_token_from_elsewhere_stops_it() {
     assert!(finished.iter().all(|(id, ok)| *ok || *id >= 2), "{finished:?}");
     pool.join().await;
     assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_producer_submits_while_the_consumer_reads_the_results_as_a_stream() {
+    use futures_util::StreamExt;
+
+    let gauge = TaskGauge::new();
+    let mut pool = WorkerPool::builder(slow_square(10)).limit(2).capacity(2).gauge(gauge.clone()).start(&Store::new());
+    let submitter = pool.submitter().expect("the pool is open");
+    let producer = tokio::spawn(async move {
+        for x in 0..20u64 {
+            submitter.submit(x).await.expect("open while producing");
+        }
+    });
+    // The queue holds 2: the producer can only finish because results are read meanwhile.
+    let mut sum = 0;
+    let mut seen = 0;
+    while seen < 20 {
+        let job = pool.next().await.expect("a result");
+        sum += job.result.unwrap_or(0); // 13 fails by design
+        seen += 1;
+    }
+    producer.await.unwrap();
+    pool.close();
+    assert!(pool.submitter().is_none());
+    assert!(StreamExt::next(&mut pool).await.is_none(), "the stream ends after close");
+    assert_eq!(sum, (0..20u64).filter(|x| *x != 13).map(|x| x * x).sum::<u64>());
+    assert_eq!(gauge.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submitter_does_not_keep_a_closed_pool_open_and_reserving_is_cancel_safe() {
+    let mut pool = WorkerPool::builder(slow_square(1000)).limit(1).capacity(1).start(&Store::new());
+    let submitter = pool.submitter().unwrap();
+    submitter.submit(1).await.unwrap(); // taken by the worker
+    submitter.submit(2).await.unwrap(); // fills the queue
+    // No room: a reservation that loses a race is dropped without losing anything.
+    let lost = tokio::time::timeout(Duration::from_millis(1), submitter.reserve()).await;
+    assert!(lost.is_err(), "the queue is full");
+    pool.close();
+    let err = submitter.submit(3).await.unwrap_err();
+    assert_eq!(err.0, 3, "the item is handed back");
+    let mut ids = Vec::new();
+    while let Some(job) = pool.next().await {
+        ids.push(job.id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, [0, 1], "what was queued before closing is processed; nothing else");
 }

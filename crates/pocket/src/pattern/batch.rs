@@ -76,7 +76,7 @@ impl<N: Node> Batches<N> {
 
     /// At most `n` items of a batch at once.
     #[must_use]
-    pub fn concurrency(mut self, n: usize) -> Self {
+    pub fn limit(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }

@@ -71,10 +71,28 @@ where
     S::Input: Clone,
     A: Node<Input = Vec<S::Output>>,
 {
-    /// Sources and their aggregator.
+    /// Sources and their aggregator; source `i` is named `source-<i>` (in errors, and its scope).
     pub fn new(sources: impl IntoIterator<Item = S>, aggregator: A) -> Self {
-        let sources: Vec<S> = sources.into_iter().collect();
-        let names: Vec<String> = (0..sources.len()).map(|i| format!("source-{i}")).collect();
+        Self::named(sources.into_iter().enumerate().map(|(i, s)| (format!("source-{i}"), s)), aggregator)
+    }
+
+    /// Named sources and their aggregator: errors name the source, and source `name` runs on
+    /// the scope `name`.
+    ///
+    /// ```
+    /// use pocket::{exec_fn, NodeError, NodeExt, Store};
+    /// use pocket::pattern::FanIn;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let web = exec_fn(|q: String| async move { Ok(vec![format!("web: {q}")]) }).boxed();
+    /// let wiki = exec_fn(|_: String| async move { Err::<Vec<String>, _>(NodeError::msg("wiki is down")) }).boxed();
+    /// let fan_in = FanIn::named([("web", web), ("wiki", wiki)], exec_fn(|p: Vec<Vec<String>>| async move { Ok(p.concat()) }));
+    /// let err = fan_in.run(&Store::new(), "rust".into()).await.unwrap_err();
+    /// assert_eq!(pocket::report(&err), "fan-in source 1 failed: node `wiki` failed in exec: wiki is down");
+    /// # });
+    /// ```
+    pub fn named(sources: impl IntoIterator<Item = (impl Into<String>, S)>, aggregator: A) -> Self {
+        let (names, sources): (Vec<String>, Vec<S>) = sources.into_iter().map(|(n, s)| (n.into(), s)).unzip();
         let prefixes = names.iter().map(|n| SmolStr::from(format!("{n}:"))).collect();
         FanIn { sources, names, prefixes, aggregator, gauge: TaskGauge::new() }
     }

@@ -21,7 +21,7 @@ pub use fan_in::{FanIn, FanInError};
 pub use fan_out::{DEFAULT_FAN_OUT_LIMIT, FanOut};
 pub use gauge::{TaskGauge, active_tasks};
 pub use pipeline::{Pipeline, StageError};
-pub use pool::{Job, PoolClosed, WorkerPool};
+pub use pool::{Job, PoolBuilder, PoolClosed, Reserved, Submitter, WorkerPool};
 pub use scatter_gather::{Gathered, ScatterGather, ServiceError};
 pub use stream::{Processed, StreamProcessor};
 pub use subgraphs::{SubgraphError, run_subgraphs, run_subgraphs_with};

@@ -43,8 +43,8 @@ use crate::store::Store;
 /// let double = exec_fn(|x: u64| async move { Ok(x * 2) });
 /// let input = futures_util::stream::iter(0..5u64);
 /// let out: Vec<u64> = StreamProcessor::new(double)
-///     .concurrency(3)
-///     .run(Store::new(), input)
+///     .limit(3)
+///     .run(&Store::new(), input)
 ///     .map(|r| r.unwrap())
 ///     .collect()
 ///     .await;
@@ -88,7 +88,7 @@ impl<N: Node> StreamProcessor<N> {
 
     /// At most `n` items in flight (at least 1).
     #[must_use]
-    pub fn concurrency(mut self, n: usize) -> Self {
+    pub fn limit(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
@@ -136,7 +136,7 @@ impl<N: Node> StreamProcessor<N> {
     }
 
     /// Start processing `input`.
-    pub fn run<S>(&self, store: Store, input: S) -> Processed<N::Output>
+    pub fn run<S>(&self, store: &Store, input: S) -> Processed<N::Output>
     where
         S: Stream<Item = N::Input> + Send + 'static,
     {
@@ -144,7 +144,7 @@ impl<N: Node> StreamProcessor<N> {
     }
 
     /// Start processing `input` under a cancellation token.
-    pub fn run_with<S>(&self, store: Store, input: S, token: &CancellationToken) -> Processed<N::Output>
+    pub fn run_with<S>(&self, store: &Store, input: S, token: &CancellationToken) -> Processed<N::Output>
     where
         S: Stream<Item = N::Input> + Send + 'static,
     {
@@ -153,7 +153,7 @@ impl<N: Node> StreamProcessor<N> {
         let task = tokio::spawn(drive(
             self.node.clone(),
             self.name.clone(),
-            store,
+            store.clone(),
             input,
             tx,
             token.clone(),
