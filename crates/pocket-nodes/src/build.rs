@@ -164,7 +164,7 @@ pub fn build_graph(
         workflow.nodes.iter().map(|def| (def.name.as_str(), NodeState::new(def))).collect();
     let mut builder = Graph::<Value, Value>::builder().start(workflow.start.clone());
     for def in &workflow.nodes {
-        builder = builder.node(def.name.clone(), layered(def, &built, &state, &by_name));
+        builder = builder.serde_node(def.name.clone(), layered(def, &built, &state, &by_name));
     }
     for c in &workflow.connections {
         builder = builder.edge(c.from.clone(), c.action.clone(), c.to.clone());

@@ -384,6 +384,14 @@ pub enum RunError {
         /// The configured limit.
         after: Duration,
     },
+    /// A run could not start from a snapshot ([`Graph::run_from`](crate::Graph::run_from)).
+    #[error("cannot start the run at node `{node}`: {reason}")]
+    Restore {
+        /// The node the run was to start at.
+        node: String,
+        /// Why it cannot.
+        reason: String,
+    },
     /// The node that ended the run produced a value of another type than the graph's output.
     #[error("node `{node}` ended the run with a `{found}`, but the graph outputs `{expected}`")]
     OutputType {
@@ -405,6 +413,7 @@ impl RunError {
             | RunError::StepLimit { node, .. }
             | RunError::Cancelled { node }
             | RunError::Deadline { node, .. }
+            | RunError::Restore { node, .. }
             | RunError::OutputType { node, .. } => node,
         }
     }

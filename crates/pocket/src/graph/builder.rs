@@ -3,9 +3,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use super::erased::{DynNode, Erased, ErasedSync, TypeInfo};
+use super::erased::{Codec, Codecs, DynNode, Erased, ErasedSync, TypeInfo, WithCodecs};
 use super::{DEFAULT_MAX_STEPS, Graph, GraphNode, Inner};
 use crate::action::Action;
 use crate::error::{BuildError, BuildProblem, BuildWarning};
@@ -85,6 +87,36 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
     /// Add a [`SyncNode`] under `name`: the graph runs it inline, without allocating.
     pub fn sync_node<S: SyncNode>(mut self, name: impl Into<String>, node: S) -> Self {
         self.nodes.push((name.into(), Box::new(ErasedSync(node))));
+        self
+    }
+
+    /// Add a node whose input and output can be written down (JSON): the value before and
+    /// after it can be snapshotted during a run ([`RunOptions::on_boundary`]) and a run can
+    /// start at it from a snapshot ([`Graph::run_from`]). Every node of a workflow file is
+    /// added this way.
+    ///
+    /// [`RunOptions::on_boundary`]: crate::RunOptions::on_boundary
+    /// [`Graph::run_from`]: crate::Graph::run_from
+    pub fn serde_node<N>(mut self, name: impl Into<String>, node: N) -> Self
+    where
+        N: Node,
+        N::Input: Serialize + DeserializeOwned,
+        N::Output: Serialize + DeserializeOwned,
+    {
+        let codecs = Codecs { input: Some(Codec::of::<N::Input>()), output: Some(Codec::of::<N::Output>()) };
+        self.nodes.push((name.into(), Box::new(WithCodecs { node: Erased(node), codecs })));
+        self
+    }
+
+    /// [`GraphBuilder::serde_node`] for a [`SyncNode`].
+    pub fn serde_sync_node<S>(mut self, name: impl Into<String>, node: S) -> Self
+    where
+        S: SyncNode,
+        S::Input: Serialize + DeserializeOwned,
+        S::Output: Serialize + DeserializeOwned,
+    {
+        let codecs = Codecs { input: Some(Codec::of::<S::Input>()), output: Some(Codec::of::<S::Output>()) };
+        self.nodes.push((name.into(), Box::new(WithCodecs { node: ErasedSync(node), codecs })));
         self
     }
 
@@ -253,6 +285,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
         for warning in &warnings {
             tracing::warn!(%warning, "graph built with a warning");
         }
+        let codecs = self.nodes.iter().map(|(_, node)| node.codecs()).collect();
         let nodes = self
             .nodes
             .into_iter()
@@ -272,6 +305,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GraphBuilder<I, O> {
                 linear: false,
                 idle: CancellationToken::new(),
                 warnings,
+                codecs,
             }),
             _types: PhantomData,
         })

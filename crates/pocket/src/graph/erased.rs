@@ -31,6 +31,44 @@ pub(crate) fn unpack<T: 'static>(mut payload: Payload) -> Result<T, Payload> {
 pub(crate) type StepResult = Result<(Payload, Next), Box<(Step, NodeError)>>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// How a payload of one type is written down and read back (JSON), captured where the type is
+/// still known: by [`GraphBuilder::serde_node`](crate::graph::GraphBuilder::serde_node).
+#[derive(Clone, Copy)]
+pub(crate) struct Codec {
+    encode: fn(&Payload) -> Option<serde_json::Result<serde_json::Value>>,
+    decode: fn(serde_json::Value) -> serde_json::Result<Payload>,
+}
+
+impl Codec {
+    pub(crate) fn of<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>() -> Self {
+        fn encode<T: serde::Serialize + 'static>(payload: &Payload) -> Option<serde_json::Result<serde_json::Value>> {
+            payload.downcast_ref::<Option<T>>()?.as_ref().map(serde_json::to_value)
+        }
+        fn decode<T: serde::de::DeserializeOwned + Send + 'static>(
+            value: serde_json::Value,
+        ) -> serde_json::Result<Payload> {
+            serde_json::from_value::<T>(value).map(payload)
+        }
+        Codec { encode: encode::<T>, decode: decode::<T> }
+    }
+
+    /// The payload as JSON (`None` if it does not hold this codec's type).
+    pub(crate) fn encode(&self, payload: &Payload) -> Option<serde_json::Result<serde_json::Value>> {
+        (self.encode)(payload)
+    }
+
+    pub(crate) fn decode(&self, value: serde_json::Value) -> serde_json::Result<Payload> {
+        (self.decode)(value)
+    }
+}
+
+/// The codecs of a node's input and output, when it was added with them.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Codecs {
+    pub(crate) input: Option<Codec>,
+    pub(crate) output: Option<Codec>,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TypeInfo {
     pub(crate) id: TypeId,
@@ -71,6 +109,58 @@ pub(crate) trait DynNode: Send + Sync {
     fn input(&self) -> TypeInfo;
     fn output(&self) -> TypeInfo;
     fn actions(&self) -> Option<Vec<Action>>;
+    /// How its input and output are written down, if known.
+    fn codecs(&self) -> Codecs {
+        Codecs::default()
+    }
+}
+
+/// A node with the codecs of its step values (added by `serde_node` / `serde_sync_node`).
+pub(crate) struct WithCodecs<D> {
+    pub(crate) node: D,
+    pub(crate) codecs: Codecs,
+}
+
+impl<D: DynNode> DynNode for WithCodecs<D> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        store: &'a Store,
+        view: &'a StoreView,
+        input: Payload,
+    ) -> BoxFuture<'a, StepResult> {
+        self.node.run(ctx, store, view, input)
+    }
+
+    fn is_sync(&self) -> bool {
+        self.node.is_sync()
+    }
+
+    fn run_in_place(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        view: &StoreView,
+        payload: &mut Payload,
+    ) -> Result<Next, Box<(Step, NodeError)>> {
+        self.node.run_in_place(ctx, store, view, payload)
+    }
+
+    fn input(&self) -> TypeInfo {
+        self.node.input()
+    }
+
+    fn output(&self) -> TypeInfo {
+        self.node.output()
+    }
+
+    fn actions(&self) -> Option<Vec<Action>> {
+        self.node.actions()
+    }
+
+    fn codecs(&self) -> Codecs {
+        self.codecs
+    }
 }
 
 fn type_error<T>() -> (Step, NodeError) {

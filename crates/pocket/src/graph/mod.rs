@@ -1,5 +1,6 @@
 //! Graphs: named nodes, edges labelled by actions, and the executor that walks them.
 
+mod boundary;
 mod builder;
 pub(crate) mod erased;
 mod export;
@@ -13,8 +14,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use boundary::Boundary;
+use boundary::Observer;
 pub use builder::GraphBuilder;
-use erased::{DynNode, Payload, payload, unpack};
+use erased::{Codecs, DynNode, Payload, payload, unpack};
 
 use crate::action::{Action, Next};
 use crate::cancel::{Watch, race};
@@ -47,6 +50,9 @@ pub(crate) struct Inner {
     /// The token of runs without options: private, never cancelled.
     pub(crate) idle: CancellationToken,
     pub(crate) warnings: Vec<BuildWarning>,
+    /// How each node's input and output are written down, if known (cold: kept out of
+    /// [`GraphNode`], which the run loop walks).
+    pub(crate) codecs: Vec<Codecs>,
 }
 
 /// A built, validated graph. Cheap to clone; one graph can run many times, also concurrently
@@ -118,12 +124,24 @@ impl<I, O> fmt::Debug for Graph<I, O> {
 /// let opts = RunOptions::new().token(token.clone()).deadline(Duration::from_secs(30)).max_steps(500);
 /// # let _ = opts;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[must_use]
 pub struct RunOptions {
     token: Option<CancellationToken>,
     deadline: Option<Duration>,
     max_steps: Option<u64>,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("token", &self.token)
+            .field("deadline", &self.deadline)
+            .field("max_steps", &self.max_steps)
+            .field("on_boundary", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl RunOptions {
@@ -148,6 +166,14 @@ impl RunOptions {
     /// Override the graph's step limit for this run.
     pub fn max_steps(mut self, limit: u64) -> Self {
         self.max_steps = Some(limit);
+        self
+    }
+
+    /// Show `f` every node boundary of the run (after each node, before the next starts): the
+    /// node, the next one and the value between them — what a checkpoint writes down. It runs
+    /// on the run's task: keep it short.
+    pub fn on_boundary(mut self, f: impl Fn(&Boundary<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(f));
         self
     }
 }
@@ -192,7 +218,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     pub async fn run(&self, store: &Store, input: I) -> Result<O, RunError> {
         // Nobody can cancel a run without options: use the graph's private idle token, unwatched.
         let current = AtomicUsize::new(self.inner.start);
-        self.run_loop(store, input, &self.inner.idle, false, self.inner.max_steps, &current).await.map(|(out, _)| out)
+        let start = (self.inner.start, payload(input));
+        self.run_loop::<false>(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
+            .await
+            .map(|(out, _)| out)
     }
 
     /// Run the graph with [`RunOptions`].
@@ -201,14 +230,93 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     ///
     /// As [`Graph::run`], plus [`RunError::Cancelled`] and [`RunError::Deadline`].
     pub async fn run_with(&self, store: &Store, input: I, options: RunOptions) -> Result<O, RunError> {
+        self.run_at(store, (self.inner.start, payload(input)), options).await
+    }
+
+    /// Run from the node `node` with `input` written down as JSON (a [`Boundary`] seen by
+    /// [`RunOptions::on_boundary`]): the run goes on as if it had reached `node` with that
+    /// value. `node` must have been added with
+    /// [`GraphBuilder::serde_node`](crate::graph::GraphBuilder::serde_node) (or its input type
+    /// must be another such node's output).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Restore`] when there is no such node, its input cannot be read back from
+    /// JSON, or `input` is not a valid one; otherwise as [`Graph::run_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use pocket::{exec_fn, Graph, RunOptions, Store};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let graph = Graph::<u32, String>::builder()
+    ///     .serde_node("double", exec_fn(|x: u32| async move { Ok(x * 2) }))
+    ///     .serde_node("show", exec_fn(|x: u32| async move { Ok(format!("#{x}")) }))
+    ///     .edge("double", "default", "show")
+    ///     .build()
+    ///     .unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let options = RunOptions::new().on_boundary(move |b| {
+    ///     log.lock().unwrap().push((b.next().map(String::from), b.value_json().unwrap().unwrap()));
+    /// });
+    /// assert_eq!(graph.run_with(&Store::new(), 21, options).await.unwrap(), "#42");
+    /// let (next, value) = seen.lock().unwrap()[0].clone();
+    /// assert_eq!((next.as_deref(), &value), (Some("show"), &serde_json::json!(42)));
+    /// // Restart at `show` from the snapshot:
+    /// let out = graph.run_from(&Store::new(), "show", value, RunOptions::new()).await.unwrap();
+    /// assert_eq!(out, "#42");
+    /// # });
+    /// ```
+    pub async fn run_from(
+        &self,
+        store: &Store,
+        node: &str,
+        input: serde_json::Value,
+        options: RunOptions,
+    ) -> Result<O, RunError> {
+        let restore = |reason: String| RunError::Restore { node: node.to_string(), reason };
+        let index =
+            self.inner.nodes.iter().position(|n| n.name == node).ok_or_else(|| restore("no such node".into()))?;
+        let target = &self.inner.nodes[index];
+        let codec = self.inner.codecs[index]
+            .input
+            .or_else(|| {
+                // Another node's output of the same type can read it back.
+                let wanted = target.node.input().id;
+                let outputs = self.inner.nodes.iter().zip(&self.inner.codecs);
+                outputs.filter(|(n, _)| n.node.output().id == wanted).find_map(|(_, c)| c.output)
+            })
+            .ok_or_else(|| {
+                restore(format!("its input (`{}`) has no codec: add it with `serde_node`", target.node.input().name))
+            })?;
+        let payload = codec.decode(input).map_err(|e| restore(format!("the value is not a valid input: {e}")))?;
+        self.run_at(store, (index, payload), options).await
+    }
+
+    async fn run_at(&self, store: &Store, start: (usize, Payload), options: RunOptions) -> Result<O, RunError> {
         let token = options.token.unwrap_or_default();
         let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
-        let current = AtomicUsize::new(self.inner.start);
-        match options.deadline {
-            None => self.run_loop(store, input, &token, true, max_steps, &current).await.map(|(o, _)| o),
-            Some(after) => {
+        let observer = options.observer.as_ref();
+        let current = AtomicUsize::new(start.0);
+        match (options.deadline, observer.is_some()) {
+            (None, false) => {
+                self.run_loop::<false>(store, start, &token, true, max_steps, &current, None).await.map(|(o, _)| o)
+            }
+            (None, true) => {
+                self.run_loop::<true>(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o)
+            }
+            (Some(after), observed) => {
                 let run_token = token.child_token();
-                let run = self.run_loop(store, input, &run_token, true, max_steps, &current);
+                let run = async {
+                    if observed {
+                        self.run_loop::<true>(store, start, &run_token, true, max_steps, &current, observer).await
+                    } else {
+                        self.run_loop::<false>(store, start, &run_token, true, max_steps, &current, None).await
+                    }
+                };
                 tokio::select! {
                     biased;
                     result = run => result.map(|(o, _)| o),
@@ -233,6 +341,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 linear: true,
                 idle: CancellationToken::new(),
                 warnings: Vec::new(),
+                codecs: Vec::new(),
             }),
             _types: PhantomData,
         }
@@ -243,6 +352,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => {
                 let sync = node.is_sync();
+                inner.codecs.push(node.codecs());
                 inner.nodes.push(GraphNode { name, node, edges: Vec::new(), default_edge: None, sync });
                 true
             }
@@ -262,27 +372,37 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             Some(token) => (token, true),
             None => (&self.inner.idle, false),
         };
-        self.run_loop(store, input, token, watched, self.inner.max_steps, &current)
-            .await
-            .map(|(out, _)| out)
-            .map_err(|e| (current.load(Ordering::Relaxed), e))
+        self.run_loop::<false>(
+            store,
+            (self.inner.start, payload(input)),
+            token,
+            watched,
+            self.inner.max_steps,
+            &current,
+            None,
+        )
+        .await
+        .map(|(out, _)| out)
+        .map_err(|e| (current.load(Ordering::Relaxed), e))
     }
 
     /// The run loop. Returns the output and the action that ended the run (`None` for
     /// [`Next::End`]).
-    async fn run_loop(
+    /// `OBSERVED` is whether `observer` is set: runs without one are compiled without the
+    /// boundary checks.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_loop<const OBSERVED: bool>(
         &self,
         store: &Store,
-        input: I,
+        (mut index, mut payload): (usize, Payload),
         token: &CancellationToken,
         watched: bool,
         max_steps: u64,
         current: &AtomicUsize,
+        observer: Option<&Observer>,
     ) -> Result<(O, Option<Action>), RunError> {
         let inner = &*self.inner;
         let view = store.view();
-        let mut index = inner.start;
-        let mut payload: Payload = payload(input);
         let mut steps: u64 = 0;
         // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
         // is a plain atomic load (the token's own `is_cancelled` takes a lock).
@@ -334,13 +454,22 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 // A pipeline: every stage feeds the next, whatever its action.
                 if index + 1 < inner.nodes.len() {
                     index += 1;
+                    if OBSERVED && let Some(observer) = observer {
+                        self.show(observer, node, Some(index), steps, &payload);
+                    }
                     continue;
+                }
+                if OBSERVED && let Some(observer) = observer {
+                    self.show(observer, node, None, steps, &payload);
                 }
                 return self.finish(node, payload, next.action().cloned());
             }
             let Some(action) = next.action() else {
                 if let Some(span) = &span {
                     span.record("action", "<end>");
+                }
+                if OBSERVED && let Some(observer) = observer {
+                    self.show(observer, node, None, steps, &payload);
                 }
                 return self.finish(node, payload, None);
             };
@@ -354,6 +483,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             match edge {
                 Some(to) => {
                     index = to;
+                    if OBSERVED && let Some(observer) = observer {
+                        self.show(observer, node, Some(to), steps, &payload);
+                    }
                 }
                 None if inner.strict && !node.edges.is_empty() => {
                     return Err(RunError::NoEdge {
@@ -364,10 +496,26 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
                 None => {
                     let action = action.clone();
+                    if OBSERVED && let Some(observer) = observer {
+                        self.show(observer, node, None, steps, &payload);
+                    }
                     return self.finish(node, payload, Some(action));
                 }
             }
         }
+    }
+
+    /// Kept out of the run loop (runs without an observer pay only a branch).
+    #[cold]
+    #[inline(never)]
+    /// Show `observer` the boundary after `node` (the next node's input codec, else the
+    /// finished node's output codec, writes the value down).
+    fn show(&self, observer: &Observer, node: &GraphNode, next: Option<usize>, steps: u64, payload: &Payload) {
+        let inner = &*self.inner;
+        let own = inner.nodes.iter().position(|n| std::ptr::eq(n, node)).map(|i| inner.codecs[i]);
+        let codec = next.and_then(|i| inner.codecs[i].input).or(own.and_then(|c| c.output));
+        let next = next.map(|i| inner.nodes[i].name.as_str());
+        observer(&Boundary { node: &node.name, next, steps, payload, codec });
     }
 
     fn failure(&self, node: &GraphNode, (step, source): (Step, NodeError), token: &CancellationToken) -> RunError {
@@ -427,7 +575,15 @@ where
     async fn exec(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
         let current = AtomicUsize::new(self.inner.start);
         let (out, action) = self
-            .run_loop(ctx.store(), input.clone(), ctx.token(), true, self.inner.max_steps, &current)
+            .run_loop::<false>(
+                ctx.store(),
+                (self.inner.start, payload(input.clone())),
+                ctx.token(),
+                true,
+                self.inner.max_steps,
+                &current,
+                None,
+            )
             .await
             .map_err(|e| NodeError::new(e.kind(), GraphFailed(e)))?;
         Ok((out, action.map_or(Next::Default, Next::To)))
