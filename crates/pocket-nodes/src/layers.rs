@@ -135,13 +135,10 @@ pub(crate) fn own_layers(built: BuiltNode) -> BoxNode<Value, Value> {
     apply(built.node, "", &cx)
 }
 
-/// A workflow file's retry: exponential from `delay` by `multiplier`, capped at `max_delay`.
+/// A workflow file's `retry:` (node-level or a node type's `config.retry`, one meaning):
+/// `delay` growing by `multiplier`, capped at `max_delay`.
 pub(crate) fn retry_policy(spec: &RetrySpec) -> RetryPolicy {
-    let policy = RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier);
-    match spec.max_delay {
-        Some(cap) => policy.max_delay(cap),
-        None => policy,
-    }
+    RetryPolicy::exponential(spec.max_attempts, spec.delay).multiplier(spec.multiplier).max_delay(spec.max_delay)
 }
 
 #[cfg(test)]
@@ -150,6 +147,23 @@ mod tests {
     fn the_layer_order_is_the_documented_one() {
         let order: Vec<_> = super::KINDS.iter().map(|k| k.key).collect();
         assert_eq!(order, ["rate_limit", "cache", "timeout", "circuit_breaker", "retry", "fallback"]);
+    }
+
+    #[test]
+    fn retry_means_the_same_at_node_level_and_in_a_node_config() {
+        use std::time::Duration;
+        let source =
+            "name: r\nstart: a\nnodes:\n  - name: a\n    type: echo\n    retry: {max_attempts: 3, delay: 1s}\n";
+        let node_level = pocket_yaml::parse_workflow(source, "r.yaml").unwrap().nodes[0].retry.clone().unwrap();
+        let in_config: pocket_yaml::RetrySpec =
+            serde_json::from_value(serde_json::json!({"max_attempts": 3, "delay": "1s"})).unwrap();
+        assert_eq!(node_level, in_config);
+        let policy = super::retry_policy(&node_level);
+        assert_eq!(
+            (policy.max_attempts(), policy.delay(1), policy.delay(2)),
+            (3, Duration::from_secs(1), Duration::from_secs(2))
+        );
+        assert_eq!(policy.delay(10), Duration::from_secs(30), "capped at the default max_delay");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
+use crate::retry::{RetrySpec, kind_of};
 
 /// Where something is in the file (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,19 +102,6 @@ pub enum LoadError {
         /// Warnings found alongside.
         warnings: Vec<Problem>,
     },
-}
-
-/// Node-level `retry:` of a workflow file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetrySpec {
-    /// Attempts in all (at least 1).
-    pub max_attempts: u32,
-    /// The delay before the first retry.
-    pub delay: Duration,
-    /// The growth factor (1 = constant delay).
-    pub multiplier: f64,
-    /// The cap on the delay, if any.
-    pub max_delay: Option<Duration>,
 }
 
 /// Node-level `circuit_breaker:` of a workflow file.
@@ -241,7 +229,6 @@ const NODE_KEYS: [&str; 11] = [
 const BREAKER_KEYS: [&str; 3] = ["failure_threshold", "open_for", "half_open_trials"];
 const CACHE_KEYS: [&str; 2] = ["max_entries", "ttl"];
 const CONNECTION_KEYS: [&str; 3] = ["from", "to", "action"];
-const RETRY_KEYS: [&str; 4] = ["max_attempts", "delay", "multiplier", "max_delay"];
 
 struct Report {
     problems: Vec<Problem>,
@@ -295,17 +282,6 @@ fn number(value: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
 
@@ -575,62 +551,16 @@ fn duration_field(
 }
 
 fn retry_spec(value: &Value, position: Position, node: Option<&str>, report: &mut Report) -> Option<RetrySpec> {
-    let Value::Object(fields) = value else {
-        report.problem(Some(position), node, Some("retry"), format!("must be a mapping, not {}", kind_of(value)));
-        return None;
-    };
-    for key in fields.keys().filter(|k| !RETRY_KEYS.contains(&k.as_str())) {
-        report.problem(
-            Some(position),
-            node,
-            Some(&format!("retry.{key}")),
-            format!("unknown retry setting (known: {})", RETRY_KEYS.join(", ")),
-        );
-    }
-    let before = report.problems.len();
-    let max_attempts = match fields.get("max_attempts").map(|v| (v, number(v))) {
-        None => {
-            report.problem(Some(position), node, Some("retry.max_attempts"), "is required");
-            0
-        }
-        Some((_, Some(n))) if n >= 1.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) => n as u32,
-        Some((v, _)) => {
-            report.problem(
-                Some(position),
-                node,
-                Some("retry.max_attempts"),
-                format!("must be a whole number of at least 1, not {v}"),
-            );
-            0
-        }
-    };
-    let delay = match fields.get("delay") {
-        None => {
-            report.problem(Some(position), node, Some("retry.delay"), "is required");
+    match RetrySpec::from_value(value) {
+        Ok(spec) => Some(spec),
+        Err(problems) => {
+            for (key, message) in problems {
+                let field = if key.is_empty() { "retry".to_string() } else { format!("retry.{key}") };
+                report.problem(Some(position), node, Some(&field), message);
+            }
             None
         }
-        Some(v) => duration_field(v, position, node, "retry.delay", report),
-    };
-    let multiplier = match fields.get("multiplier").map(|v| (v, number(v))) {
-        None => 1.0,
-        Some((_, Some(m))) if m >= 1.0 && m.is_finite() => m,
-        Some((v, _)) => {
-            report.problem(
-                Some(position),
-                node,
-                Some("retry.multiplier"),
-                format!("must be a number of at least 1, not {v}"),
-            );
-            1.0
-        }
-    };
-    let max_delay = fields.get("max_delay").and_then(|v| duration_field(v, position, node, "retry.max_delay", report));
-    (report.problems.len() == before).then(|| RetrySpec {
-        max_attempts,
-        delay: delay.unwrap_or_default(),
-        multiplier,
-        max_delay,
-    })
+    }
 }
 
 /// The settings mapping of `field`, with unknown settings reported.

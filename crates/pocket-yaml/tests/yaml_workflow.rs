@@ -143,7 +143,7 @@ nodes:
     assert_eq!(node.timeout, Some(Duration::from_secs(90)));
     let retry = node.retry.as_ref().unwrap();
     assert_eq!((retry.max_attempts, retry.delay, retry.multiplier), (3, Duration::from_millis(1500), 2.0));
-    assert_eq!(retry.max_delay, Some(Duration::from_secs(10)));
+    assert_eq!(retry.max_delay, Duration::from_secs(10));
 }
 
 #[test]

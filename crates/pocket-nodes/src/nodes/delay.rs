@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use pocket_yaml::GoDuration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,13 +15,12 @@ use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 #[serde(deny_unknown_fields)]
 pub(crate) struct DelayConfig {
     /// How long to wait: a Go duration (`500ms`, `1.5s`, `1m30s`).
-    #[serde(default = "one_second", deserialize_with = "crate::support::de::duration")]
-    #[schemars(with = "String")]
-    duration: Duration,
+    #[serde(default = "one_second")]
+    duration: GoDuration,
 }
 
-fn one_second() -> Duration {
-    Duration::from_secs(1)
+fn one_second() -> GoDuration {
+    GoDuration(Duration::from_secs(1))
 }
 
 pub(crate) struct Delay {
@@ -38,7 +38,7 @@ impl NodeKind for Delay {
     }
 
     fn build(config: DelayConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
-        Ok(super::built(Delay { duration: config.duration }))
+        Ok(super::built(Delay { duration: config.duration.into() }))
     }
 }
 

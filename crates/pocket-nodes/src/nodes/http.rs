@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::support::http::{HttpRetry, JsonTemplate, client, status_error, transport_error};
+use crate::support::http::{JsonTemplate, client, status_error, transport_error};
 use crate::support::text::Text;
 
 /// HTTP methods.
@@ -64,7 +64,7 @@ pub(crate) struct HttpConfig {
     timeout: Option<Duration>,
     /// Retries (default: 3 attempts, 1s doubling up to 30s).
     #[serde(default)]
-    retry: Option<HttpRetry>,
+    retry: Option<pocket_yaml::RetrySpec>,
     /// A 4xx response fails the node (default true); otherwise it is the output.
     #[serde(default = "yes")]
     fail_on_4xx: bool,
@@ -125,7 +125,7 @@ impl NodeKind for Http {
             body,
             fail_on_4xx: config.fail_on_4xx,
         });
-        built.retry = Some(HttpRetry::policy(config.retry.as_ref())?);
+        built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         Ok(built)
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::support::http::{HttpRetry, client, status_error, transport_error};
+use crate::support::http::{client, status_error, transport_error};
 use crate::support::text::Text;
 
 /// One message of a conversation.
@@ -74,7 +74,7 @@ pub(crate) struct LlmConfig {
     timeout: Option<Duration>,
     /// Retries on transport errors, 429 (honouring `Retry-After`) and 5xx (default 3 attempts).
     #[serde(default)]
-    retry: Option<HttpRetry>,
+    retry: Option<pocket_yaml::RetrySpec>,
     /// A token budget shared with the run's other `llm` nodes on the same endpoint.
     #[serde(default)]
     rate_limit: Option<RateLimitConfig>,
@@ -170,7 +170,7 @@ impl NodeKind for Llm {
             max_tokens: config.max_tokens,
             json_mode: config.json,
         });
-        built.retry = Some(HttpRetry::policy(config.retry.as_ref())?);
+        built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         if let Some(limit) = config.rate_limit {
             #[allow(clippy::cast_precision_loss)]
             let per_second = limit.tokens_per_minute as f64 / 60.0;

@@ -6,12 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de::Error};
 use serde_json::Value;
 
-/// A Go duration string (`500ms`, `1.5s`, `1m30s`).
+/// A Go duration string (`500ms`, `1.5s`, `1m30s`): [`pocket_yaml::GoDuration`]'s parsing.
 pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) => pocket_yaml::parse_duration(&s).map_err(D::Error::custom),
-        other => Err(D::Error::custom(format!("must be a duration like `30s`, not {}", describe(&other)))),
-    }
+    pocket_yaml::GoDuration::deserialize(d).map(Duration::from)
 }
 
 /// An optional Go duration string.
@@ -41,14 +38,4 @@ pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, 
     }
 }
 
-/// How a value reads in an error message.
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a mapping".into(),
-    }
-}
+pub(crate) use pocket_yaml::describe;

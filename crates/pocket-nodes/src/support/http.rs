@@ -5,9 +5,6 @@ use std::sync::Once;
 use std::time::Duration;
 
 use pocket::NodeError;
-use pocket::layer::retry::RetryPolicy;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::kind::ConfigError;
@@ -29,44 +26,6 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .user_agent(concat!("pocket/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot create the HTTP client: {e}"))
-}
-
-/// Retries of an `http` (or `llm`) node: exponential backoff on transport errors, 5xx and 429
-/// (waiting at least what `Retry-After` asks).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct HttpRetry {
-    /// Attempts in all (default 3; 1 = no retry).
-    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
-    #[schemars(with = "Option<u64>")]
-    max_attempts: Option<u64>,
-    /// The wait before the first retry (default 1s).
-    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
-    #[schemars(with = "Option<String>")]
-    delay: Option<Duration>,
-    /// How the wait grows (default 2).
-    #[serde(default)]
-    multiplier: Option<f64>,
-    /// The longest wait (default 30s).
-    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
-    #[schemars(with = "Option<String>")]
-    max_delay: Option<Duration>,
-}
-
-impl HttpRetry {
-    pub(crate) fn policy(spec: Option<&HttpRetry>) -> Result<RetryPolicy, ConfigError> {
-        let attempts = spec.and_then(|r| r.max_attempts).unwrap_or(3);
-        let multiplier = spec.and_then(|r| r.multiplier).unwrap_or(2.0);
-        if !(multiplier.is_finite() && multiplier >= 1.0) {
-            return Err(ConfigError::field("retry.multiplier", "must be a number of at least 1"));
-        }
-        Ok(RetryPolicy::exponential(
-            u32::try_from(attempts).unwrap_or(u32::MAX),
-            spec.and_then(|r| r.delay).unwrap_or(Duration::from_secs(1)),
-        )
-        .multiplier(multiplier)
-        .max_delay(spec.and_then(|r| r.max_delay).unwrap_or(Duration::from_secs(30))))
-    }
 }
 
 /// A JSON value whose strings may be templates.

@@ -37,33 +37,7 @@ mod tests {
 
 /// A duration as Go prints it (`1.5s`, `250ms`, `1m30s`, `12.5µs`).
 pub(crate) fn go_duration(d: std::time::Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    let trim = |text: String| -> String {
-        if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
-    };
-    if nanos < 1_000 {
-        return format!("{nanos}ns");
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let secs = d.as_secs_f64();
-    if nanos < 1_000_000 {
-        return format!("{}µs", trim(format!("{:.3}", nanos as f64 / 1e3)));
-    }
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", trim(format!("{:.6}", nanos as f64 / 1e6)));
-    }
-    let total = d.as_secs();
-    let (h, m) = (total / 3_600, total % 3_600 / 60);
-    let s = secs - (h * 3_600 + m * 60) as f64;
-    let s = trim(format!("{s:.9}"));
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m{s}s"),
-        (h, m) => format!("{h}h{m}m{s}s"),
-    }
+    pocket_yaml::format_duration(d)
 }
 
 #[cfg(test)]
