@@ -1,12 +1,13 @@
-//! Read, expand, parse and build a workflow file; every problem goes to stderr.
+//! Read, expand, parse and build a workflow file, collecting every problem of every phase into
+//! one list; printing it is the caller's choice (text on stderr, or JSON).
 
 use std::path::Path;
 
 use pocket::Graph;
 use pocket::error::BuildWarning;
-use pocket_nodes::{BuildOptions, Registry, build_graph};
-use pocket_yaml::{LoadError, Problem, Workflow, expand_env, parse_workflow};
-use serde_json::Value;
+use pocket_nodes::{BuildOptions, Registry, build_graph, check_nodes};
+use pocket_yaml::{LoadError, Problem, ProblemKind, Severity, Workflow, expand_env, parse_workflow};
+use serde_json::{Value, json};
 
 /// A workflow file, parsed and built.
 pub(crate) struct Loaded {
@@ -15,31 +16,81 @@ pub(crate) struct Loaded {
     pub(crate) graph: Graph<Value, Value>,
 }
 
-/// Load `file`: read it, expand `${VAR}`s, parse and validate it, build every node. Warnings
-/// are printed unless `quiet`; problems are always printed. `Err(())` means nothing can run.
-pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[String]) -> Result<Loaded, ()> {
-    let origin = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| eprintln!("error: cannot read {origin}: {e}"))?;
-    let source = expand_env(&source, |name| std::env::var(name).ok()).map_err(|e| eprintln!("error: {origin}: {e}"))?;
-    let workflow = parse_workflow(&source, &origin).map_err(|e| {
-        if let LoadError::Invalid { warnings, .. } = &e
-            && !quiet
-        {
-            print_warnings(&origin, warnings);
-        }
-        eprintln!("error: {e}");
-    })?;
-    let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let graph = build_graph(&workflow, registry, BuildOptions::new(base_dir).allow_exec(allow_exec)).map_err(|e| {
+/// Why a workflow cannot run: every problem found, and the warnings found alongside.
+pub(crate) struct Failed {
+    pub(crate) origin: String,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) warnings: Vec<Problem>,
+}
+
+impl Failed {
+    fn one(origin: &str, problem: Problem) -> Self {
+        Failed { origin: origin.to_string(), problems: vec![problem], warnings: Vec::new() }
+    }
+
+    /// Print on stderr: warnings (unless `quiet`), then the problems once.
+    pub(crate) fn print(&self, quiet: bool) {
         if !quiet {
-            print_warnings(&origin, &workflow.warnings);
+            print_warnings(&self.origin, &self.warnings);
         }
-        let n = e.problems.len();
-        eprintln!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
-        for problem in &e.problems {
-            eprintln!("  {problem}");
+        let origin = &self.origin;
+        match self.problems.as_slice() {
+            [only] if only.kind == ProblemKind::Io => eprintln!("error: {}", only.message),
+            [only] if only.kind == ProblemKind::Syntax => match only.position {
+                Some(at) => eprintln!("error: {origin}:{at}: {}", only.message),
+                None => eprintln!("error: {origin}: {}", only.message),
+            },
+            problems => {
+                let n = problems.len();
+                eprintln!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
+                for problem in problems {
+                    eprintln!("  {problem}");
+                }
+            }
         }
-    })?;
+    }
+}
+
+/// Load `file`: read it, expand `${VAR}`s, parse and validate it, build every node. Warnings
+/// are printed unless `quiet`. A file with problems in several places (its structure, node
+/// types, configs) gets them all in one list.
+pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[String]) -> Result<Loaded, Failed> {
+    let (loaded, warnings) = check(registry, file, allow_exec)?;
+    if !quiet {
+        print_warnings(&loaded.origin, &warnings);
+    }
+    Ok(loaded)
+}
+
+/// [`load`] without printing: the loaded workflow and its warnings.
+pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> Result<(Loaded, Vec<Problem>), Failed> {
+    let origin = file.display().to_string();
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| Failed::one(&origin, Problem::error(ProblemKind::Io, format!("cannot read {origin}: {e}"))))?;
+    let source = expand_env(&source, |name| std::env::var(name).ok())
+        .map_err(|e| Failed::one(&origin, Problem::error(ProblemKind::Syntax, e.to_string())))?;
+    let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let options = BuildOptions::new(base_dir).allow_exec(allow_exec);
+    let workflow = match parse_workflow(&source, &origin) {
+        Ok(workflow) => workflow,
+        Err(LoadError::Syntax { position, message, .. }) => {
+            let mut problem = Problem::error(ProblemKind::Syntax, message);
+            problem.position = position;
+            return Err(Failed::one(&origin, problem));
+        }
+        Err(LoadError::Invalid { mut problems, warnings, nodes, .. }) => {
+            // The nodes that parsed still have their types and configs checked, so that one
+            // run shows every problem of the file.
+            problems.extend(check_nodes(&nodes, registry, options));
+            problems.sort_by_key(|p| p.position.map(|at| (at.line, at.column)));
+            return Err(Failed { origin, problems, warnings });
+        }
+        Err(other) => return Err(Failed::one(&origin, Problem::error(ProblemKind::Invalid, other.to_string()))),
+    };
+    let graph = match build_graph(&workflow, registry, options) {
+        Ok(graph) => graph,
+        Err(e) => return Err(Failed { origin, problems: e.problems, warnings: workflow.warnings }),
+    };
     // The file's own reachability check cannot see edges a node's config adds (router
     // `routes`); the built graph can, so it has the last word on unreachable nodes.
     let unreachable: Vec<&str> = graph
@@ -53,15 +104,26 @@ pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[
     let mut workflow = workflow;
     workflow
         .warnings
-        .retain(|w| !w.message.contains("unreachable") || w.node.as_deref().is_some_and(|n| unreachable.contains(&n)));
-    if !quiet {
-        print_warnings(&origin, &workflow.warnings);
-    }
-    Ok(Loaded { origin, workflow, graph })
+        .retain(|w| w.kind != ProblemKind::Unreachable || w.node.as_deref().is_some_and(|n| unreachable.contains(&n)));
+    let warnings = workflow.warnings.clone();
+    Ok((Loaded { origin, workflow, graph }, warnings))
 }
 
 fn print_warnings(origin: &str, warnings: &[Problem]) {
     for warning in warnings {
         eprintln!("warning: {origin}: {warning}");
     }
+}
+
+/// One problem as JSON: `{severity, kind, line, column, node, field, message}`.
+pub(crate) fn problem_json(problem: &Problem) -> Value {
+    json!({
+        "severity": match problem.severity { Severity::Error => "error", _ => "warning" },
+        "kind": problem.kind,
+        "line": problem.position.map(|p| p.line),
+        "column": problem.position.map(|p| p.column),
+        "node": problem.node,
+        "field": problem.field,
+        "message": problem.message,
+    })
 }

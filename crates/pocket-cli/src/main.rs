@@ -7,6 +7,7 @@ mod load;
 mod output;
 mod progress;
 mod run;
+mod schema;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Print the JSON Schema of workflow files (every node type's config included), for editors.
+    Schema,
     /// Print the version.
     Version,
 }
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
     let registry = Registry::builtin();
     match &cli.command {
         Command::Version => version(cli.output),
+        Command::Schema => schema(&registry, cli.output),
         Command::Validate { file, strict } => validate(&registry, file, *strict, &cli),
         Command::Nodes { command: None } => list_nodes(&registry, cli.output),
         Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, kind, cli.output),
@@ -131,7 +135,16 @@ fn version(format: Format) -> ExitCode {
 }
 
 fn validate(registry: &Registry, file: &std::path::Path, strict: bool, cli: &Cli) -> ExitCode {
-    let Ok(loaded) = load::load(registry, file, cli.quiet, &cli.allow_exec) else { return ExitCode::from(INVALID) };
+    if cli.output != Format::Text {
+        return validate_report(registry, file, strict, cli);
+    }
+    let loaded = match load::load(registry, file, cli.quiet, &cli.allow_exec) {
+        Ok(loaded) => loaded,
+        Err(failed) => {
+            failed.print(cli.quiet);
+            return ExitCode::from(INVALID);
+        }
+    };
     let workflow = &loaded.workflow;
     if strict && !workflow.warnings.is_empty() {
         eprintln!("error: {}: {} warning(s) and --strict", loaded.origin, workflow.warnings.len());
@@ -147,8 +160,39 @@ fn validate(registry: &Registry, file: &std::path::Path, strict: bool, cli: &Cli
     ))
 }
 
+/// `validate -o json|yaml`: the whole report as one document on stdout, nothing on stderr:
+/// `{file, valid, problems: [{severity, kind, line, column, node, field, message}], warnings}`.
+fn validate_report(registry: &Registry, file: &std::path::Path, strict: bool, cli: &Cli) -> ExitCode {
+    let (origin, problems, warnings) = match load::check(registry, file, &cli.allow_exec) {
+        Ok((loaded, warnings)) => (loaded.origin, Vec::new(), warnings),
+        Err(failed) => (failed.origin, failed.problems, failed.warnings),
+    };
+    let valid = problems.is_empty() && (!strict || warnings.is_empty());
+    let report = serde_json::json!({
+        "file": origin,
+        "valid": valid,
+        "problems": problems.iter().map(load::problem_json).collect::<Vec<_>>(),
+        "warnings": warnings.iter().map(load::problem_json).collect::<Vec<_>>(),
+    });
+    let printed = output::print_value(&report, cli.output);
+    if valid { printed } else { ExitCode::from(INVALID) }
+}
+
+/// `pocket schema`: the JSON Schema of a whole workflow file, every node type's config included
+/// (for editors: `# yaml-language-server: $schema=…`).
+fn schema(registry: &Registry, format: Format) -> ExitCode {
+    let format = if format == Format::Text { Format::Json } else { format };
+    output::print_value(&schema::workflow_schema(registry), format)
+}
+
 fn graph(registry: &Registry, file: &std::path::Path, format: GraphFormat, cli: &Cli) -> ExitCode {
-    let Ok(loaded) = load::load(registry, file, cli.quiet, &cli.allow_exec) else { return ExitCode::from(INVALID) };
+    let loaded = match load::load(registry, file, cli.quiet, &cli.allow_exec) {
+        Ok(loaded) => loaded,
+        Err(failed) => {
+            failed.print(cli.quiet);
+            return ExitCode::from(INVALID);
+        }
+    };
     let text = match format {
         GraphFormat::Mermaid => loaded.graph.to_mermaid(),
         GraphFormat::Dot => loaded.graph.to_dot(),

@@ -102,7 +102,13 @@ fn make_store(args: &RunArgs) -> Result<Store, ()> {
 /// `pocket run`.
 pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> ExitCode {
     let (format, verbose, quiet) = (cli.output, cli.verbose, cli.quiet);
-    let Ok(loaded) = load::load(registry, &args.file, quiet, &cli.allow_exec) else { return ExitCode::from(INVALID) };
+    let loaded = match load::load(registry, &args.file, quiet, &cli.allow_exec) {
+        Ok(loaded) => loaded,
+        Err(failed) => {
+            failed.print(quiet);
+            return ExitCode::from(INVALID);
+        }
+    };
     let (Ok(input), Ok(store), Ok(deadline)) =
         (read_input(args), make_store(args), duration_arg("--timeout", args.timeout.as_deref()))
     else {

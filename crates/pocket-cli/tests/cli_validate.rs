@@ -60,3 +60,68 @@ fn missing_files_and_bad_usage_exit_2_and_version_prints() {
     let out = pocket(&["version"], &[]);
     assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), format!("pocket {}\n", env!("CARGO_PKG_VERSION"))));
 }
+
+#[test]
+fn every_problem_of_a_file_is_reported_in_one_run_also_as_json() {
+    // A file-level problem (unknown start), an unknown node type, and two bad fields of one
+    // node's config: all in one run.
+    let file = write(
+        "all.yaml",
+        "name: a\nstart: nope\nnodes:\n  - name: t\n    type: tempalte\n  - name: h\n    type: http\n    config: { ulr: x, method: FETCH }\n",
+    );
+    let out = pocket(&["validate", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("start node `nope` is not defined"), "{err}");
+    assert!(err.contains("unknown node type `tempalte` (did you mean `template`?)"), "{err}");
+    assert!(err.contains("node `h`: `config"), "{err}");
+
+    let out = pocket(&["validate", "-o", "json", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stderr.is_empty(), "JSON mode writes only stdout: {}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["valid"], false);
+    let kinds: Vec<&str> = report["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"unknown_node") && kinds.contains(&"unknown_type") && kinds.contains(&"config"),
+        "{kinds:?}"
+    );
+    let typo = report["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "unknown_type").unwrap();
+    assert_eq!(
+        (typo["line"].as_u64(), typo["node"].as_str(), typo["field"].as_str()),
+        (Some(4), Some("t"), Some("type"))
+    );
+
+    let ok =
+        write("ok.yaml", "name: o\nstart: a\nnodes:\n  - name: a\n    type: echo\n  - name: lonely\n    type: echo\n");
+    let out = pocket(&["validate", "-o", "json", ok.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["valid"].as_bool(), report["warnings"][0]["kind"].as_str()), (Some(true), Some("unreachable")));
+}
+
+#[test]
+fn the_workflow_schema_accepts_every_example_and_refuses_a_bad_config() {
+    let out = pocket(&["schema"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a usable JSON Schema");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/workflows");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let value = pocket_yaml::parse_value(&source).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "checked {checked} examples");
+    let bad = pocket_yaml::parse_value(
+        "name: b\nstart: d\nnodes:\n  - name: d\n    type: delay\n    config: { duration: 5, extra: 1 }\n",
+    )
+    .unwrap();
+    assert!(!validator.is_valid(&bad), "a bad config is refused");
+}

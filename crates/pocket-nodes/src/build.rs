@@ -7,7 +7,7 @@ use std::path::Path;
 use pocket::layer::cache::ResultCache;
 use pocket::layer::circuit_breaker::CircuitBreaker;
 use pocket::{BoxNode, Graph, Store};
-use pocket_yaml::{NodeDef, Problem, Workflow};
+use pocket_yaml::{NodeDef, Problem, ProblemKind, Workflow};
 use serde_json::Value;
 
 use crate::kind::{Built, NodeSpec};
@@ -125,11 +125,11 @@ pub fn build_graph(
         };
         match registry.build(&def.kind, &spec, limiters) {
             None => {
-                problems.push(problem(def, Some("type"), registry.unknown_type(&def.kind)));
+                problems.push(problem(ProblemKind::UnknownType, def, Some("type"), registry.unknown_type(&def.kind)));
             }
             Some(Err(e)) => {
                 let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
-                problems.push(problem(def, Some(&field), e.message));
+                problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
             }
             Some(Ok(node)) => {
                 config_edges.extend(node.edges.iter().cloned().map(|(action, to)| (def, action, to)));
@@ -145,14 +145,16 @@ pub fn build_graph(
     let mut extra = Vec::new();
     for (def, action, to) in &config_edges {
         if !by_name.contains_key(to.as_str()) {
-            problems.push(problem(def, Some(&format!("config.routes.{action}")), format!("no node is named `{to}`")));
+            let field = format!("config.routes.{action}");
+            problems.push(problem(ProblemKind::UnknownNode, def, Some(&field), format!("no node is named `{to}`")));
         } else if !explicit.contains(&(def.name.as_str(), action.as_str())) {
             extra.push((def.name.clone(), action.clone(), to.clone()));
         }
     }
     for def in &workflow.nodes {
         if let Some(cycle) = fallback_cycle(def, &by_name) {
-            problems.push(problem(def, Some("fallback"), format!("fallbacks form a cycle: {}", cycle.join(" -> "))));
+            let message = format!("fallbacks form a cycle: {}", cycle.join(" -> "));
+            problems.push(problem(ProblemKind::Invalid, def, Some("fallback"), message));
         }
     }
     if !problems.is_empty() {
@@ -173,12 +175,48 @@ pub fn build_graph(
         builder = builder.edge(from, action, to);
     }
     builder.build().map_err(|e| WorkflowError {
-        problems: e
-            .problems
-            .iter()
-            .map(|p| Problem { position: None, node: None, field: None, message: p.to_string() })
-            .collect(),
+        problems: e.problems.iter().map(|p| Problem::error(ProblemKind::Graph, p.to_string())).collect(),
     })
+}
+
+/// The problems of `nodes`' types and configs (unknown types, config fields), as
+/// [`build_graph`] finds them: for a file whose other parts have problems too, so that every
+/// problem is reported in one run.
+///
+/// ```
+/// use pocket_nodes::{BuildOptions, Registry, check_nodes};
+///
+/// let source = "name: x\nstart: nowhere\nnodes:\n  - name: a\n    type: tempalte\n";
+/// let pocket_yaml::LoadError::Invalid { problems, nodes, .. } = pocket_yaml::parse_workflow(source, "x.yaml").unwrap_err() else {
+///     panic!()
+/// };
+/// let more = check_nodes(&nodes, &Registry::builtin(), BuildOptions::new(".".as_ref()));
+/// assert!(problems[0].to_string().contains("start node `nowhere`"));
+/// assert!(more[0].to_string().contains("unknown node type `tempalte` (did you mean `template`?)"));
+/// ```
+pub fn check_nodes(nodes: &[NodeDef], registry: &Registry, options: BuildOptions<'_>) -> Vec<Problem> {
+    let own_limiters = SharedLimiters::new();
+    let limiters = options.limiters.unwrap_or(&own_limiters);
+    let mut problems = Vec::new();
+    for def in nodes.iter().filter(|d| !d.kind.is_empty()) {
+        let spec = NodeSpec {
+            name: &def.name,
+            config: &def.config,
+            base_dir: options.base_dir,
+            allow_exec: options.allow_exec,
+        };
+        match registry.build(&def.kind, &spec, limiters) {
+            None => {
+                problems.push(problem(ProblemKind::UnknownType, def, Some("type"), registry.unknown_type(&def.kind)))
+            }
+            Some(Err(e)) => {
+                let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
+                problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+    problems
 }
 
 /// The names along `def`'s fallback chain if it loops.
@@ -198,12 +236,11 @@ fn fallback_cycle(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Option<Ve
     None
 }
 
-fn problem(def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
-    Problem {
-        position: Some(def.position),
-        node: Some(def.name.clone()),
-        field: field.map(str::to_string),
-        message: message.into(),
+fn problem(kind: ProblemKind, def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
+    let problem = Problem::error(kind, message).at(def.position).node(def.name.clone());
+    match field {
+        Some(field) => problem.field(field),
+        None => problem,
     }
 }
 

@@ -20,7 +20,7 @@ mod nodes;
 mod registry;
 mod support;
 
-pub use build::{BuildOptions, WorkflowError, build_graph, seed_store};
+pub use build::{BuildOptions, WorkflowError, build_graph, check_nodes, seed_store};
 pub use kind::{BuildCx, Built, Category, ConfigError, NodeInfo, NodeKind, NodeSpec, StepNode};
 pub use limits::SharedLimiters;
 pub use registry::Registry;

@@ -21,8 +21,8 @@ pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_duration,
 pub use env::{ExpandError, expand_env};
 pub use retry::{RETRY_KEYS, RetrySpec, describe};
 pub use workflow::{
-    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, Workflow, closest, did_you_mean,
-    parse_workflow,
+    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, ProblemKind, Severity, Workflow,
+    closest, did_you_mean, parse_workflow,
 };
 
 /// Parse a YAML (or JSON) document into a JSON value.

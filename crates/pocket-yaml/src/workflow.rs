@@ -12,7 +12,7 @@ use crate::duration::parse_duration;
 use crate::retry::{RetrySpec, kind_of};
 
 /// Where something is in the file (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Position {
     /// Line.
     pub line: u64,
@@ -39,9 +39,57 @@ fn at<T>(spanned: &Spanned<T>) -> Position {
     Position { line: spanned.referenced.line(), column: spanned.referenced.column() }
 }
 
+/// How bad a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Nothing runs until it is fixed.
+    Error,
+    /// Legal but suspicious (fatal with `pocket validate --strict`).
+    Warning,
+}
+
+/// What kind of [`Problem`] it is: for tools that filter or count problems without reading
+/// the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The file cannot be read.
+    Io,
+    /// The file is not valid YAML, or an environment variable it names is not set.
+    Syntax,
+    /// A key nobody reads (a warning at the top and node level, as the original ignored them;
+    /// an error inside settings such as `retry`).
+    UnknownKey,
+    /// A required key is missing.
+    Missing,
+    /// A value of the wrong shape or out of range.
+    Invalid,
+    /// A reference to a node that is not defined (`start`, `from`, `to`, `fallback`).
+    UnknownNode,
+    /// A `type:` no node type answers to.
+    UnknownType,
+    /// Two nodes share a name.
+    DuplicateNode,
+    /// Two connections leave a node on the same action (the last wins).
+    DuplicateConnection,
+    /// No connection reaches the node from `start`.
+    Unreachable,
+    /// A node type's config cannot be used (an unknown or mistyped field, a template that does
+    /// not parse, ...).
+    Config,
+    /// The graph the file describes cannot be built.
+    Graph,
+}
+
 /// One problem in a workflow file, with where it is and what it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What kind of problem.
+    pub kind: ProblemKind,
     /// Where in the file, when known.
     pub position: Option<Position>,
     /// The node it is about, if any.
@@ -52,14 +100,31 @@ pub struct Problem {
     pub message: String,
 }
 
-/// The message of the warning for a node no connection reaches.
-const UNREACHABLE: &str = "is unreachable from the start node";
-
 impl Problem {
-    /// Whether this is the warning that a node cannot be reached from `start` (a graph built
-    /// with edges the file does not list, such as a router's `routes`, may know better).
-    pub fn is_unreachable_node(&self) -> bool {
-        self.message == UNREACHABLE
+    /// An error of `kind`.
+    pub fn error(kind: ProblemKind, message: impl Into<String>) -> Self {
+        Problem { severity: Severity::Error, kind, position: None, node: None, field: None, message: message.into() }
+    }
+
+    /// The same problem at `position`.
+    #[must_use]
+    pub fn at(mut self, position: Position) -> Self {
+        self.position = Some(position);
+        self
+    }
+
+    /// The same problem about node `node`.
+    #[must_use]
+    pub fn node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// The same problem about `field`.
+    #[must_use]
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 }
 
@@ -101,6 +166,9 @@ pub enum LoadError {
         problems: Vec<Problem>,
         /// Warnings found alongside.
         warnings: Vec<Problem>,
+        /// The nodes that could be read despite the problems, so that later checks (node
+        /// types, configs) can report theirs in the same run.
+        nodes: Vec<NodeDef>,
     },
 }
 
@@ -238,12 +306,15 @@ struct Report {
 impl Report {
     fn problem(
         &mut self,
+        kind: ProblemKind,
         position: Option<Position>,
         node: Option<&str>,
         field: Option<&str>,
         message: impl Into<String>,
     ) {
         self.problems.push(Problem {
+            severity: Severity::Error,
+            kind,
             position,
             node: node.map(str::to_string),
             field: field.map(str::to_string),
@@ -253,12 +324,15 @@ impl Report {
 
     fn warning(
         &mut self,
+        kind: ProblemKind,
         position: Option<Position>,
         node: Option<&str>,
         field: Option<&str>,
         message: impl Into<String>,
     ) {
         self.warnings.push(Problem {
+            severity: Severity::Warning,
+            kind,
             position,
             node: node.map(str::to_string),
             field: field.map(str::to_string),
@@ -335,12 +409,18 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         Some(n) => match text(&n.value).filter(|s| !s.trim().is_empty()) {
             Some(name) => name,
             None => {
-                report.problem(Some(at(n)), None, Some("name"), "the workflow name must be a non-empty string");
+                report.problem(
+                    ProblemKind::Invalid,
+                    Some(at(n)),
+                    None,
+                    Some("name"),
+                    "the workflow name must be a non-empty string",
+                );
                 String::new()
             }
         },
         None => {
-            report.problem(None, None, Some("name"), "the workflow needs a `name`");
+            report.problem(ProblemKind::Missing, None, None, Some("name"), "the workflow needs a `name`");
             String::new()
         }
     };
@@ -351,6 +431,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
             Value::Null => Map::new(),
             other => {
                 report.problem(
+                    ProblemKind::Invalid,
                     Some(at(m)),
                     None,
                     Some("metadata"),
@@ -364,10 +445,14 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
     let mut nodes = Vec::new();
     let mut first_seen: HashMap<String, Position> = HashMap::new();
     match &raw.nodes {
-        None => report.problem(None, None, Some("nodes"), "the workflow needs at least one node"),
-        Some(list) if list.value.is_empty() => {
-            report.problem(Some(at(list)), None, Some("nodes"), "the workflow needs at least one node")
-        }
+        None => report.problem(ProblemKind::Missing, None, None, Some("nodes"), "the workflow needs at least one node"),
+        Some(list) if list.value.is_empty() => report.problem(
+            ProblemKind::Missing,
+            Some(at(list)),
+            None,
+            Some("nodes"),
+            "the workflow needs at least one node",
+        ),
         Some(list) => {
             for (i, spanned) in list.value.iter().enumerate() {
                 if let Some(node) = node_def(i, spanned, &mut report)
@@ -383,6 +468,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         if let Some(target) = &node.fallback {
             if target == &node.name {
                 report.problem(
+                    ProblemKind::Invalid,
                     Some(node.position),
                     Some(&node.name),
                     Some("fallback"),
@@ -391,6 +477,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
             } else if !known.contains(target.as_str()) {
                 let hint = suggest(target, &known);
                 report.problem(
+                    ProblemKind::UnknownNode,
                     Some(node.position),
                     Some(&node.name),
                     Some("fallback"),
@@ -402,13 +489,14 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
 
     let start = match &raw.start {
         None => {
-            report.problem(None, None, Some("start"), "the workflow needs a `start` node");
+            report.problem(ProblemKind::Missing, None, None, Some("start"), "the workflow needs a `start` node");
             String::new()
         }
         Some(s) => match text(&s.value) {
             Some(start) if known.contains(start.as_str()) => start,
             Some(start) if !known.is_empty() => {
                 report.problem(
+                    ProblemKind::UnknownNode,
                     Some(at(s)),
                     None,
                     Some("start"),
@@ -418,7 +506,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
             }
             Some(start) => start,
             None => {
-                report.problem(Some(at(s)), None, Some("start"), "must be a node name");
+                report.problem(ProblemKind::Invalid, Some(at(s)), None, Some("start"), "must be a node name");
                 String::new()
             }
         },
@@ -433,6 +521,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
             origin: origin.to_string(),
             problems: report.problems,
             warnings: report.warnings,
+            nodes,
         });
     }
     Ok(Workflow {
@@ -450,14 +539,20 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
 fn unknown_keys(shape: &Value, report: &mut Report) {
     let Value::Object(top) = shape else { return };
     for key in top.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
-        report.warning(None, None, Some(key), "unknown top-level key, ignored");
+        report.warning(ProblemKind::UnknownKey, None, None, Some(key), "unknown top-level key, ignored");
     }
     if let Some(Value::Array(nodes)) = top.get("nodes") {
         for node in nodes {
             if let Value::Object(fields) = node {
                 let name = fields.get("name").and_then(text);
                 for key in fields.keys().filter(|k| !NODE_KEYS.contains(&k.as_str())) {
-                    report.warning(None, name.as_deref(), Some(key), "unknown node key, ignored");
+                    report.warning(
+                        ProblemKind::UnknownKey,
+                        None,
+                        name.as_deref(),
+                        Some(key),
+                        "unknown node key, ignored",
+                    );
                 }
             }
         }
@@ -467,6 +562,7 @@ fn unknown_keys(shape: &Value, report: &mut Report) {
             if let Value::Object(fields) = connection {
                 for key in fields.keys().filter(|k| !CONNECTION_KEYS.contains(&k.as_str())) {
                     report.warning(
+                        ProblemKind::UnknownKey,
                         None,
                         None,
                         Some(&format!("connections[{i}].{key}")),
@@ -482,14 +578,20 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
     let position = at(spanned);
     let raw = &spanned.value;
     let Some(name) = raw.name.as_ref().and_then(text).filter(|n| !n.trim().is_empty()) else {
-        report.problem(Some(position), None, Some(&format!("nodes[{index}].name")), "every node needs a name");
+        report.problem(
+            ProblemKind::Missing,
+            Some(position),
+            None,
+            Some(&format!("nodes[{index}].name")),
+            "every node needs a name",
+        );
         return None;
     };
     let node = Some(name.as_str());
     let kind = match raw.kind.as_ref().and_then(text) {
         Some(kind) => kind,
         None => {
-            report.problem(Some(position), node, Some("type"), "every node needs a `type`");
+            report.problem(ProblemKind::Missing, Some(position), node, Some("type"), "every node needs a `type`");
             String::new()
         }
     };
@@ -497,7 +599,13 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
         Some(other) => {
-            report.problem(Some(position), node, Some("config"), format!("must be a mapping, not {}", kind_of(other)));
+            report.problem(
+                ProblemKind::Invalid,
+                Some(position),
+                node,
+                Some("config"),
+                format!("must be a mapping, not {}", kind_of(other)),
+            );
             Map::new()
         }
     };
@@ -511,6 +619,7 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
             Some(target) => Some(target),
             None => {
                 report.problem(
+                    ProblemKind::Invalid,
                     Some(position),
                     node,
                     Some("fallback"),
@@ -534,12 +643,13 @@ fn duration_field(
         Value::String(s) => match parse_duration(s) {
             Ok(d) => Some(d),
             Err(e) => {
-                report.problem(Some(position), node, Some(field), e.to_string());
+                report.problem(ProblemKind::Invalid, Some(position), node, Some(field), e.to_string());
                 None
             }
         },
         other => {
             report.problem(
+                ProblemKind::Invalid,
                 Some(position),
                 node,
                 Some(field),
@@ -556,7 +666,9 @@ fn retry_spec(value: &Value, position: Position, node: Option<&str>, report: &mu
         Err(problems) => {
             for (key, message) in problems {
                 let field = if key.is_empty() { "retry".to_string() } else { format!("retry.{key}") };
-                report.problem(Some(position), node, Some(&field), message);
+                let unknown = !key.is_empty() && !crate::retry::RETRY_KEYS.contains(&key.as_str());
+                let kind = if unknown { ProblemKind::UnknownKey } else { ProblemKind::Invalid };
+                report.problem(kind, Some(position), node, Some(&field), message);
             }
             None
         }
@@ -573,11 +685,18 @@ fn settings<'a>(
     report: &mut Report,
 ) -> Option<&'a Map<String, Value>> {
     let Value::Object(fields) = value else {
-        report.problem(Some(position), node, Some(field), format!("must be a mapping, not {}", kind_of(value)));
+        report.problem(
+            ProblemKind::Invalid,
+            Some(position),
+            node,
+            Some(field),
+            format!("must be a mapping, not {}", kind_of(value)),
+        );
         return None;
     };
     for key in fields.keys().filter(|k| !known.contains(&k.as_str())) {
         report.problem(
+            ProblemKind::UnknownKey,
             Some(position),
             node,
             Some(&format!("{field}.{key}")),
@@ -600,6 +719,7 @@ fn count(
         Some(n) if n >= min && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(n as u64),
         _ => {
             report.problem(
+                ProblemKind::Invalid,
                 Some(position),
                 node,
                 Some(field),
@@ -616,14 +736,20 @@ fn breaker_spec(value: &Value, position: Position, node: Option<&str>, report: &
     let threshold = match fields.get("failure_threshold") {
         Some(v) => count(v, 1.0, position, node, "circuit_breaker.failure_threshold", report),
         None => {
-            report.problem(Some(position), node, Some("circuit_breaker.failure_threshold"), "is required");
+            report.problem(
+                ProblemKind::Missing,
+                Some(position),
+                node,
+                Some("circuit_breaker.failure_threshold"),
+                "is required",
+            );
             None
         }
     };
     let open_for = match fields.get("open_for") {
         Some(v) => duration_field(v, position, node, "circuit_breaker.open_for", report),
         None => {
-            report.problem(Some(position), node, Some("circuit_breaker.open_for"), "is required");
+            report.problem(ProblemKind::Missing, Some(position), node, Some("circuit_breaker.open_for"), "is required");
             None
         }
     };
@@ -652,6 +778,7 @@ fn duplicate(node: &NodeDef, first_seen: &mut HashMap<String, Position>, report:
     match first_seen.get(&node.name) {
         Some(first) => {
             report.problem(
+                ProblemKind::DuplicateNode,
                 Some(node.position),
                 Some(&node.name),
                 None,
@@ -675,11 +802,12 @@ fn connections(raw: &[Spanned<RawConnection>], known: &HashSet<&str>, report: &m
             let field = format!("connections[{i}].{field}");
             match value.as_ref().and_then(text) {
                 None => {
-                    report.problem(Some(position), None, Some(&field), "is required");
+                    report.problem(ProblemKind::Missing, Some(position), None, Some(&field), "is required");
                     None
                 }
                 Some(name) if !known.contains(name.as_str()) => {
                     report.problem(
+                        ProblemKind::UnknownNode,
                         Some(position),
                         None,
                         Some(&field),
@@ -697,7 +825,7 @@ fn connections(raw: &[Spanned<RawConnection>], known: &HashSet<&str>, report: &m
         let connection = Connection { from: from.clone(), to, action: action.clone(), position };
         match index_of.get(&(from.clone(), action.clone())) {
             Some(&earlier) => {
-                report.warning(
+                report.warning(ProblemKind::DuplicateConnection,
                     Some(position),
                     Some(&from),
                     None,
@@ -728,7 +856,13 @@ fn unreachable(start: &str, nodes: &[NodeDef], connections: &[Connection], repor
         }
     }
     for node in nodes.iter().filter(|n| !reached.contains(n.name.as_str())) {
-        report.warning(Some(node.position), Some(&node.name), None, UNREACHABLE);
+        report.warning(
+            ProblemKind::Unreachable,
+            Some(node.position),
+            Some(&node.name),
+            None,
+            "is unreachable from the start node",
+        );
     }
 }
 
