@@ -219,7 +219,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         // Nobody can cancel a run without options: use the graph's private idle token, unwatched.
         let current = AtomicUsize::new(self.inner.start);
         let start = (self.inner.start, payload(input));
-        self.run_loop::<false>(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
+        self.run_loop(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
             .await
             .map(|(out, _)| out)
     }
@@ -301,22 +301,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
         let observer = options.observer.as_ref();
         let current = AtomicUsize::new(start.0);
-        match (options.deadline, observer.is_some()) {
-            (None, false) => {
-                self.run_loop::<false>(store, start, &token, true, max_steps, &current, None).await.map(|(o, _)| o)
-            }
-            (None, true) => {
-                self.run_loop::<true>(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o)
-            }
-            (Some(after), observed) => {
+        match options.deadline {
+            None => self.run_loop(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o),
+            Some(after) => {
                 let run_token = token.child_token();
-                let run = async {
-                    if observed {
-                        self.run_loop::<true>(store, start, &run_token, true, max_steps, &current, observer).await
-                    } else {
-                        self.run_loop::<false>(store, start, &run_token, true, max_steps, &current, None).await
-                    }
-                };
+                let run = self.run_loop(store, start, &run_token, true, max_steps, &current, observer);
                 tokio::select! {
                     biased;
                     result = run => result.map(|(o, _)| o),
@@ -372,26 +361,16 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             Some(token) => (token, true),
             None => (&self.inner.idle, false),
         };
-        self.run_loop::<false>(
-            store,
-            (self.inner.start, payload(input)),
-            token,
-            watched,
-            self.inner.max_steps,
-            &current,
-            None,
-        )
-        .await
-        .map(|(out, _)| out)
-        .map_err(|e| (current.load(Ordering::Relaxed), e))
+        self.run_loop(store, (self.inner.start, payload(input)), token, watched, self.inner.max_steps, &current, None)
+            .await
+            .map(|(out, _)| out)
+            .map_err(|e| (current.load(Ordering::Relaxed), e))
     }
 
     /// The run loop. Returns the output and the action that ended the run (`None` for
     /// [`Next::End`]).
-    /// `OBSERVED` is whether `observer` is set: runs without one are compiled without the
-    /// boundary checks.
     #[allow(clippy::too_many_arguments)]
-    async fn run_loop<const OBSERVED: bool>(
+    async fn run_loop(
         &self,
         store: &Store,
         (mut index, mut payload): (usize, Payload),
@@ -451,16 +430,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
             };
             if inner.linear {
-                // A pipeline: every stage feeds the next, whatever its action.
+                // A pipeline (its runs have no observer): every stage feeds the next, whatever
+                // its action.
                 if index + 1 < inner.nodes.len() {
                     index += 1;
-                    if OBSERVED && let Some(observer) = observer {
-                        self.show(observer, node, Some(index), steps, &payload);
-                    }
                     continue;
-                }
-                if OBSERVED && let Some(observer) = observer {
-                    self.show(observer, node, None, steps, &payload);
                 }
                 return self.finish(node, payload, next.action().cloned());
             }
@@ -468,7 +442,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 if let Some(span) = &span {
                     span.record("action", "<end>");
                 }
-                if OBSERVED && let Some(observer) = observer {
+                if let Some(observer) = observer {
                     self.show(observer, node, None, steps, &payload);
                 }
                 return self.finish(node, payload, None);
@@ -483,7 +457,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             match edge {
                 Some(to) => {
                     index = to;
-                    if OBSERVED && let Some(observer) = observer {
+                    if let Some(observer) = observer {
                         self.show(observer, node, Some(to), steps, &payload);
                     }
                 }
@@ -496,7 +470,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
                 None => {
                     let action = action.clone();
-                    if OBSERVED && let Some(observer) = observer {
+                    if let Some(observer) = observer {
                         self.show(observer, node, None, steps, &payload);
                     }
                     return self.finish(node, payload, Some(action));
@@ -575,7 +549,7 @@ where
     async fn exec(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
         let current = AtomicUsize::new(self.inner.start);
         let (out, action) = self
-            .run_loop::<false>(
+            .run_loop(
                 ctx.store(),
                 (self.inner.start, payload(input.clone())),
                 ctx.token(),
