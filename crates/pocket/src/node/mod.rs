@@ -77,6 +77,12 @@ pub type Outcome<'a, O> = Result<&'a O, (Step, &'a NodeError)>;
 /// assert_eq!(store.get(&GREETED).unwrap(), Some(1));
 /// # });
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Pocket node",
+    label = "this is not a `Node`",
+    note = "make one from a closure with `pocket::exec_fn(|input| async move {{ Ok(output) }})`, or implement `Node` (prep, exec, post)",
+    note = "a `SyncNode` becomes a `Node` with `.into_node()`"
+)]
 pub trait Node: Send + Sync + 'static {
     /// What the node receives (the previous node's output, or the run's input).
     type Input: Send + Sync + 'static;

@@ -52,6 +52,60 @@ enum Slot {
     Typed(Arc<dyn Stored>),
 }
 
+/// A value as a [`StoreBackend`] holds it: the JSON written through [`Store::set_value`], or
+/// the Rust value written through a typed [`Key`] (kept as itself, readable as JSON). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct StoreValue(Slot);
+
+impl fmt::Debug for StoreValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreValue").field(&self.0.type_name()).finish()
+    }
+}
+
+impl StoreValue {
+    /// A JSON value.
+    pub fn json(value: Value) -> Self {
+        StoreValue(Slot::Json(value))
+    }
+
+    /// The value as JSON (what a durable backend writes down).
+    ///
+    /// # Errors
+    ///
+    /// The serializer's, for a typed value that cannot be shown as JSON.
+    pub fn to_json(&self) -> serde_json::Result<Value> {
+        self.0.to_json()
+    }
+
+    /// The value's type, for messages (`JSON object`, or the Rust type's name).
+    pub fn type_name(&self) -> String {
+        self.0.type_name()
+    }
+}
+
+/// Where a [`Store`]'s data lives when it is not the built-in in-memory map
+/// ([`Store::with_backend`]): keys are full keys (scope prefixes included); values are
+/// [`StoreValue`]s. A durable backend writes `value.to_json()` and reads back
+/// `StoreValue::json`. Nodes do not see the difference: they get the same [`Store`] handle.
+pub trait StoreBackend: Send + Sync + 'static {
+    /// The value under `key`, if any.
+    fn get(&self, key: &str) -> Option<StoreValue>;
+    /// Write `value` under `key`.
+    fn set(&self, key: &str, value: StoreValue);
+    /// Remove `key`; whether it was there.
+    fn delete(&self, key: &str) -> bool;
+    /// The full keys that start with `prefix`.
+    fn keys(&self, prefix: &str) -> Vec<String>;
+    /// The number of entries.
+    fn len(&self) -> usize;
+    /// Whether there is no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Slot {
     fn type_name(&self) -> String {
         match self {
@@ -198,6 +252,8 @@ struct Shared {
     shards: Box<[Mutex<Shard>]>,
     hasher: Hasher,
     config: Config,
+    /// Another backend holds the data instead of the shards (which are then empty).
+    backend: Option<Arc<dyn StoreBackend>>,
 }
 
 /// The writable handle to a run's shared store. Cheap to clone (all clones share the data).
@@ -289,6 +345,7 @@ impl StoreBuilder {
                     .collect(),
                 hasher: Hasher::default(),
                 config: Config { cap_per_shard, ttl: self.ttl, on_evict: self.on_evict },
+                backend: None,
             }),
             prefix: None,
         }
@@ -326,6 +383,56 @@ impl Store {
     /// An unbounded store without expiry.
     pub fn new() -> Self {
         StoreBuilder::default().build()
+    }
+
+    /// A store whose data lives in `backend` (a database, a remote store): the handles —
+    /// scopes, typed keys, the JSON view, the read-only view — work as on the in-memory store;
+    /// bounds and expiry are the backend's business.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::sync::{Arc, Mutex};
+    /// use pocket::store::{StoreBackend, StoreValue};
+    /// use pocket::{Key, Store};
+    ///
+    /// #[derive(Default)]
+    /// struct Recorded(Mutex<BTreeMap<String, StoreValue>>);
+    ///
+    /// impl StoreBackend for Recorded {
+    ///     fn get(&self, key: &str) -> Option<StoreValue> {
+    ///         self.0.lock().unwrap().get(key).cloned()
+    ///     }
+    ///     fn set(&self, key: &str, value: StoreValue) {
+    ///         self.0.lock().unwrap().insert(key.to_string(), value);
+    ///     }
+    ///     fn delete(&self, key: &str) -> bool {
+    ///         self.0.lock().unwrap().remove(key).is_some()
+    ///     }
+    ///     fn keys(&self, prefix: &str) -> Vec<String> {
+    ///         self.0.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    ///     }
+    ///     fn len(&self) -> usize {
+    ///         self.0.lock().unwrap().len()
+    ///     }
+    /// }
+    ///
+    /// let backend = Arc::new(Recorded::default());
+    /// let store = Store::with_backend(backend.clone());
+    /// store.scope("user").set(&Key::<u32>::new("age"), 36);
+    /// let written = backend.0.lock().unwrap()["user:age"].to_json().unwrap();
+    /// assert_eq!(written, serde_json::json!(36));
+    /// assert_eq!(store.scope("user").get(&Key::<u32>::new("age")).unwrap(), Some(36));
+    /// ```
+    pub fn with_backend(backend: Arc<dyn StoreBackend>) -> Self {
+        Store {
+            shared: Arc::new(Shared {
+                shards: Box::new([]),
+                hasher: Hasher::default(),
+                config: Config { cap_per_shard: 0, ttl: None, on_evict: None },
+                backend: Some(backend),
+            }),
+            prefix: None,
+        }
     }
 
     /// Configure a bounded store (LRU bound, TTL, eviction callback).
@@ -403,7 +510,7 @@ impl Store {
         T: Clone + DeserializeOwned + Send + Sync + 'static,
     {
         self.with_key(key.name(), |full| {
-            let Some(slot) = self.read(full) else { return Ok(None) };
+            let Some(slot) = self.lookup(full) else { return Ok(None) };
             match &slot {
                 Slot::Typed(v) => match v.as_any().downcast_ref::<T>() {
                     Some(v) => Ok(Some(v.clone())),
@@ -428,13 +535,13 @@ impl Store {
         T: Serialize + Send + Sync + 'static,
     {
         let slot = Slot::Typed(Arc::new(value));
-        self.with_key(key.name(), |full| self.write(full, slot));
+        self.with_key(key.name(), |full| self.put(full, slot));
     }
 
     /// Read a typed value under a dynamic key: `None` when absent, expired or of another type
     /// (for caches, where a type mismatch is a miss).
     pub(crate) fn get_typed<T: Clone + 'static>(&self, key: &str) -> Option<T> {
-        self.with_key(key, |full| match self.read(full)? {
+        self.with_key(key, |full| match self.lookup(full)? {
             Slot::Typed(v) => v.as_any().downcast_ref::<T>().cloned(),
             Slot::Json(_) => None,
         })
@@ -442,12 +549,12 @@ impl Store {
 
     /// Write a typed value under a dynamic key.
     pub(crate) fn set_typed<T: Serialize + Send + Sync + 'static>(&self, key: &str, value: T) {
-        self.with_key(key, |full| self.write(full, Slot::Typed(Arc::new(value))));
+        self.with_key(key, |full| self.put(full, Slot::Typed(Arc::new(value))));
     }
 
     /// Read a value as JSON. `Ok(None)` when absent or expired.
     pub fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.with_key(key, |full| match self.read(full) {
+        self.with_key(key, |full| match self.lookup(full) {
             None => Ok(None),
             Some(slot) => {
                 slot.into_json().map(Some).map_err(|source| StoreError::NotJson { key: full.to_string(), source })
@@ -457,24 +564,30 @@ impl Store {
 
     /// Write a JSON value.
     pub fn set_value(&self, key: &str, value: Value) {
-        self.with_key(key, |full| self.write(full, Slot::Json(value)));
+        self.with_key(key, |full| self.put(full, Slot::Json(value)));
     }
 
     /// Whether a live entry exists under `key`.
     pub fn contains(&self, key: &str) -> bool {
-        self.with_key(key, |full| self.read_with(full, |_| ()).is_some())
+        self.with_key(key, |full| match &self.shared.backend {
+            Some(backend) => backend.get(full).is_some(),
+            None => self.read_with(full, |_| ()).is_some(),
+        })
     }
 
     /// Remove `key`; returns whether it was present. The eviction callback is not called.
     pub fn delete(&self, key: &str) -> bool {
-        self.with_key(key, |full| {
-            let mut shard = self.shard(full);
-            shard.map.remove(full).is_some()
+        self.with_key(key, |full| match &self.shared.backend {
+            Some(backend) => backend.delete(full),
+            None => self.shard(full).map.remove(full).is_some(),
         })
     }
 
     /// The number of live entries in the whole store (all scopes).
     pub fn len(&self) -> usize {
+        if let Some(backend) = &self.shared.backend {
+            return backend.len();
+        }
         let now = Instant::now();
         let mut evicted = Vec::new();
         let mut total = 0;
@@ -494,8 +607,14 @@ impl Store {
 
     /// The live keys of this scope, without the scope's prefix, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let now = Instant::now();
         let prefix = self.prefix();
+        if let Some(backend) = &self.shared.backend {
+            let mut keys: Vec<String> =
+                backend.keys(prefix).iter().filter_map(|k| k.strip_prefix(prefix)).map(str::to_string).collect();
+            keys.sort_unstable();
+            return keys;
+        }
+        let now = Instant::now();
         let mut keys = Vec::new();
         let mut evicted = Vec::new();
         for shard in self.shared.shards.iter() {
@@ -530,8 +649,20 @@ impl Store {
         lock(&shards[index])
     }
 
-    fn read(&self, full: &str) -> Option<Slot> {
-        self.read_with(full, Slot::clone)
+    /// The value under the full key `full`, from whichever backend holds the data.
+    fn lookup(&self, full: &str) -> Option<Slot> {
+        match &self.shared.backend {
+            None => self.read_with(full, Slot::clone),
+            Some(backend) => backend.get(full).map(|v| v.0),
+        }
+    }
+
+    /// Write `slot` under the full key `full`, to whichever backend holds the data.
+    fn put(&self, full: &str, slot: Slot) {
+        match &self.shared.backend {
+            None => self.write(full, slot),
+            Some(backend) => backend.set(full, StoreValue(slot)),
+        }
     }
 
     /// Look `full` up (expiring it if its time is over, refreshing its LRU position) and apply

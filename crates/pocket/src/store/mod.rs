@@ -54,7 +54,7 @@ mod key;
 mod memory;
 
 pub use key::Key;
-pub use memory::{EvictReason, Evicted, Store, StoreBuilder, StoreView};
+pub use memory::{EvictReason, Evicted, Store, StoreBackend, StoreBuilder, StoreValue, StoreView};
 
 /// A store read that could not produce the requested type.
 #[derive(Debug, thiserror::Error)]
