@@ -67,6 +67,7 @@
 mod action;
 mod cancel;
 mod ctx;
+mod erased;
 pub mod error;
 pub mod graph;
 pub mod layer;

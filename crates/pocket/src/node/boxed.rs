@@ -1,13 +1,13 @@
 //! [`BoxNode`]: a type-erased node with fixed input and output types, for collections of
 //! different nodes (fan-in sources, scatter-gather services, pipeline stages, YAML nodes).
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 use crate::action::{Action, Next};
 use crate::ctx::Ctx;
+use crate::erased::{AnySend, AnySync, same_type};
 use crate::error::NodeError;
 use crate::node::{Node, Outcome};
 use crate::store::{Store, StoreView};
@@ -16,10 +16,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The Prep result of a [`BoxNode`]: opaque — only the `BoxNode` that made it can open it, so a
 /// wrapper can hold it and hand it back, never build or inspect one.
-pub struct BoxPrep(Box<dyn Any + Send + Sync>);
+pub struct BoxPrep(AnySync);
 
 /// The Exec result of a [`BoxNode`]: opaque, like [`BoxPrep`].
-pub struct BoxExec(Box<dyn Any + Send>);
+pub struct BoxExec(AnySend);
 
 impl fmt::Debug for BoxPrep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,13 +66,13 @@ impl<N: Node> Erased<N::Input, N::Output, BoxPrep, BoxExec> for Opaque<N> {
         store: &'a StoreView,
         input: &'a N::Input,
     ) -> BoxFuture<'a, Result<BoxPrep, NodeError>> {
-        Box::pin(async move { Node::prep(&self.0, ctx, store, input).await.map(|p| BoxPrep(Box::new(p))) })
+        Box::pin(async move { Node::prep(&self.0, ctx, store, input).await.map(|p| BoxPrep(AnySync::new(p))) })
     }
 
     fn exec<'a>(&'a self, ctx: &'a Ctx<'a>, prep: &'a BoxPrep) -> BoxFuture<'a, Result<BoxExec, NodeError>> {
         Box::pin(async move {
-            let prep = prep.0.downcast_ref::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
-            Node::exec(&self.0, ctx, prep).await.map(|e| BoxExec(Box::new(e)))
+            let prep = prep.0.get::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
+            Node::exec(&self.0, ctx, prep).await.map(|e| BoxExec(AnySend::new(e)))
         })
     }
 
@@ -85,9 +85,9 @@ impl<N: Node> Erased<N::Input, N::Output, BoxPrep, BoxExec> for Opaque<N> {
         exec: BoxExec,
     ) -> BoxFuture<'a, Result<(N::Output, Next), NodeError>> {
         Box::pin(async move {
-            let prep = prep.0.downcast::<N::Prep>().map_err(|_| mismatch::<N::Prep>())?;
-            let exec = exec.0.downcast::<N::Exec>().map_err(|_| mismatch::<N::Exec>())?;
-            Node::post(&self.0, ctx, store, input, *prep, *exec).await
+            let prep = prep.0.into_inner::<N::Prep>().ok_or_else(mismatch::<N::Prep>)?;
+            let exec = exec.0.into_inner::<N::Exec>().ok_or_else(mismatch::<N::Exec>)?;
+            Node::post(&self.0, ctx, store, input, prep, exec).await
         })
     }
 
@@ -182,7 +182,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> BoxNode<I, O> {
     /// Erase `node`'s type (a node that is already a `BoxNode<I, O>` is not boxed again).
     pub fn new<N: Node<Input = I, Output = O>>(node: N) -> Self {
         let mut slot = Some(node);
-        if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxNode<I, O>>>() {
+        if let Some(boxed) = same_type::<Option<N>, Option<BoxNode<I, O>>>(&mut slot) {
             return boxed.take().expect("the slot was just filled");
         }
         BoxNode { inner: Box::new(Opaque(slot.expect("the slot was just filled"))) }

@@ -1,4 +1,3 @@
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::BuildHasher;
@@ -10,6 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use smol_str::{SmolStr, SmolStrBuilder};
+
+use crate::erased::{Stored, stored};
 use tokio::time::Instant;
 
 use super::{Key, StoreError};
@@ -138,26 +139,6 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    }
-}
-
-/// A value written through a typed [`Key`]: kept as itself, shown as JSON on demand. This and
-/// [`Store::get`] are the only places that touch `Any`.
-trait Stored: Any + Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn to_json(&self) -> serde_json::Result<Value>;
-    fn type_name(&self) -> &'static str;
-}
-
-impl<T: Serialize + Send + Sync + 'static> Stored for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn to_json(&self) -> serde_json::Result<Value> {
-        serde_json::to_value(self)
-    }
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
     }
 }
 
@@ -512,7 +493,7 @@ impl Store {
         self.with_key(key.name(), |full| {
             let Some(slot) = self.lookup(full) else { return Ok(None) };
             match &slot {
-                Slot::Typed(v) => match v.as_any().downcast_ref::<T>() {
+                Slot::Typed(v) => match stored::<T>(&**v) {
                     Some(v) => Ok(Some(v.clone())),
                     None => Err(StoreError::TypeMismatch {
                         key: full.to_string(),
@@ -542,7 +523,7 @@ impl Store {
     /// (for caches, where a type mismatch is a miss).
     pub(crate) fn get_typed<T: Clone + 'static>(&self, key: &str) -> Option<T> {
         self.with_key(key, |full| match self.lookup(full)? {
-            Slot::Typed(v) => v.as_any().downcast_ref::<T>().cloned(),
+            Slot::Typed(v) => stored::<T>(&*v).cloned(),
             Slot::Json(_) => None,
         })
     }
