@@ -3,8 +3,8 @@
 //! `CancellationToken::is_cancelled` takes a lock in tokio-util. A loop that checks between
 //! every node or item instead registers one waker on the token and reads an atomic flag.
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -53,23 +53,41 @@ impl<'a> Watch<'a> {
     }
 }
 
-/// Poll `fut`; only if it is not ready at once, also wait for `token` (so the common case of a
-/// step that completes without waiting costs no cancellation bookkeeping). `None` when
-/// cancelled first.
-pub(crate) async fn race<F: Future>(fut: F, token: &CancellationToken) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    let mut cancelled = pin!(None);
-    poll_fn(|cx| {
-        if let Poll::Ready(value) = fut.as_mut().poll(cx) {
+pin_project_lite::pin_project! {
+    /// [`race`]'s future: a hand-written one (not an `async fn`) so that its `poll` is inlined
+    /// into the run loop wherever it is used.
+    pub(crate) struct Race<'a, F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        cancelled: Option<WaitForCancellationFuture<'a>>,
+        token: &'a CancellationToken,
+    }
+}
+
+impl<F: Future> Future for Race<'_, F> {
+    type Output = Option<F::Output>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(value) = this.fut.poll(cx) {
             return Poll::Ready(Some(value));
         }
-        if cancelled.is_none() {
-            cancelled.set(Some(token.cancelled()));
+        if this.cancelled.is_none() {
+            this.cancelled.set(Some(this.token.cancelled()));
         }
-        match cancelled.as_mut().as_pin_mut().map(|c| c.poll(cx)) {
+        match this.cancelled.as_pin_mut().map(|c| c.poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(None),
             _ => Poll::Pending,
         }
-    })
-    .await
+    }
+}
+
+/// Poll `fut`; only if it is not ready at once, also wait for `token` (so the common case of a
+/// step that completes without waiting costs no cancellation bookkeeping). `None` when
+/// cancelled first.
+#[inline]
+pub(crate) fn race<F: Future>(fut: F, token: &CancellationToken) -> Race<'_, F> {
+    Race { fut, cancelled: None, token }
 }

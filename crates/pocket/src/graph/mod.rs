@@ -219,7 +219,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         // Nobody can cancel a run without options: use the graph's private idle token, unwatched.
         let current = AtomicUsize::new(self.inner.start);
         let start = (self.inner.start, payload(input));
-        self.run_loop(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
+        self.run_loop::<false>(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
             .await
             .map(|(out, _)| out)
     }
@@ -301,11 +301,23 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
         let observer = options.observer.as_ref();
         let current = AtomicUsize::new(start.0);
-        match options.deadline {
-            None => self.run_loop(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o),
-            Some(after) => {
+        match (options.deadline, observer) {
+            (None, None) => {
+                self.run_loop::<false>(store, start, &token, true, max_steps, &current, None).await.map(|(o, _)| o)
+            }
+            (None, Some(_)) => {
+                self.run_loop::<true>(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o)
+            }
+            (Some(after), observer) => {
                 let run_token = token.child_token();
-                let run = self.run_loop(store, start, &run_token, true, max_steps, &current, observer);
+                let run = async {
+                    match observer {
+                        None => self.run_loop::<false>(store, start, &run_token, true, max_steps, &current, None).await,
+                        Some(_) => {
+                            self.run_loop::<true>(store, start, &run_token, true, max_steps, &current, observer).await
+                        }
+                    }
+                };
                 tokio::select! {
                     biased;
                     result = run => result.map(|(o, _)| o),
@@ -361,19 +373,29 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             Some(token) => (token, true),
             None => (&self.inner.idle, false),
         };
-        self.run_loop(store, (self.inner.start, payload(input)), token, watched, self.inner.max_steps, &current, None)
-            .await
-            .map(|(out, _)| out)
-            .map_err(|e| (current.load(Ordering::Relaxed), e))
+        self.run_loop::<false>(
+            store,
+            (self.inner.start, payload(input)),
+            token,
+            watched,
+            self.inner.max_steps,
+            &current,
+            None,
+        )
+        .await
+        .map(|(out, _)| out)
+        .map_err(|e| (current.load(Ordering::Relaxed), e))
     }
 
     /// The run loop. Returns the output and the action that ended the run (`None` for
     /// [`Next::End`]).
+    /// `OBSERVED` is whether `observer` may be set: runs without one (nearly all) are compiled
+    /// without the boundary checks.
     #[allow(clippy::too_many_arguments)]
-    async fn run_loop(
+    async fn run_loop<const OBSERVED: bool>(
         &self,
         store: &Store,
-        (mut index, mut payload): (usize, Payload),
+        start: (usize, Payload),
         token: &CancellationToken,
         watched: bool,
         max_steps: u64,
@@ -382,6 +404,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     ) -> Result<(O, Option<Action>), RunError> {
         let inner = &*self.inner;
         let view = store.view();
+        let (mut index, mut payload) = start;
         let mut steps: u64 = 0;
         // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
         // is a plain atomic load (the token's own `is_cancelled` takes a lock).
@@ -442,7 +465,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 if let Some(span) = &span {
                     span.record("action", "<end>");
                 }
-                if let Some(observer) = observer {
+                if OBSERVED && let Some(observer) = observer {
                     self.show(observer, node, None, steps, &payload);
                 }
                 return self.finish(node, payload, None);
@@ -457,7 +480,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             match edge {
                 Some(to) => {
                     index = to;
-                    if let Some(observer) = observer {
+                    if OBSERVED && let Some(observer) = observer {
                         self.show(observer, node, Some(to), steps, &payload);
                     }
                 }
@@ -470,7 +493,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
                 None => {
                     let action = action.clone();
-                    if let Some(observer) = observer {
+                    if OBSERVED && let Some(observer) = observer {
                         self.show(observer, node, None, steps, &payload);
                     }
                     return self.finish(node, payload, Some(action));
@@ -549,7 +572,7 @@ where
     async fn exec(&self, ctx: &Ctx<'_>, input: &I) -> Result<(O, Next), NodeError> {
         let current = AtomicUsize::new(self.inner.start);
         let (out, action) = self
-            .run_loop(
+            .run_loop::<false>(
                 ctx.store(),
                 (self.inner.start, payload(input.clone())),
                 ctx.token(),
