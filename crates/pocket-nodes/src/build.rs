@@ -116,26 +116,9 @@ pub fn build_graph(
     let mut problems = Vec::new();
     let mut built: HashMap<&str, Built> = HashMap::new();
     let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
-    for def in &workflow.nodes {
-        let spec = NodeSpec {
-            name: &def.name,
-            config: &def.config,
-            base_dir: options.base_dir,
-            allow_exec: options.allow_exec,
-        };
-        match registry.build(&def.kind, &spec, limiters) {
-            None => {
-                problems.push(problem(ProblemKind::UnknownType, def, Some("type"), registry.unknown_type(&def.kind)));
-            }
-            Some(Err(e)) => {
-                let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
-                problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
-            }
-            Some(Ok(node)) => {
-                config_edges.extend(node.edges.iter().cloned().map(|(action, to)| (def, action, to)));
-                built.insert(&def.name, node);
-            }
-        }
+    for (def, node) in build_each(&workflow.nodes, registry, options, limiters, &mut problems) {
+        config_edges.extend(node.edges.iter().cloned().map(|(action, to)| (def, action, to)));
+        built.insert(&def.name, node);
     }
     let by_name: HashMap<&str, &NodeDef> = workflow.nodes.iter().map(|d| (d.name.as_str(), d)).collect();
     // Edges declared in configs (router `routes`) must lead somewhere, and yield to explicit
@@ -198,25 +181,47 @@ pub fn check_nodes(nodes: &[NodeDef], registry: &Registry, options: BuildOptions
     let own_limiters = SharedLimiters::new();
     let limiters = options.limiters.unwrap_or(&own_limiters);
     let mut problems = Vec::new();
-    for def in nodes.iter().filter(|d| !d.kind.is_empty()) {
-        let spec = NodeSpec {
-            name: &def.name,
-            config: &def.config,
-            base_dir: options.base_dir,
-            allow_exec: options.allow_exec,
-        };
-        match registry.build(&def.kind, &spec, limiters) {
-            None => {
-                problems.push(problem(ProblemKind::UnknownType, def, Some("type"), registry.unknown_type(&def.kind)))
-            }
-            Some(Err(e)) => {
-                let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
-                problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
-            }
-            Some(Ok(_)) => {}
-        }
-    }
+    let typed: Vec<NodeDef> = nodes.iter().filter(|d| !d.kind.is_empty()).cloned().collect();
+    build_each(&typed, registry, options, limiters, &mut problems);
     problems
+}
+
+/// Build every node of `nodes`; the problems (unknown types, configs) go to `problems`.
+fn build_each<'a>(
+    nodes: &'a [NodeDef],
+    registry: &Registry,
+    options: BuildOptions<'_>,
+    limiters: &SharedLimiters,
+    problems: &mut Vec<Problem>,
+) -> Vec<(&'a NodeDef, Built)> {
+    nodes
+        .iter()
+        .filter_map(|def| {
+            let spec = NodeSpec {
+                name: &def.name,
+                config: &def.config,
+                base_dir: options.base_dir,
+                allow_exec: options.allow_exec,
+            };
+            match registry.build(&def.kind, &spec, limiters) {
+                None => {
+                    problems.push(problem(
+                        ProblemKind::UnknownType,
+                        def,
+                        Some("type"),
+                        registry.unknown_type(&def.kind),
+                    ));
+                    None
+                }
+                Some(Err(e)) => {
+                    let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
+                    problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
+                    None
+                }
+                Some(Ok(node)) => Some((def, node)),
+            }
+        })
+        .collect()
 }
 
 /// The names along `def`'s fallback chain if it loops.
