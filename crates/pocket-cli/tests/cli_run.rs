@@ -92,7 +92,7 @@ fn bad_input_exits_2_and_names_the_place() {
                 "run".into(),
                 write("field.yaml", &GREET.replace("config: { jq:", "config: { jqq:")).display().to_string(),
             ],
-            "9:5: node `wrap`: `config.jqq`: unknown field `jqq`, expected `jq` or `expression`",
+            "11:13: node `wrap`: `config.jqq`: unknown field `jqq`, expected `jq` or `expression`",
         ),
         (
             "template that does not parse".into(),
@@ -154,9 +154,11 @@ fn every_problem_is_reported_at_once() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("(3 problems)"), "{err}");
-    assert!(err.contains("4:5: node `a`: `config.mesage`"), "{err}");
-    assert!(err.contains("7:5: node `b`: `config.duration`: invalid duration `soon`"), "{err}");
-    assert!(err.contains("10:5: node `c`: `type`: unknown node type `nope`"), "{err}");
+    // Each problem points at the value of the key it is about (the `config:` mapping, the
+    // `type:` value), not at the node.
+    assert!(err.contains("6:13: node `a`: `config.mesage`"), "{err}");
+    assert!(err.contains("9:13: node `b`: `config.duration`: invalid duration `soon`"), "{err}");
+    assert!(err.contains("11:11: node `c`: `type`: unknown node type `nope`"), "{err}");
 }
 
 #[test]

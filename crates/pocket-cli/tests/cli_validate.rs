@@ -21,7 +21,7 @@ fn an_invalid_workflow_lists_every_problem_and_exits_2() {
     let err = text(&out.stderr);
     assert!(err.contains("the workflow is invalid (3 problems)"), "{err}");
     assert!(err.contains("4:5: node `a`: `type`: every node needs a `type`"), "{err}");
-    assert!(err.contains("4:5: node `a`: `timeout`: invalid duration `soon`"), "{err}");
+    assert!(err.contains("5:14: node `a`: `timeout`: invalid duration `soon`"), "{err}");
     assert!(err.contains("2:8: `start`: start node `nope` is not defined"), "{err}");
     assert_eq!(err.matches("error:").count(), 1, "printed once: {err}");
     assert!(!err.contains("Usage"), "no usage dump: {err}");
@@ -89,7 +89,7 @@ fn every_problem_of_a_file_is_reported_in_one_run_also_as_json() {
     let typo = report["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "unknown_type").unwrap();
     assert_eq!(
         (typo["line"].as_u64(), typo["node"].as_str(), typo["field"].as_str()),
-        (Some(4), Some("t"), Some("type"))
+        (Some(5), Some("t"), Some("type"))
     );
 
     let ok =

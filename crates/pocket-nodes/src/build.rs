@@ -242,7 +242,9 @@ fn fallback_cycle(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Option<Ve
 }
 
 fn problem(kind: ProblemKind, def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
-    let problem = Problem::error(kind, message).at(def.position).node(def.name.clone());
+    // At the node-level key the field is under (`config.url` → `config`), else the node.
+    let key = field.map_or("", |f| f.split(['.', '[']).next().unwrap_or(f));
+    let problem = Problem::error(kind, message).at(def.position_of(key)).node(def.name.clone());
     match field {
         Some(field) => problem.field(field),
         None => problem,

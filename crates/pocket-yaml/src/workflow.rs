@@ -213,6 +213,16 @@ pub struct NodeDef {
     pub fallback: Option<String>,
     /// Where the node is defined.
     pub position: Position,
+    /// Where each node-level key present (`type`, `config`, `retry`, `timeout`,
+    /// `circuit_breaker`, `cache`, `fallback`) has its value: problems point there.
+    pub positions: BTreeMap<&'static str, Position>,
+}
+
+impl NodeDef {
+    /// Where the node-level key `key`'s value is (the node's position if it is absent).
+    pub fn position_of(&self, key: &str) -> Position {
+        self.positions.get(key).copied().unwrap_or(self.position)
+    }
 }
 
 /// A validated connection.
@@ -264,13 +274,13 @@ struct RawWorkflow {
 struct RawNode {
     name: Option<Value>,
     #[serde(rename = "type")]
-    kind: Option<Value>,
-    config: Option<Value>,
-    retry: Option<Value>,
-    timeout: Option<Value>,
-    circuit_breaker: Option<Value>,
-    cache: Option<Value>,
-    fallback: Option<Value>,
+    kind: Option<Spanned<Value>>,
+    config: Option<Spanned<Value>>,
+    retry: Option<Spanned<Value>>,
+    timeout: Option<Spanned<Value>>,
+    circuit_breaker: Option<Spanned<Value>>,
+    cache: Option<Spanned<Value>>,
+    fallback: Option<Spanned<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -469,7 +479,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
             if target == &node.name {
                 report.problem(
                     ProblemKind::Invalid,
-                    Some(node.position),
+                    Some(node.position_of("fallback")),
                     Some(&node.name),
                     Some("fallback"),
                     "a node cannot be its own fallback",
@@ -478,7 +488,7 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
                 let hint = suggest(target, &known);
                 report.problem(
                     ProblemKind::UnknownNode,
-                    Some(node.position),
+                    Some(node.position_of("fallback")),
                     Some(&node.name),
                     Some("fallback"),
                     format!("node `{target}` is not defined{hint}"),
@@ -588,20 +598,36 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
         return None;
     };
     let node = Some(name.as_str());
-    let kind = match raw.kind.as_ref().and_then(text) {
+    // Each node-level key's problems point at its own value; the node's line when it is absent.
+    let mut positions = BTreeMap::new();
+    for (key, field) in [
+        ("type", &raw.kind),
+        ("config", &raw.config),
+        ("retry", &raw.retry),
+        ("timeout", &raw.timeout),
+        ("circuit_breaker", &raw.circuit_breaker),
+        ("cache", &raw.cache),
+        ("fallback", &raw.fallback),
+    ] {
+        if let Some(field) = field {
+            positions.insert(key, at(field));
+        }
+    }
+    let place = |key: &str| positions.get(key).copied().unwrap_or(position);
+    let kind = match raw.kind.as_ref().and_then(|k| text(&k.value)) {
         Some(kind) => kind,
         None => {
-            report.problem(ProblemKind::Missing, Some(position), node, Some("type"), "every node needs a `type`");
+            report.problem(ProblemKind::Missing, Some(place("type")), node, Some("type"), "every node needs a `type`");
             String::new()
         }
     };
-    let config = match &raw.config {
+    let config = match raw.config.as_ref().map(|c| &c.value) {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
         Some(other) => {
             report.problem(
                 ProblemKind::Invalid,
-                Some(position),
+                Some(place("config")),
                 node,
                 Some("config"),
                 format!("must be a mapping, not {}", kind_of(other)),
@@ -609,27 +635,29 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
             Map::new()
         }
     };
-    let timeout = raw.timeout.as_ref().and_then(|t| duration_field(t, position, node, "timeout", report));
-    let retry = raw.retry.as_ref().and_then(|r| retry_spec(r, position, node, report));
-    let circuit_breaker = raw.circuit_breaker.as_ref().and_then(|b| breaker_spec(b, position, node, report));
-    let cache = raw.cache.as_ref().and_then(|c| cache_spec(c, position, node, report));
+    let timeout =
+        raw.timeout.as_ref().and_then(|t| duration_field(&t.value, place("timeout"), node, "timeout", report));
+    let retry = raw.retry.as_ref().and_then(|r| retry_spec(&r.value, place("retry"), node, report));
+    let circuit_breaker =
+        raw.circuit_breaker.as_ref().and_then(|b| breaker_spec(&b.value, place("circuit_breaker"), node, report));
+    let cache = raw.cache.as_ref().and_then(|c| cache_spec(&c.value, place("cache"), node, report));
     let fallback = match &raw.fallback {
         None => None,
-        Some(v) => match text(v) {
+        Some(v) => match text(&v.value) {
             Some(target) => Some(target),
             None => {
                 report.problem(
                     ProblemKind::Invalid,
-                    Some(position),
+                    Some(place("fallback")),
                     node,
                     Some("fallback"),
-                    format!("must be a node name, not {}", kind_of(v)),
+                    format!("must be a node name, not {}", kind_of(&v.value)),
                 );
                 None
             }
         },
     };
-    Some(NodeDef { name, kind, config, retry, timeout, circuit_breaker, cache, fallback, position })
+    Some(NodeDef { name, kind, config, retry, timeout, circuit_breaker, cache, fallback, position, positions })
 }
 
 fn duration_field(

@@ -95,14 +95,14 @@ connections:
     let LoadError::Invalid { problems, .. } = &err else { panic!("{err}") };
     let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let expect = [
-        "4:5: node `fetch`: `timeout`: invalid duration `5 seconds`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
-        "4:5: node `fetch`: `retry.backoff`: unknown retry setting (known: max_attempts, delay, multiplier, max_delay)",
-        "4:5: node `fetch`: `retry.max_attempts`: must be a whole number of at least 1, not 0",
-        "4:5: node `fetch`: `retry.delay`: invalid duration `1x`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
+        "6:14: node `fetch`: `timeout`: invalid duration `5 seconds`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
+        "8:7: node `fetch`: `retry.backoff`: unknown retry setting (known: max_attempts, delay, multiplier, max_delay)",
+        "8:7: node `fetch`: `retry.max_attempts`: must be a whole number of at least 1, not 0",
+        "8:7: node `fetch`: `retry.delay`: invalid duration `1x`: the unit is unknown (write it like `500ms`, `1.5s` or `1m30s`)",
         "11:5: node `fetch`: is defined twice (first at line 4)",
         "13:5: `nodes[2].name`: every node needs a name",
         "14:5: node `shout`: `type`: every node needs a `type`",
-        "14:5: node `shout`: `config`: must be a mapping, not a list",
+        "15:13: node `shout`: `config`: must be a mapping, not a list",
         "2:8: `start`: start node `fech` is not defined (did you mean `fetch`?)",
         "17:5: `connections[0].to`: node `shuot` is not defined (did you mean `shout`?)",
         "19:5: `connections[1].from`: is required",
@@ -111,7 +111,7 @@ connections:
         assert!(shown.contains(&line.to_string()), "missing {line:?} in\n{}", shown.join("\n"));
     }
     assert_eq!(problems.len(), expect.len(), "{}", shown.join("\n"));
-    assert!(err.to_string().starts_with("broken.yaml: the workflow is invalid (11 problems):\n  4:5: node `fetch`"));
+    assert!(err.to_string().starts_with("broken.yaml: the workflow is invalid (11 problems):\n  6:14: node `fetch`"));
 }
 
 #[test]
@@ -205,12 +205,12 @@ nodes:
     let LoadError::Invalid { problems, .. } = &err else { panic!("{err}") };
     let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
     for line in [
-        "4:5: node `ask`: `circuit_breaker.cooldown`: unknown setting (known: failure_threshold, open_for, half_open_trials)",
-        "4:5: node `ask`: `circuit_breaker.failure_threshold`: must be a whole number of at least 1, not 0",
-        "4:5: node `ask`: `circuit_breaker.open_for`: is required",
-        "4:5: node `ask`: `cache.ttl`: invalid duration `forever`: a number is missing (write it like `500ms`, `1.5s` or `1m30s`)",
-        "4:5: node `ask`: `fallback`: node `caned` is not defined (did you mean `canned`?)",
-        "12:5: node `canned`: `fallback`: a node cannot be its own fallback",
+        "7:7: node `ask`: `circuit_breaker.cooldown`: unknown setting (known: failure_threshold, open_for, half_open_trials)",
+        "7:7: node `ask`: `circuit_breaker.failure_threshold`: must be a whole number of at least 1, not 0",
+        "7:7: node `ask`: `circuit_breaker.open_for`: is required",
+        "10:7: node `ask`: `cache.ttl`: invalid duration `forever`: a number is missing (write it like `500ms`, `1.5s` or `1m30s`)",
+        "11:15: node `ask`: `fallback`: node `caned` is not defined (did you mean `canned`?)",
+        "14:15: node `canned`: `fallback`: a node cannot be its own fallback",
     ] {
         assert!(shown.contains(&line.to_string()), "missing {line:?} in\n{}", shown.join("\n"));
     }
