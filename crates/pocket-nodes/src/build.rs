@@ -214,8 +214,10 @@ fn build_each<'a>(
                     None
                 }
                 Some(Err(e)) => {
-                    let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
-                    problems.push(problem(ProblemKind::Config, def, Some(&field), e.message));
+                    for e in std::iter::once(&e).chain(&e.also) {
+                        let field = e.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
+                        problems.push(problem(ProblemKind::Config, def, Some(&field), e.message.clone()));
+                    }
                     None
                 }
                 Some(Ok(node)) => Some((def, node)),

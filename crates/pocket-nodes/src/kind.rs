@@ -26,17 +26,20 @@ pub struct ConfigError {
     pub field: Option<String>,
     /// What is wrong.
     pub message: String,
+    /// Further problems of the same config, found alongside (every field of a node is
+    /// checked, not only the first that fails).
+    pub also: Vec<ConfigError>,
 }
 
 impl ConfigError {
     /// A problem in the config field `field` (a path such as `routes.high`).
     pub fn field(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        ConfigError { field: Some(field.into()), message: message.to_string() }
+        ConfigError { field: Some(field.into()), message: message.to_string(), also: Vec::new() }
     }
 
     /// A problem with the config as a whole.
     pub fn whole(message: impl std::fmt::Display) -> Self {
-        ConfigError { field: None, message: message.to_string() }
+        ConfigError { field: None, message: message.to_string(), also: Vec::new() }
     }
 }
 
@@ -320,8 +323,40 @@ impl<'a> BuildCx<'a> {
 
 /// Parse a node's config into its typed form; errors name the field.
 pub(crate) fn parse_config<C: DeserializeOwned>(config: &Map<String, Value>) -> Result<C, ConfigError> {
-    let value = Value::Object(config.clone());
-    serde_path_to_error::deserialize::<_, C>(value).map_err(|e| {
+    parse_once::<C>(config.clone()).map_err(|first| {
+        // Serde stops at the first problem: set the offending field aside and parse again, so
+        // that every field's problem is reported in one run (a field set aside is not then
+        // reported missing).
+        let mut rest = config.clone();
+        let mut set_aside = Vec::new();
+        let mut also = Vec::new();
+        let mut current = first.clone();
+        for _ in 0..rest.len() {
+            let Some(key) = current.field.as_deref().and_then(|f| f.split(['.', '[']).next()).map(str::to_string)
+            else {
+                break;
+            };
+            if rest.remove(&key).is_none() {
+                break;
+            }
+            set_aside.push(key);
+            match parse_once::<C>(rest.clone()) {
+                Ok(_) => break,
+                Err(next) if set_aside.iter().any(|k| next.message.starts_with(&format!("missing field `{k}`"))) => {
+                    break;
+                }
+                Err(next) => {
+                    also.push(next.clone());
+                    current = next;
+                }
+            }
+        }
+        ConfigError { also, ..first }
+    })
+}
+
+fn parse_once<C: DeserializeOwned>(config: Map<String, Value>) -> Result<C, ConfigError> {
+    serde_path_to_error::deserialize::<_, C>(Value::Object(config)).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         if path == "." || path.is_empty() { ConfigError::whole(message) } else { ConfigError::field(path, message) }

@@ -191,3 +191,16 @@ async fn errors_name_the_node_and_step() {
     let text = error_text(&err);
     assert!(text.starts_with("node `n` failed in exec:"), "{text}");
 }
+
+#[test]
+fn every_field_problem_of_a_node_is_reported_at_once() {
+    let found = problems(&common::single(
+        "aggregate",
+        "      mode: sideways\n      count: 0\n      timeout: soon\n      extra: 1",
+    ));
+    let fields: Vec<&str> = ["config.mode", "config.count", "config.timeout", "config.extra"]
+        .into_iter()
+        .filter(|f| found.iter().any(|p| p.contains(&format!("`{f}`"))))
+        .collect();
+    assert_eq!(fields.len(), 4, "one problem per bad field: {found:#?}");
+}
