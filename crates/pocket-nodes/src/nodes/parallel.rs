@@ -229,56 +229,54 @@ impl Compose for Parallel {
 
 impl Parallel {
     async fn run_tasks(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
-        {
-            let items = self.inputs_for(input)?;
-            let dispatch = Dispatch { tasks: self.tasks.clone(), node: self.name.clone(), done: Arc::default() };
-            let fan_out = FanOut::new(dispatch).name(self.name.clone()).limit(self.limit);
-            let store = cx.store().scope(cx.node());
-            let token = cx.token();
-            let started = Instant::now();
-            let total = self.tasks.len();
-            let timed_out = |what: &str| {
-                NodeError::retryable(format!("parallel: {what} did not finish within {}", go_duration(self.timeout)))
-            };
-            let task_name = |i: usize| self.tasks[i].0.clone();
-            if self.fail_fast {
-                let outputs = tokio::time::timeout(self.timeout, fan_out.run_with(&store, items, token))
-                    .await
-                    .map_err(|_| timed_out("the tasks"))?
-                    .map_err(|e| {
-                        NodeError::fatal_msg(format!(
-                            "parallel (fail-fast): task `{}` failed: {}",
-                            task_name(e.index),
-                            pocket::report(&e.error)
-                        ))
-                    })?;
-                let results: Vec<Value> =
-                    outputs.into_iter().enumerate().map(|(i, r)| json!({"task": task_name(i), "result": r})).collect();
-                return Ok(json!({
-                    "results": results,
-                    "errors": [],
-                    "duration": go_duration(started.elapsed()),
-                    "summary": {"total": total, "successful": total, "failed": 0},
-                }));
-            }
-            let all = tokio::time::timeout(self.timeout, fan_out.run_all_with(&store, items, token))
+        let items = self.inputs_for(input)?;
+        let dispatch = Dispatch { tasks: self.tasks.clone(), node: self.name.clone(), done: Arc::default() };
+        let fan_out = FanOut::new(dispatch).name(self.name.clone()).limit(self.limit);
+        let store = cx.store().scope(cx.node());
+        let token = cx.token();
+        let started = Instant::now();
+        let total = self.tasks.len();
+        let timed_out = |what: &str| {
+            NodeError::retryable(format!("parallel: {what} did not finish within {}", go_duration(self.timeout)))
+        };
+        let task_name = |i: usize| self.tasks[i].0.clone();
+        if self.fail_fast {
+            let outputs = tokio::time::timeout(self.timeout, fan_out.run_with(&store, items, token))
                 .await
-                .map_err(|_| timed_out("the tasks"))?;
-            let mut results = Vec::new();
-            let mut errors = Vec::new();
-            for (i, result) in all.into_iter().enumerate() {
-                match result {
-                    Ok(r) => results.push(json!({"task": task_name(i), "result": r})),
-                    Err(e) => errors.push(json!({"task": task_name(i), "error": pocket::report(&e.error)})),
-                }
-            }
-            let (ok, failed) = (results.len(), errors.len());
-            Ok(json!({
+                .map_err(|_| timed_out("the tasks"))?
+                .map_err(|e| {
+                    NodeError::fatal_msg(format!(
+                        "parallel (fail-fast): task `{}` failed: {}",
+                        task_name(e.index),
+                        pocket::report(&e.error)
+                    ))
+                })?;
+            let results: Vec<Value> =
+                outputs.into_iter().enumerate().map(|(i, r)| json!({"task": task_name(i), "result": r})).collect();
+            return Ok(json!({
                 "results": results,
-                "errors": errors,
+                "errors": [],
                 "duration": go_duration(started.elapsed()),
-                "summary": {"total": total, "successful": ok, "failed": failed},
-            }))
+                "summary": {"total": total, "successful": total, "failed": 0},
+            }));
         }
+        let all = tokio::time::timeout(self.timeout, fan_out.run_all_with(&store, items, token))
+            .await
+            .map_err(|_| timed_out("the tasks"))?;
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        for (i, result) in all.into_iter().enumerate() {
+            match result {
+                Ok(r) => results.push(json!({"task": task_name(i), "result": r})),
+                Err(e) => errors.push(json!({"task": task_name(i), "error": pocket::report(&e.error)})),
+            }
+        }
+        let (ok, failed) = (results.len(), errors.len());
+        Ok(json!({
+            "results": results,
+            "errors": errors,
+            "duration": go_duration(started.elapsed()),
+            "summary": {"total": total, "successful": ok, "failed": failed},
+        }))
     }
 }
