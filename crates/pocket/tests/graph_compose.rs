@@ -98,3 +98,18 @@ async fn a_chain_is_a_node_in_a_graph() {
     let g = Graph::<u8, u32>::builder().node("flow", flow).build().unwrap();
     assert_eq!(g.run(&Store::new(), 7).await.unwrap(), 7000);
 }
+
+#[tokio::test]
+async fn named_chain_stages_are_named_in_errors() {
+    let flow = exec_fn(|s: String| async move { Ok(s.len()) })
+        .then(exec_fn(|n: usize| async move { Ok(n * 2) }))
+        .then(exec_fn(|n: usize| async move {
+            if n > 4 { Err(NodeError::fatal_msg("too long")) } else { Ok(format!("#{n}")) }
+        }))
+        .named(["measure", "double", "label"]);
+    assert_eq!(run_node(&flow, &Store::new(), "ab".into()).await.unwrap(), "#4");
+    let err = run_node(&flow, &Store::new(), "abc".into()).await.unwrap_err();
+    let stage = err.node_error().and_then(|e| e.downcast_ref::<pocket::node::StageFailed>()).unwrap();
+    assert_eq!((stage.index(), stage.name()), (2, Some("label")));
+    assert_eq!(pocket::report(&err), "node `node` failed in exec: stage 2 (`label`) failed in exec: too long");
+}

@@ -42,6 +42,8 @@ pub struct Chain<A, B> {
     first: A,
     second: B,
     first_len: usize,
+    /// The stages' names, when given ([`Chain::named`]).
+    names: Option<std::sync::Arc<[String]>>,
 }
 
 impl<A, B> Chain<A, B>
@@ -51,7 +53,7 @@ where
     A::Input: Clone + Sync,
 {
     pub(crate) fn new(first: A, second: B) -> Self {
-        Chain { first, second, first_len: 1 }
+        Chain { first, second, first_len: 1, names: None }
     }
 
     /// The number of stages.
@@ -70,16 +72,53 @@ where
         C: Node<Input = B::Output>,
     {
         let first_len = self.len();
-        Chain { first: self, second: next, first_len }
+        Chain { first: self, second: next, first_len, names: None }
+    }
+
+    /// Name the stages, in order, for errors ([`StageFailed::name`]): a failing stage is then
+    /// `stage 1 (`double`)`, not only its position. Extra names are ignored; missing ones
+    /// leave those stages unnamed.
+    ///
+    /// ```
+    /// use pocket::{exec_fn, NodeError, NodeExt, Store};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let flow = exec_fn(|s: String| async move { s.trim().parse::<i64>().map_err(NodeError::fatal) })
+    ///     .then(exec_fn(|n: i64| async move { Ok(n * 2) }))
+    ///     .named(["parse", "double"]);
+    /// let err = pocket::run_node(&flow, &Store::new(), "x".into()).await.unwrap_err();
+    /// assert_eq!(pocket::report(&err), "node `node` failed in exec: stage 0 (`parse`) failed in exec: invalid digit found in string");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn named(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.names = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Give the failed stage its name, if this chain has names.
+    fn name_stage(&self, error: NodeError) -> NodeError {
+        let Some(names) = &self.names else { return error };
+        let kind = error.kind();
+        match error.into_source().downcast::<StageFailed>() {
+            Ok(mut failed) => {
+                if failed.name.is_none() {
+                    failed.name = names.get(failed.index).cloned();
+                }
+                NodeError::new(kind, *failed)
+            }
+            Err(source) => NodeError::new(kind, source),
+        }
     }
 }
 
 /// A stage of a [`Chain`] failed (stages count from 0); the stage's error is the source and
 /// decides the classification.
 #[derive(Debug, thiserror::Error)]
-#[error("stage {index} failed in {step}")]
+#[error("stage {index}{} failed in {step}", .name.as_ref().map(|n| format!(" (`{n}`)")).unwrap_or_default())]
 pub struct StageFailed {
     index: usize,
+    name: Option<String>,
     step: Step,
     #[source]
     source: NodeError,
@@ -95,6 +134,11 @@ impl StageFailed {
     pub fn step(&self) -> Step {
         self.step
     }
+
+    /// The stage's name, when the chain names its stages ([`Chain::named`]).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
 }
 
 fn stage_error(offset: usize, step: Step, error: NodeError) -> NodeError {
@@ -102,7 +146,7 @@ fn stage_error(offset: usize, step: Step, error: NodeError) -> NodeError {
     // A nested chain's stage keeps its own step; only its index moves by the offset.
     let failed = match error.into_source().downcast::<StageFailed>() {
         Ok(inner) => StageFailed { index: inner.index + offset, ..*inner },
-        Err(source) => StageFailed { index: offset, step, source: NodeError::new(kind, source) },
+        Err(source) => StageFailed { index: offset, name: None, step, source: NodeError::new(kind, source) },
     };
     NodeError::new(kind, failed)
 }
@@ -127,10 +171,10 @@ where
         let view = store.view();
         let (middle, _) = lifecycle(&self.first, ctx, store, &view, input.clone())
             .await
-            .map_err(|(step, e)| stage_error(0, step, e))?;
+            .map_err(|(step, e)| self.name_stage(stage_error(0, step, e)))?;
         lifecycle(&self.second, ctx, store, &view, middle)
             .await
-            .map_err(|(step, e)| stage_error(self.first_len, step, e))
+            .map_err(|(step, e)| self.name_stage(stage_error(self.first_len, step, e)))
     }
 
     async fn post(
