@@ -42,6 +42,12 @@ fn public_types_are_send_and_sync() {
     send_sync::<FallbackChain<String, String>>();
     send_sync::<Pipeline<serde_json::Value>>();
     send_sync::<WorkerPool<u32, u32>>();
+    send_sync::<pocket::pattern::Submitter<u32>>();
+    send_sync::<pocket::store::StoreValue>();
+    send_sync::<pocket::layer::BoxLayer<String, String>>();
+    send_sync::<BoxNode<String, String, String, String>>();
+    send_sync::<RunOptions>();
+    send_sync::<pocket::node::OwnedCtx>();
 }
 
 #[test]
@@ -55,4 +61,12 @@ fn runs_and_patterns_are_send_futures() {
     send(&fan.run_all(&store, vec![1, 2]));
     let node = exec_fn(|x: u32| async move { Ok(x) }).retry(RetryPolicy::constant(2, std::time::Duration::ZERO));
     send(&run_node(&node, &store, 1));
+    let serde_graph =
+        Graph::<u32, u32>::builder().serde_node("n", exec_fn(|x: u32| async move { Ok(x) })).build().unwrap();
+    send(&serde_graph.run_from(&store, "n", serde_json::json!(1), RunOptions::new().on_boundary(|_| {})));
+    let fan_in = pocket::pattern::FanIn::named(
+        [("a", exec_fn(|x: u32| async move { Ok(x) }))],
+        exec_fn(|v: Vec<u32>| async move { Ok(v.len()) }),
+    );
+    send(&fan_in.run(&store, 1));
 }
