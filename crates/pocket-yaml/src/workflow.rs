@@ -273,6 +273,14 @@ struct RawWorkflow {
 #[derive(Deserialize)]
 struct RawNode {
     name: Option<Value>,
+    /// Read by nothing, as in the original (documentation in the file).
+    #[allow(dead_code)]
+    description: Option<Value>,
+    /// The original's typed-node declarations; ignored (types are the node types' own).
+    #[allow(dead_code)]
+    input_type: Option<Value>,
+    #[allow(dead_code)]
+    output_type: Option<Value>,
     #[serde(rename = "type")]
     kind: Option<Spanned<Value>>,
     config: Option<Spanned<Value>>,
@@ -290,23 +298,8 @@ struct RawConnection {
     action: Option<Value>,
 }
 
-const TOP_KEYS: [&str; 7] = ["name", "description", "version", "metadata", "start", "nodes", "connections"];
-const NODE_KEYS: [&str; 11] = [
-    "name",
-    "type",
-    "description",
-    "config",
-    "retry",
-    "timeout",
-    "circuit_breaker",
-    "cache",
-    "fallback",
-    "input_type",
-    "output_type",
-];
 const BREAKER_KEYS: [&str; 3] = ["failure_threshold", "open_for", "half_open_trials"];
 const CACHE_KEYS: [&str; 2] = ["max_entries", "ttl"];
-const CONNECTION_KEYS: [&str; 3] = ["from", "to", "action"];
 
 struct Report {
     problems: Vec<Problem>,
@@ -410,10 +403,14 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
         message: syntax_message(&e.to_string()),
     };
-    let raw: RawWorkflow = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;
-    let shape: Value = serde_saphyr::from_str_with_options(source, go_yaml()).map_err(syntax)?;
+    // One pass: the keys no field reads are collected while the file is deserialized.
+    let mut ignored: Vec<Vec<Segment>> = Vec::new();
+    let raw: RawWorkflow = serde_saphyr::with_deserializer_from_str_with_options(source, go_yaml(), |de| {
+        serde_ignored::deserialize(de, |path| ignored.extend(segments(&path)))
+    })
+    .map_err(syntax)?;
     let mut report = Report { problems: Vec::new(), warnings: Vec::new() };
-    unknown_keys(&shape, &mut report);
+    unknown_keys(&ignored, &raw, &mut report);
 
     let name = match &raw.name {
         Some(n) => match text(&n.value).filter(|s| !s.trim().is_empty()) {
@@ -546,40 +543,70 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
     })
 }
 
-fn unknown_keys(shape: &Value, report: &mut Report) {
-    let Value::Object(top) = shape else { return };
-    for key in top.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
-        report.warning(ProblemKind::UnknownKey, None, None, Some(key), "unknown top-level key, ignored");
-    }
-    if let Some(Value::Array(nodes)) = top.get("nodes") {
-        for node in nodes {
-            if let Value::Object(fields) = node {
-                let name = fields.get("name").and_then(text);
-                for key in fields.keys().filter(|k| !NODE_KEYS.contains(&k.as_str())) {
-                    report.warning(
-                        ProblemKind::UnknownKey,
-                        None,
-                        name.as_deref(),
-                        Some(key),
-                        "unknown node key, ignored",
-                    );
-                }
+/// One step of a path into the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The span wrapper's own bookkeeping key (its value is read through another protocol).
+const SPAN_KEY: &str = "__serde_saphyr_private_spanned";
+
+/// The keys and indices of an ignored value's path, the span wrappers left out; `None` for
+/// the wrappers' own bookkeeping, which is not in the file.
+fn segments(path: &serde_ignored::Path<'_>) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut current = path;
+    loop {
+        current = match current {
+            serde_ignored::Path::Root => break,
+            serde_ignored::Path::Seq { parent, index } => {
+                out.push(Segment::Index(*index));
+                parent
             }
-        }
-    }
-    if let Some(Value::Array(connections)) = top.get("connections") {
-        for (i, connection) in connections.iter().enumerate() {
-            if let Value::Object(fields) = connection {
-                for key in fields.keys().filter(|k| !CONNECTION_KEYS.contains(&k.as_str())) {
-                    report.warning(
-                        ProblemKind::UnknownKey,
-                        None,
-                        None,
-                        Some(&format!("connections[{i}].{key}")),
-                        "unknown connection key, ignored",
-                    );
-                }
+            serde_ignored::Path::Map { key, .. } if key == SPAN_KEY => return None,
+            // A span wrapper holds the spanned value under `value`: not a key of the file.
+            serde_ignored::Path::Map { parent: parent @ serde_ignored::Path::NewtypeStruct { .. }, key }
+                if key == "value" =>
+            {
+                parent
             }
+            serde_ignored::Path::Map { parent, key } => {
+                out.push(Segment::Key(key.clone()));
+                parent
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => parent,
+        };
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// Warnings for the keys the original ignored (and so does Pocket): at the top, in a node, in
+/// a connection. Settings inside `retry`, `circuit_breaker` and `cache` are checked by their
+/// own parsers (unknown ones are errors there).
+fn unknown_keys(ignored: &[Vec<Segment>], raw: &RawWorkflow, report: &mut Report) {
+    let node_name = |index: usize| {
+        let nodes = raw.nodes.as_ref()?;
+        nodes.value.get(index)?.value.name.as_ref().and_then(text)
+    };
+    for path in ignored {
+        match path.as_slice() {
+            [Segment::Key(key)] => {
+                report.warning(ProblemKind::UnknownKey, None, None, Some(key), "unknown top-level key, ignored");
+            }
+            [Segment::Key(list), Segment::Index(i), Segment::Key(key)] if list == "nodes" => {
+                let name = node_name(*i);
+                report.warning(ProblemKind::UnknownKey, None, name.as_deref(), Some(key), "unknown node key, ignored");
+            }
+            [Segment::Key(list), Segment::Index(i), Segment::Key(key)] if list == "connections" => {
+                let field = format!("connections[{i}].{key}");
+                report.warning(ProblemKind::UnknownKey, None, None, Some(&field), "unknown connection key, ignored");
+            }
+            _ => {}
         }
     }
 }

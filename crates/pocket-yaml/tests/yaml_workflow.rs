@@ -216,3 +216,20 @@ nodes:
     }
     assert_eq!(problems.len(), 6, "{}", shown.join("\n"));
 }
+
+#[test]
+fn unknown_keys_are_found_in_the_same_pass_everywhere_they_can_be() {
+    let source = "name: k\nstart: a\nstore: x\nnodes:\n  - name: a\n    type: echo\n    description: says hi\n    input_type: string\n    value: 3\nconnections:\n  - { from: a, to: a, extra: 1 }\n";
+    let w = parse_workflow(source, "k.yaml").unwrap();
+    let shown: Vec<String> = w.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "`store`: unknown top-level key, ignored",
+            "node `a`: `value`: unknown node key, ignored",
+            "`connections[0].extra`: unknown connection key, ignored",
+        ],
+        "the original's documented node keys (`description`, `input_type`) are not warned about"
+    );
+    assert!(w.warnings.iter().all(|p| p.kind == pocket_yaml::ProblemKind::UnknownKey));
+}
