@@ -181,12 +181,12 @@ pub fn check_nodes(nodes: &[NodeDef], registry: &Registry, options: BuildOptions
     let own_limiters = SharedLimiters::new();
     let limiters = options.limiters.unwrap_or(&own_limiters);
     let mut problems = Vec::new();
-    let typed: Vec<NodeDef> = nodes.iter().filter(|d| !d.kind.is_empty()).cloned().collect();
-    build_each(&typed, registry, options, limiters, &mut problems);
+    build_each(nodes, registry, options, limiters, &mut problems);
     problems
 }
 
-/// Build every node of `nodes`; the problems (unknown types, configs) go to `problems`.
+/// Build every node of `nodes`; the problems (unknown types, configs) go to `problems`. A node
+/// without a `type` is skipped: the file's own check reported it.
 fn build_each<'a>(
     nodes: &'a [NodeDef],
     registry: &Registry,
@@ -196,6 +196,7 @@ fn build_each<'a>(
 ) -> Vec<(&'a NodeDef, Built)> {
     nodes
         .iter()
+        .filter(|def| !def.kind.is_empty())
         .filter_map(|def| {
             let spec = NodeSpec {
                 name: &def.name,

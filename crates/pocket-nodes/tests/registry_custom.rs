@@ -116,7 +116,7 @@ fn a_registered_type_is_listed_and_validated_like_the_built_in_ones() {
 }
 
 #[test]
-fn an_empty_registry_knows_nothing_and_runs_share_no_budget_unless_told() {
+fn an_empty_registry_knows_nothing_and_options_can_share_buckets() {
     let empty = Registry::new();
     assert!(empty.types().is_empty());
     let workflow =

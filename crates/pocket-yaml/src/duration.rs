@@ -186,7 +186,7 @@ impl<'de> serde::Deserialize<'de> for GoDuration {
             serde_json::Value::String(s) => s.parse().map_err(serde::de::Error::custom),
             other => Err(serde::de::Error::custom(format!(
                 "must be a duration like `30s`, not {}",
-                crate::retry::describe(&other)
+                crate::value::describe(&other)
             ))),
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::duration::parse_duration;
+use crate::value::{describe, kind_of, number};
 
 /// A retry policy of a workflow file: up to `max_attempts` attempts in all; after a failed
 /// attempt wait `delay`, then `delay × multiplier`, `delay × multiplier²`, … each wait capped
@@ -151,40 +152,9 @@ impl schemars::JsonSchema for RetrySpec {
     }
 }
 
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn duration(value: &Value) -> Result<Duration, String> {
     match value {
         Value::String(s) => parse_duration(s).map_err(|e| e.to_string()),
         other => Err(format!("must be a duration like `30s`, not {}", describe(other))),
-    }
-}
-
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-/// How a value reads in an error message: `the number 5`, `the string "x"`, `a list`.
-pub fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a mapping".into(),
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
-use crate::retry::{RetrySpec, kind_of};
+use crate::retry::RetrySpec;
+use crate::value::{kind_of, number};
 
 /// Where something is in the file (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -349,15 +350,6 @@ fn text(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A number written as an integer, a float or a numeric string.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }

@@ -35,10 +35,8 @@ mod tests {
     }
 }
 
-/// A duration as Go prints it (`1.5s`, `250ms`, `1m30s`, `12.5µs`).
-pub(crate) fn go_duration(d: std::time::Duration) -> String {
-    pocket_yaml::format_duration(d)
-}
+/// A duration as Go prints it (`pocket_yaml::format_duration`).
+pub(crate) use pocket_yaml::format_duration as go_duration;
 
 #[cfg(test)]
 mod go_duration_tests {

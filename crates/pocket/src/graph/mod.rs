@@ -466,7 +466,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                     span.record("action", "<end>");
                 }
                 if OBSERVED && let Some(observer) = observer {
-                    self.show(observer, node, None, steps, &payload);
+                    self.show(observer, index, None, steps, &payload);
                 }
                 return self.finish(node, payload, None);
             };
@@ -479,10 +479,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             };
             match edge {
                 Some(to) => {
-                    index = to;
                     if OBSERVED && let Some(observer) = observer {
-                        self.show(observer, node, Some(to), steps, &payload);
+                        self.show(observer, index, Some(to), steps, &payload);
                     }
+                    index = to;
                 }
                 None if inner.strict && !node.edges.is_empty() => {
                     return Err(RunError::NoEdge {
@@ -494,7 +494,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 None => {
                     let action = action.clone();
                     if OBSERVED && let Some(observer) = observer {
-                        self.show(observer, node, None, steps, &payload);
+                        self.show(observer, index, None, steps, &payload);
                     }
                     return self.finish(node, payload, Some(action));
                 }
@@ -502,17 +502,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         }
     }
 
-    /// Kept out of the run loop (runs without an observer pay only a branch).
+    /// Show `observer` the boundary after node `from` (the next node's input codec, else the
+    /// finished node's output codec, writes the value down). Kept out of the run loop.
     #[cold]
     #[inline(never)]
-    /// Show `observer` the boundary after `node` (the next node's input codec, else the
-    /// finished node's output codec, writes the value down).
-    fn show(&self, observer: &Observer, node: &GraphNode, next: Option<usize>, steps: u64, payload: &Payload) {
+    fn show(&self, observer: &Observer, from: usize, next: Option<usize>, steps: u64, payload: &Payload) {
         let inner = &*self.inner;
-        let own = inner.nodes.iter().position(|n| std::ptr::eq(n, node)).map(|i| inner.codecs[i]);
-        let codec = next.and_then(|i| inner.codecs[i].input).or(own.and_then(|c| c.output));
+        let codec = next.and_then(|i| inner.codecs[i].input).or(inner.codecs[from].output);
         let next = next.map(|i| inner.nodes[i].name.as_str());
-        observer(&Boundary { node: &node.name, next, steps, payload, codec });
+        observer(&Boundary { node: &inner.nodes[from].name, next, steps, payload, codec });
     }
 
     fn failure(&self, node: &GraphNode, (step, source): (Step, NodeError), token: &CancellationToken) -> RunError {
