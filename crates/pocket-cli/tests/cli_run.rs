@@ -92,7 +92,7 @@ fn bad_input_exits_2_and_names_the_place() {
                 "run".into(),
                 write("field.yaml", &GREET.replace("config: { jq:", "config: { jqq:")).display().to_string(),
             ],
-            "11:13: node `wrap`: `config.jqq`: unknown field `jqq`, expected `jq` or `expression`",
+            "11:20: node `wrap`: `config.jqq`: unknown field `jqq`, expected `jq` or `expression`",
         ),
         (
             "template that does not parse".into(),
@@ -154,10 +154,10 @@ fn every_problem_is_reported_at_once() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("(3 problems)"), "{err}");
-    // Each problem points at the value of the key it is about (the `config:` mapping, the
-    // `type:` value), not at the node.
-    assert!(err.contains("6:13: node `a`: `config.mesage`"), "{err}");
-    assert!(err.contains("9:13: node `b`: `config.duration`: invalid duration `soon`"), "{err}");
+    // Each problem points at the value of the key it is about (the config field's own value,
+    // the `type:` value), not at the node or the `config:` mapping.
+    assert!(err.contains("6:23: node `a`: `config.mesage`"), "{err}");
+    assert!(err.contains("9:25: node `b`: `config.duration`: invalid duration `soon`"), "{err}");
     assert!(err.contains("11:11: node `c`: `type`: unknown node type `nope`"), "{err}");
 }
 

@@ -125,3 +125,25 @@ fn the_workflow_schema_accepts_every_example_and_refuses_a_bad_config() {
     .unwrap();
     assert!(!validator.is_valid(&bad), "a bad config is refused");
 }
+
+#[test]
+fn a_config_problem_points_at_the_sub_field_line() {
+    // The bad method is on line 9, a parallel task's unknown key on line 15; a missing field
+    // points at the mapping it is missing from.
+    let file = write(
+        "lines.yaml",
+        "name: l\nstart: h\nnodes:\n  - name: h\n    type: http\n    config:\n      url: http://127.0.0.1:1/\n      \
+         headers: {}\n      method: FETCH\n  - name: p\n    type: parallel\n    config:\n      tasks:\n        \
+         - name: a\n          nmae: x\n          type: echo\n",
+    );
+    let out = pocket(&["validate", "-o", "json", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<(Option<&str>, Option<u64>)> =
+        report["problems"].as_array().unwrap().iter().map(|p| (p["field"].as_str(), p["line"].as_u64())).collect();
+    assert!(lines.contains(&(Some("config.method"), Some(9))), "{lines:?}");
+    assert!(
+        lines.iter().any(|(f, l)| f.is_some_and(|f| f.starts_with("config.tasks[0]")) && *l == Some(15)),
+        "{lines:?}"
+    );
+}

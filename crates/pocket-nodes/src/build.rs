@@ -245,9 +245,13 @@ fn fallback_cycle(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Option<Ve
 }
 
 fn problem(kind: ProblemKind, def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
-    // At the node-level key the field is under (`config.url` → `config`), else the node.
-    let key = field.map_or("", |f| f.split(['.', '[']).next().unwrap_or(f));
-    let problem = Problem::error(kind, message).at(def.position_of(key)).node(def.name.clone());
+    // At the config field's own value (`config.url`), else at the node-level key the field is
+    // under, else at the node.
+    let position = match field.and_then(|f| f.strip_prefix("config.")) {
+        Some(path) => def.config_position_of(path),
+        None => def.position_of(field.map_or("", |f| f.split(['.', '[']).next().unwrap_or(f))),
+    };
+    let problem = Problem::error(kind, message).at(position).node(def.name.clone());
     match field {
         Some(field) => problem.field(field),
         None => problem,

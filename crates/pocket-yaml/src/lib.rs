@@ -14,6 +14,7 @@
 
 mod duration;
 mod env;
+mod located;
 mod retry;
 mod value;
 mod workflow;

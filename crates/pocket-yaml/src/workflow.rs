@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
+use crate::located::Located;
 use crate::retry::RetrySpec;
 use crate::value::{kind_of, number};
 
@@ -36,7 +37,7 @@ pub(crate) fn go_yaml() -> serde_saphyr::Options {
     }
 }
 
-fn at<T>(spanned: &Spanned<T>) -> Position {
+pub(crate) fn at<T>(spanned: &Spanned<T>) -> Position {
     Position { line: spanned.referenced.line(), column: spanned.referenced.column() }
 }
 
@@ -217,12 +218,30 @@ pub struct NodeDef {
     /// Where each node-level key present (`type`, `config`, `retry`, `timeout`,
     /// `circuit_breaker`, `cache`, `fallback`) has its value: problems point there.
     pub positions: BTreeMap<&'static str, Position>,
+    /// Where each part of `config` is, by its path (`url`, `tasks[3].config.type`).
+    pub config_positions: BTreeMap<String, Position>,
 }
 
 impl NodeDef {
     /// Where the node-level key `key`'s value is (the node's position if it is absent).
     pub fn position_of(&self, key: &str) -> Position {
         self.positions.get(key).copied().unwrap_or(self.position)
+    }
+
+    /// Where the config field `path` (`url`, `tasks[3].config.type`) is: its own value, else
+    /// the nearest enclosing part present (a missing field points at its mapping), else
+    /// `config:` itself.
+    pub fn config_position_of(&self, path: &str) -> Position {
+        let mut path = path;
+        loop {
+            if let Some(position) = self.config_positions.get(path) {
+                return *position;
+            }
+            match path.rfind(['.', '[']) {
+                Some(end) => path = &path[..end],
+                None => return self.position_of("config"),
+            }
+        }
     }
 }
 
@@ -284,7 +303,7 @@ struct RawNode {
     output_type: Option<Value>,
     #[serde(rename = "type")]
     kind: Option<Spanned<Value>>,
-    config: Option<Spanned<Value>>,
+    config: Option<Spanned<Located>>,
     retry: Option<Spanned<Value>>,
     timeout: Option<Spanned<Value>>,
     circuit_breaker: Option<Spanned<Value>>,
@@ -619,9 +638,11 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
     let node = Some(name.as_str());
     // Each node-level key's problems point at its own value; the node's line when it is absent.
     let mut positions = BTreeMap::new();
+    if let Some(config) = &raw.config {
+        positions.insert("config", at(config));
+    }
     for (key, field) in [
         ("type", &raw.kind),
-        ("config", &raw.config),
         ("retry", &raw.retry),
         ("timeout", &raw.timeout),
         ("circuit_breaker", &raw.circuit_breaker),
@@ -640,16 +661,18 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
             String::new()
         }
     };
-    let config = match raw.config.as_ref().map(|c| &c.value) {
+    let mut config_positions = BTreeMap::new();
+    let config = raw.config.as_ref().map(|c| c.value.to_value("", &mut config_positions));
+    let config = match config {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
+        Some(Value::Object(map)) => map,
         Some(other) => {
             report.problem(
                 ProblemKind::Invalid,
                 Some(place("config")),
                 node,
                 Some("config"),
-                format!("must be a mapping, not {}", kind_of(other)),
+                format!("must be a mapping, not {}", kind_of(&other)),
             );
             Map::new()
         }
@@ -676,7 +699,19 @@ fn node_def(index: usize, spanned: &Spanned<RawNode>, report: &mut Report) -> Op
             }
         },
     };
-    Some(NodeDef { name, kind, config, retry, timeout, circuit_breaker, cache, fallback, position, positions })
+    Some(NodeDef {
+        name,
+        kind,
+        config,
+        retry,
+        timeout,
+        circuit_breaker,
+        cache,
+        fallback,
+        position,
+        positions,
+        config_positions,
+    })
 }
 
 fn duration_field(
