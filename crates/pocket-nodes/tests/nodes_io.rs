@@ -217,3 +217,68 @@ async fn a_timeout_also_kills_what_the_program_started() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!marker.exists(), "the grandchild was killed with its group");
 }
+
+async fn exec_in(base: &Path, config: &str, allow: &[&str]) -> Result<Value, String> {
+    let workflow = pocket_yaml::parse_workflow(&exec_node(config), "exec.yaml").unwrap();
+    let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+    let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions::new(base).allow_exec(&allow))
+        .map_err(|e| e.to_string())?;
+    graph.run(&Store::new(), json!(null)).await.map_err(|e| error_text(&e))
+}
+
+#[tokio::test]
+async fn dynamic_loader_variables_are_refused_when_the_workflow_is_checked() {
+    let err = exec_with(
+        "      command: echo\n      env: { LD_PRELOAD: /tmp/evil.so, ld_library_path: /tmp, DYLD_INSERT_LIBRARIES: x, LANG: C }",
+        &["echo"],
+        json!(null),
+    )
+    .await
+    .unwrap_err();
+    for name in ["LD_PRELOAD", "ld_library_path", "DYLD_INSERT_LIBRARIES"] {
+        assert!(err.contains(&format!("`config.env.{name}`: `{name}` would make `echo` load code")), "{err}");
+    }
+    assert!(!err.contains("env.LANG"), "{err}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_relative_command_is_found_in_the_workflow_directory_like_working_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("relative-command");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let tool = dir.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\necho \"tool in $(pwd)\"\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The test's own directory has no `tool`: the workflow's directory is where it is found.
+    let out = exec_in(&dir, "      command: ./tool\n      working_dir: sub", &["./tool"]).await.unwrap();
+    let expected = format!("tool in {}\n", dir.join("sub").canonicalize().unwrap().display());
+    assert_eq!(out["stdout"], json!(expected));
+    let err = exec_in(&dir, "      command: ./tool\n      working_dir: gone", &["./tool"]).await.unwrap_err();
+    assert!(err.contains("the working directory"), "{err}");
+    assert!(err.contains("gone does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn a_program_that_writes_without_end_is_stopped_at_max_output() {
+    let err = exec_with("      command: yes\n      max_output: 1MiB\n      timeout: 20s", &["yes"], json!(null))
+        .await
+        .unwrap_err();
+    assert!(err.contains("`yes` wrote more than 1 MiB to stdout (`max_output`) and was stopped"), "{err}");
+    let err = exec_with("      command: yes\n      max_output: lots", &["yes"], json!(null)).await.unwrap_err();
+    assert!(err.contains("`config.max_output`: must be a size in bytes"), "{err}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn what_a_program_leaves_running_stops_when_it_exits() {
+    let dir = scratch("background");
+    let marker = dir.join("still-running");
+    // The shell exits at once, leaving a background job that would write the marker.
+    let config = format!("      command: sh\n      args: ['-c', '(sleep 1 && touch {}) &']", marker.display());
+    let started = Instant::now();
+    exec_with(&config, &["sh"], json!(null)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(900), "the node did not wait for the background job");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!marker.exists(), "the background job was stopped with the group");
+}

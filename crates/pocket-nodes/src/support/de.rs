@@ -38,4 +38,32 @@ pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, 
     }
 }
 
+/// A size in bytes: `1048576`, `"10MiB"`, `"512 KB"` (`KB` is 1000 bytes, `KiB` 1024).
+pub(crate) fn opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value = Value::deserialize(d)?;
+    let bytes = match &value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<bytesize::ByteSize>().ok().map(|b| b.as_u64()),
+        _ => None,
+    };
+    match bytes {
+        Some(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(D::Error::custom(format!(
+            "must be a size in bytes (`1048576`, `10MiB`, `512KB`), not {}",
+            describe(&value)
+        ))),
+    }
+}
+
+/// `bytes` for people: `10 MiB`.
+pub(crate) fn show_bytes(bytes: u64) -> String {
+    // Whole units as written in a config (`1 MiB`, not `1.0 MiB`).
+    for (unit, name) in [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    bytesize::ByteSize(bytes).display().iec().to_string()
+}
+
 pub(crate) use pocket_yaml::describe;

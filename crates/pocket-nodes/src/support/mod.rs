@@ -4,6 +4,7 @@
 pub(crate) mod de;
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod process;
 pub(crate) mod template;
 pub(crate) mod text;
 pub(crate) mod time;
