@@ -59,7 +59,7 @@ pub(crate) fn opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, 
 pub(crate) fn show_bytes(bytes: u64) -> String {
     // Whole units as written in a config (`1 MiB`, not `1.0 MiB`).
     for (unit, name) in [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
     }
