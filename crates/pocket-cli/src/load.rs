@@ -35,16 +35,16 @@ impl Failed {
         }
         let origin = &self.origin;
         match self.problems.as_slice() {
-            [only] if only.kind == ProblemKind::Io => eprintln!("error: {}", only.message),
+            [only] if only.kind == ProblemKind::Io => say!("error: {}", only.message),
             [only] if only.kind == ProblemKind::Syntax => match only.position {
-                Some(at) => eprintln!("error: {origin}:{at}: {}", only.message),
-                None => eprintln!("error: {origin}: {}", only.message),
+                Some(at) => say!("error: {origin}:{at}: {}", only.message),
+                None => say!("error: {origin}: {}", only.message),
             },
             problems => {
                 let n = problems.len();
-                eprintln!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
+                say!("error: {origin}: the workflow is invalid ({n} problem{}):", if n == 1 { "" } else { "s" });
                 for problem in problems {
-                    eprintln!("  {problem}");
+                    say!("  {problem}");
                 }
             }
         }
@@ -111,7 +111,7 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
 
 fn print_warnings(origin: &str, warnings: &[Problem]) {
     for warning in warnings {
-        eprintln!("warning: {origin}: {warning}");
+        say!("warning: {origin}: {warning}");
     }
 }
 

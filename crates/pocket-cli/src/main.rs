@@ -1,13 +1,23 @@
 //! The `pocket` command.
 //!
 //! Exit codes: 0 success; 1 the workflow ran and failed; 2 usage error or invalid workflow
-//! (nothing ran); 130 cancelled (Ctrl-C).
+//! (nothing ran); 130, 143, 129 interrupted (SIGINT/Ctrl-C, SIGTERM, SIGHUP).
+
+/// A line on stderr. Unlike `eprintln!` it does not panic when stderr is closed: the message
+/// is lost, the exit code still tells.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod load;
 mod output;
 mod progress;
 mod run;
 mod schema;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,8 +29,6 @@ use pocket_nodes::{Category, Registry};
 const FAILED: u8 = 1;
 /// Exit code: usage error or invalid workflow (nothing ran).
 const INVALID: u8 = 2;
-/// Exit code: the run was cancelled (Ctrl-C).
-const CANCELLED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(name = "pocket", version, about = "Run and check Pocket workflows", disable_help_subcommand = true)]
@@ -147,7 +155,7 @@ fn validate(registry: &Registry, file: &std::path::Path, strict: bool, cli: &Cli
     };
     let workflow = &loaded.workflow;
     if strict && !workflow.warnings.is_empty() {
-        eprintln!("error: {}: {} warning(s) and --strict", loaded.origin, workflow.warnings.len());
+        say!("error: {}: {} warning(s) and --strict", loaded.origin, workflow.warnings.len());
         return ExitCode::from(INVALID);
     }
     output::print(&format!(
@@ -242,7 +250,7 @@ fn node_json(registry: &Registry, kind: &str) -> serde_json::Value {
 
 fn node_info(registry: &Registry, kind: &str, format: Format) -> ExitCode {
     let Some(info) = registry.info(kind) else {
-        eprintln!("error: {}", registry.unknown_type(kind));
+        say!("error: {}", registry.unknown_type(kind));
         return ExitCode::from(INVALID);
     };
     if format != Format::Text {

@@ -13,7 +13,10 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
 
 use crate::progress::Progress;
-use crate::{CANCELLED, FAILED, Format, INVALID, load, output};
+use crate::{FAILED, Format, INVALID, load, output, signals};
+
+/// How long `pocket` waits at exit for steps still finishing off the runtime.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the run keeps its shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,7 +59,7 @@ pub(crate) struct RunArgs {
 }
 
 fn duration_arg(flag: &str, text: Option<&str>) -> Result<Option<Duration>, ()> {
-    text.map(|t| pocket_yaml::parse_duration(t).map_err(|e| eprintln!("error: {flag}: {e}"))).transpose()
+    text.map(|t| pocket_yaml::parse_duration(t).map_err(|e| say!("error: {flag}: {e}"))).transpose()
 }
 
 fn read_input(args: &RunArgs) -> Result<Value, ()> {
@@ -64,18 +67,18 @@ fn read_input(args: &RunArgs) -> Result<Value, ()> {
         (Some(json), _) => ("--input".to_string(), json.clone()),
         (None, Some(path)) if path == Path::new("-") => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| eprintln!("error: cannot read stdin: {e}"))?;
+            std::io::stdin().read_to_string(&mut text).map_err(|e| say!("error: cannot read stdin: {e}"))?;
             ("stdin".to_string(), text)
         }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| eprintln!("error: --input-file: cannot read {}: {e}", path.display()))?;
+                .map_err(|e| say!("error: --input-file: cannot read {}: {e}", path.display()))?;
             (path.display().to_string(), text)
         }
         (None, None) => return Ok(Value::Null),
     };
     serde_json::from_str(&text).map_err(|e| {
-        eprintln!("error: {what}: not valid JSON: {e}");
+        say!("error: {what}: not valid JSON: {e}");
     })
 }
 
@@ -84,7 +87,7 @@ fn make_store(args: &RunArgs) -> Result<Store, ()> {
     match args.store {
         StoreKind::Memory => {
             if args.max_entries.is_some() || ttl.is_some() {
-                eprintln!("error: --max-entries and --ttl need --store bounded");
+                say!("error: --max-entries and --ttl need --store bounded");
                 return Err(());
             }
             Ok(Store::new())
@@ -149,7 +152,7 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            say!("error: cannot start the runtime: {e}");
             return ExitCode::from(FAILED);
         }
     };
@@ -158,18 +161,9 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     seed_store(&loaded.workflow, &store);
     tracing::info!(workflow = %name, nodes = loaded.workflow.nodes.len(), "starting");
 
-    let result = runtime.block_on(async move {
-        let token = CancellationToken::new();
-        let interrupt = token.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt.cancel();
-                // A second Ctrl-C does not wait for anything.
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(i32::from(CANCELLED));
-                }
-            }
-        });
+    let token = CancellationToken::new();
+    let result = runtime.block_on(async {
+        let interrupted = signals::watch(token.clone());
         let mut options = RunOptions::new().token(token);
         if let Some(limit) = deadline {
             options = options.deadline(limit);
@@ -189,18 +183,22 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
             let _ = drawer.await;
         }
         tracing::info!(elapsed = ?started.elapsed(), ok = result.is_ok(), "finished");
-        result
+        (result, interrupted)
     });
-    runtime.shutdown_background();
+    let (result, interrupted) = result;
+    // However the run ended, no program it started is left running, and steps still writing
+    // off the runtime (a `file` write) finish or roll back before `pocket` exits.
+    pocket_nodes::stop_children();
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
 
     match result {
         Ok(out) => output::print_value(&out, format),
         Err(e @ RunError::Cancelled { .. }) => {
-            eprintln!("cancelled: workflow `{name}`: {e}");
-            ExitCode::from(CANCELLED)
+            say!("interrupted: workflow `{name}`: {e}");
+            ExitCode::from(interrupted.code().unwrap_or(130))
         }
         Err(e) => {
-            eprintln!("error: workflow `{name}` failed: {}", pocket::report(&e));
+            say!("error: workflow `{name}` failed: {}", pocket::report(&e));
             ExitCode::from(FAILED)
         }
     }

@@ -253,7 +253,7 @@ fn ctrl_c_cancels_the_run_with_exit_130() {
     assert!(started.elapsed() < Duration::from_secs(10), "the run stops promptly");
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("cancelled: workflow `long`: run cancelled at node `d`"),
+        text(&out.stderr).contains("interrupted: workflow `long`: run cancelled at node `d`"),
         "{}",
         text(&out.stderr)
     );
