@@ -97,10 +97,116 @@ async fn symlinks_out_of_the_base_are_refused() {
         assert!(err.contains("outside the base directory"), "{what}: {err}");
     }
     assert!(!outside.join("new.txt").exists() && !outside.join("deep").exists());
-    // A link that stays inside is fine.
+    // A relative link that stays inside is fine; an absolute one is refused even when it
+    // points inside (it is resolved from the root, which the node cannot reach).
     std::fs::write(base.join("real.txt"), "fine").unwrap();
-    std::os::unix::fs::symlink(base.join("real.txt"), base.join("alias.txt")).unwrap();
-    assert_eq!(file_op(&base, "      path: alias.txt", json!(null)).await.unwrap()["content"], "fine");
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    std::os::unix::fs::symlink("../real.txt", base.join("sub/alias.txt")).unwrap();
+    assert_eq!(file_op(&base, "      path: sub/alias.txt", json!(null)).await.unwrap()["content"], "fine");
+    std::os::unix::fs::symlink(base.join("real.txt"), base.join("absolute.txt")).unwrap();
+    let err = file_op(&base, "      path: absolute.txt", json!(null)).await.unwrap_err();
+    assert!(err.contains("leads outside the base directory"), "{err}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_dangling_symlink_out_of_the_base_is_not_followed_on_write() {
+    let base = scratch("dangling");
+    let outside = scratch("dangling-outside");
+    let target = outside.join("created.txt");
+    std::os::unix::fs::symlink(&target, base.join("trap.txt")).unwrap();
+    std::os::unix::fs::symlink("../dangling-outside-rel/x.txt", base.join("rel-trap.txt")).unwrap();
+    for path in ["trap.txt", "rel-trap.txt"] {
+        for operation in ["append", "read"] {
+            let config = format!("      operation: {operation}\n      path: {path}\n      content: x");
+            let config = if operation == "read" { format!("      path: {path}") } else { config };
+            let err = file_op(&base, &config, json!(null)).await.unwrap_err();
+            assert!(err.contains("leads outside the base directory"), "{operation} {path}: {err}");
+        }
+    }
+    assert!(!target.exists(), "nothing was created outside the base");
+    // `write` replaces the link itself (a new file in the base), never its target.
+    file_op(&base, "      operation: write\n      path: trap.txt\n      content: x", json!(null)).await.unwrap();
+    assert!(!target.exists());
+    assert_eq!(std::fs::read_to_string(base.join("trap.txt")).unwrap(), "x");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_swapped_in_while_the_node_runs_never_leads_outside() {
+    // A racer swaps `slot` between a directory inside the base and a link to the outside
+    // while the node writes through it many times: a check-then-open would sooner or later
+    // write outside; one-step resolution never does.
+    let base = scratch("swap");
+    let outside = scratch("swap-outside");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let (base, outside, stop) = (base.clone(), outside.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let slot = base.join("slot");
+            let real = base.join("real");
+            std::fs::create_dir_all(&real).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&slot);
+                let _ = std::os::unix::fs::symlink("real", &slot);
+                let _ = std::fs::remove_file(&slot);
+                let _ = std::os::unix::fs::symlink(&outside, &slot);
+            }
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let graph =
+        common::graph(&file_node(&base, "      operation: write\n      path: 'slot/{{.n}}.txt'\n      content: x"))
+            .unwrap();
+    rt.block_on(async {
+        for n in 0..300 {
+            let _ = graph.run(&Store::new(), json!({"n": n})).await;
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().unwrap();
+    let leaked: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
+    assert!(leaked.is_empty(), "files were written outside the base: {leaked:?}");
+}
+
+#[tokio::test]
+async fn a_failed_write_keeps_the_old_file_and_leaves_no_temporary() {
+    let base = scratch("atomic");
+    std::fs::write(base.join("keep.txt"), "old content").unwrap();
+    // The new content is a template that fails to render... after the old file is there.
+    let err =
+        file_op(&base, "      operation: write\n      path: keep.txt\n      content: '{{.x.y.z}}'", json!({"x": 1}))
+            .await
+            .unwrap_err();
+    assert!(!err.is_empty());
+    assert_eq!(std::fs::read_to_string(base.join("keep.txt")).unwrap(), "old content");
+    // A write that cannot finish (its target is a directory) leaves no temporary file behind.
+    std::fs::create_dir_all(base.join("a-dir")).unwrap();
+    let err =
+        file_op(&base, "      operation: write\n      path: a-dir\n      content: new", json!(null)).await.unwrap_err();
+    assert!(err.contains("cannot write"), "{err}");
+    let names: Vec<String> =
+        std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("pocket-tmp")), "{names:?}");
+    // A replaced file keeps its permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(base.join("keep.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        file_op(&base, "      operation: write\n      path: keep.txt\n      content: new", json!(null)).await.unwrap();
+        let mode = std::fs::metadata(base.join("keep.txt")).unwrap().permissions().mode() & 0o777;
+        assert_eq!((std::fs::read_to_string(base.join("keep.txt")).unwrap(), mode), ("new".to_string(), 0o600));
+    }
+}
+
+#[tokio::test]
+async fn a_file_larger_than_max_size_is_not_read() {
+    let base = scratch("big");
+    std::fs::write(base.join("big.txt"), vec![b'a'; 2048]).unwrap();
+    let err = file_op(&base, "      path: big.txt\n      max_size: 1KiB", json!(null)).await.unwrap_err();
+    assert!(err.contains("big.txt is larger than 1 KiB (`max_size`)"), "{err}");
+    let out = file_op(&base, "      path: big.txt\n      max_size: 4096", json!(null)).await.unwrap();
+    assert_eq!(out["size"], 2048);
 }
 
 #[tokio::test]

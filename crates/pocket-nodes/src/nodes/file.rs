@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::de::show_bytes;
 use crate::support::text::Text;
 use crate::support::time::rfc3339;
 
@@ -39,7 +40,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     operation: Operation,
     /// The path, relative to `base_dir` (a template when it contains `{{`). `..`, absolute
-    /// paths and symlinks that lead out of the base are refused.
+    /// paths and symlinks that lead out of the base (absolute symlinks included) are refused.
     path: String,
     /// What `write` and `append` write (a template when it contains `{{`).
     #[serde(default)]
@@ -57,7 +58,15 @@ pub(crate) struct FileConfig {
     /// Text encoding; only `utf-8` is supported.
     #[serde(default)]
     encoding: Option<String>,
+    /// `read`: the largest file read (bytes, or `10MiB`; default 64 MiB); a larger one fails
+    /// the node.
+    #[serde(default, deserialize_with = "crate::support::de::opt_bytes")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    max_size: Option<u64>,
 }
+
+/// The largest file `read` reads unless `max_size` says otherwise.
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 64 * 1024 * 1024;
 
 pub(crate) struct FileNode {
     inner: std::sync::Arc<FileSpec>,
@@ -70,6 +79,7 @@ struct FileSpec {
     base: PathBuf,
     allow_absolute: bool,
     create_dirs: bool,
+    max_size: u64,
 }
 
 impl NodeKind for FileNode {
@@ -117,6 +127,7 @@ impl NodeKind for FileNode {
                 base,
                 allow_absolute: config.allow_absolute,
                 create_dirs: config.create_dirs,
+                max_size: config.max_size.unwrap_or(DEFAULT_MAX_SIZE),
             }),
         }))
     }
@@ -136,35 +147,10 @@ fn check_relative(path: &str, allow_absolute: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// The canonical form of `path`, or of its deepest existing ancestor with the rest appended.
-fn canonical_prefix(path: &Path) -> std::io::Result<PathBuf> {
-    let mut missing = Vec::new();
-    let mut current = path.to_path_buf();
-    loop {
-        match current.canonicalize() {
-            Ok(found) => {
-                let mut out = found;
-                for part in missing.iter().rev() {
-                    out.push(part);
-                }
-                return Ok(out);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let Some(name) = current.file_name().map(ToOwned::to_owned) else { return Err(e) };
-                missing.push(name);
-                if !current.pop() {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn modified(meta: &std::fs::Metadata) -> Value {
+fn modified(meta: &cap_std::fs::Metadata) -> Value {
     meta.modified()
         .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|t| t.into_std().duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(Value::Null, |d| Value::String(rfc3339(d.as_secs())))
 }
 
@@ -172,36 +158,91 @@ fn io_error(what: &str, path: &Path, e: &std::io::Error) -> NodeError {
     NodeError::fatal_msg(format!("{what} {}: {e}", path.display()))
 }
 
-impl FileSpec {
-    /// Resolve `path` inside the base: symlinks followed, the result must stay inside.
-    fn resolve(&self, path: &str) -> Result<(PathBuf, PathBuf), NodeError> {
-        check_relative(path, self.allow_absolute).map_err(NodeError::fatal_msg)?;
-        let base = self.base.canonicalize().map_err(|e| io_error("the base directory", &self.base, &e))?;
-        let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { base.join(path) };
-        let real = canonical_prefix(&joined).map_err(|e| io_error("cannot resolve", &joined, &e))?;
-        if !real.starts_with(&base) {
-            return Err(NodeError::fatal_msg(format!(
-                "`{path}` leads outside the base directory {} (to {}); refused",
-                base.display(),
-                real.display()
-            )));
+/// Whether `e` is the directory handle refusing a path that leads outside it (cap-std's own
+/// error, which carries no OS error code).
+fn escaped(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied && e.raw_os_error().is_none()
+}
+
+/// Temporary files of this process get distinct names.
+static TEMPORARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The operation's view of the base: every file system call goes through the directory handle,
+/// which resolves each path component itself and refuses any step (`..`, an absolute or
+/// outward symlink, a symlink swapped in meanwhile) that would leave it. Checking and using a
+/// path are one step, so nothing can change in between.
+struct Base {
+    dir: cap_std::fs::Dir,
+    /// The base as a path, for messages and outputs.
+    shown: PathBuf,
+}
+
+impl Base {
+    fn open(base: &Path) -> Result<Self, NodeError> {
+        let dir = cap_std::fs::Dir::open_ambient_dir(base, cap_std::ambient_authority())
+            .map_err(|e| io_error("cannot open the base directory", base, &e))?;
+        let shown = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+        Ok(Base { dir, shown })
+    }
+
+    /// The error for a failed call on `path` (relative to the base).
+    fn error(&self, what: &str, path: &Path, e: &std::io::Error) -> NodeError {
+        if escaped(e) {
+            return NodeError::fatal_msg(format!(
+                "`{}` leads outside the base directory {}; refused",
+                path.display(),
+                self.shown.display()
+            ));
         }
-        Ok((base, real))
+        io_error(what, &self.shown.join(path), e)
+    }
+}
+
+impl FileSpec {
+    /// `path` relative to the base: plain relative paths as they are, absolute ones (when
+    /// allowed) only if they name something under the base.
+    fn relative(&self, path: &str, base: &Base) -> Result<PathBuf, NodeError> {
+        check_relative(path, self.allow_absolute).map_err(NodeError::fatal_msg)?;
+        let p = Path::new(path);
+        let relative = if p.is_absolute() {
+            p.strip_prefix(&base.shown).or_else(|_| p.strip_prefix(&self.base)).map_err(|_| {
+                NodeError::fatal_msg(format!(
+                    "`{path}` leads outside the base directory {}; refused",
+                    base.shown.display()
+                ))
+            })?
+        } else {
+            p
+        };
+        let relative: PathBuf = relative.components().filter(|c| *c != Component::CurDir).collect();
+        Ok(if relative.as_os_str().is_empty() { PathBuf::from(".") } else { relative })
     }
 
     fn run(&self, input: &Value) -> Result<Value, NodeError> {
         let rendered = self.path.render(input)?;
-        let (base, path) = self.resolve(&rendered)?;
-        let shown = Value::String(path.display().to_string());
+        let base = Base::open(&self.base)?;
+        let path = self.relative(&rendered, &base)?;
+        let shown_path = base.shown.join(&path);
+        let shown = Value::String(shown_path.display().to_string());
         let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         match self.operation {
-            Operation::Read => match std::fs::read(&path) {
+            Operation::Read => match base.dir.open(&path) {
                 Err(e) if missing(&e) => Ok(json!({"path": shown, "exists": false})),
-                Err(e) => Err(io_error("cannot read", &path, &e)),
-                Ok(bytes) => {
-                    let meta = std::fs::metadata(&path).map_err(|e| io_error("cannot stat", &path, &e))?;
+                Err(e) => Err(base.error("cannot read", &path, &e)),
+                Ok(file) => {
+                    let meta = file.metadata().map_err(|e| base.error("cannot stat", &path, &e))?;
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(file, self.max_size + 1), &mut bytes)
+                        .map_err(|e| base.error("cannot read", &path, &e))?;
+                    if bytes.len() as u64 > self.max_size {
+                        return Err(NodeError::fatal_msg(format!(
+                            "{} is larger than {} (`max_size`)",
+                            shown_path.display(),
+                            show_bytes(self.max_size)
+                        )));
+                    }
                     let content = String::from_utf8(bytes)
-                        .map_err(|_| NodeError::fatal_msg(format!("{} is not UTF-8 text", path.display())))?;
+                        .map_err(|_| NodeError::fatal_msg(format!("{} is not UTF-8 text", shown_path.display())))?;
                     Ok(
                         json!({"path": shown, "exists": true, "size": content.len(), "content": content, "modified": modified(&meta)}),
                     )
@@ -209,55 +250,56 @@ impl FileSpec {
             },
             Operation::Write | Operation::Append => {
                 let content = self.content.as_ref().map(|c| c.render(input)).transpose()?.unwrap_or_default();
-                if let Some(parent) = path.parent() {
-                    if self.create_dirs {
-                        std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create", parent, &e))?;
-                        // A directory created through a symlink must still be inside.
-                        let real = parent.canonicalize().map_err(|e| io_error("cannot resolve", parent, &e))?;
-                        if !real.starts_with(&base) {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                if self.create_dirs {
+                    base.dir.create_dir_all(parent).map_err(|e| base.error("cannot create", parent, &e))?;
+                } else {
+                    match base.dir.metadata(parent) {
+                        Ok(meta) if meta.is_dir() => {}
+                        Err(e) if escaped(&e) => return Err(base.error("cannot open", parent, &e)),
+                        _ => {
                             return Err(NodeError::fatal_msg(format!(
-                                "{} is outside the base directory",
-                                real.display()
+                                "the directory {} does not exist (set `create_dirs: true` to create it)",
+                                base.shown.join(parent).display()
                             )));
                         }
-                    } else if !parent.is_dir() {
-                        return Err(NodeError::fatal_msg(format!(
-                            "the directory {} does not exist (set `create_dirs: true` to create it)",
-                            parent.display()
-                        )));
                     }
                 }
-                let mut options = std::fs::OpenOptions::new();
-                options.create(true);
-                if self.operation == Operation::Append {
-                    options.append(true);
+                let meta = if self.operation == Operation::Append {
+                    let mut options = cap_std::fs::OpenOptions::new();
+                    options.create(true).append(true);
+                    let mut file =
+                        base.dir.open_with(&path, &options).map_err(|e| base.error("cannot open", &path, &e))?;
+                    std::io::Write::write_all(&mut file, content.as_bytes())
+                        .and_then(|()| file.sync_data())
+                        .map_err(|e| base.error("cannot write", &path, &e))?;
+                    file.metadata()
                 } else {
-                    options.write(true).truncate(true);
+                    replace(&base, &path, parent, content.as_bytes())?;
+                    base.dir.metadata(&path)
                 }
-                let mut file = options.open(&path).map_err(|e| io_error("cannot open", &path, &e))?;
-                std::io::Write::write_all(&mut file, content.as_bytes())
-                    .map_err(|e| io_error("cannot write", &path, &e))?;
-                let meta = file.metadata().map_err(|e| io_error("cannot stat", &path, &e))?;
+                .map_err(|e| base.error("cannot stat", &path, &e))?;
                 Ok(json!({"path": shown, "exists": true, "size": meta.len(), "modified": modified(&meta)}))
             }
-            Operation::Exists => match std::fs::metadata(&path) {
+            Operation::Exists => match base.dir.metadata(&path) {
                 Err(e) if missing(&e) => Ok(json!({"path": shown, "exists": false})),
-                Err(e) => Err(io_error("cannot stat", &path, &e)),
+                Err(e) => Err(base.error("cannot stat", &path, &e)),
                 Ok(meta) => Ok(
                     json!({"path": shown, "exists": true, "size": meta.len(), "modified": modified(&meta), "isDir": meta.is_dir()}),
                 ),
             },
-            Operation::List => match std::fs::read_dir(&path) {
+            Operation::List => match base.dir.read_dir(&path) {
                 Err(e) if missing(&e) => Ok(json!({"path": shown, "exists": false})),
-                Err(e) => Err(io_error("cannot list", &path, &e)),
+                Err(e) => Err(base.error("cannot list", &path, &e)),
                 Ok(entries) => {
                     let mut files = Vec::new();
                     for entry in entries {
-                        let entry = entry.map_err(|e| io_error("cannot list", &path, &e))?;
-                        let meta = entry.metadata().map_err(|e| io_error("cannot stat", &entry.path(), &e))?;
+                        let entry = entry.map_err(|e| base.error("cannot list", &path, &e))?;
+                        let name = entry.file_name();
+                        let meta = entry.metadata().map_err(|e| base.error("cannot stat", &path.join(&name), &e))?;
                         files.push(json!({
-                            "name": entry.file_name().to_string_lossy(),
-                            "path": entry.path().display().to_string(),
+                            "name": name.to_string_lossy(),
+                            "path": shown_path.join(&name).display().to_string(),
                             "size": meta.len(),
                             "modified": modified(&meta),
                             "isDir": meta.is_dir(),
@@ -268,17 +310,52 @@ impl FileSpec {
                 }
             },
             Operation::Delete => {
-                if path == base {
+                if path == Path::new(".") {
                     return Err(NodeError::fatal_msg("refusing to delete the base directory"));
                 }
-                match std::fs::remove_file(&path) {
+                match base.dir.remove_file(&path) {
                     Err(e) if missing(&e) => Ok(json!({"path": shown, "deleted": false})),
-                    Err(e) => Err(io_error("cannot delete", &path, &e)),
+                    Err(e) => Err(base.error("cannot delete", &path, &e)),
                     Ok(()) => Ok(json!({"path": shown, "deleted": true})),
                 }
             }
         }
     }
+}
+
+/// Replace `path` with `content` so that a crash, a signal or a full disk leaves either the old
+/// file or the new one, never a mix: write a temporary file beside it, flush it to disk, then
+/// rename it over the old one (the old file's permissions are kept). A failure removes the
+/// temporary file.
+fn replace(base: &Base, path: &Path, parent: &Path, content: &[u8]) -> Result<(), NodeError> {
+    let Some(name) = path.file_name() else {
+        return Err(NodeError::fatal_msg(format!("{} names a directory, not a file", base.shown.join(path).display())));
+    };
+    let n = TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = parent.join(format!(".{}.{}-{n}.pocket-tmp", name.to_string_lossy(), std::process::id()));
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file = base.dir.open_with(&temporary, &options).map_err(|e| base.error("cannot create", &temporary, &e))?;
+    let written = (|| {
+        std::io::Write::write_all(&mut file, content)?;
+        if let Ok(old) = base.dir.metadata(path)
+            && old.is_file()
+        {
+            file.set_permissions(old.permissions())?;
+        }
+        file.sync_all()?;
+        drop(file);
+        base.dir.rename(&temporary, &base.dir, path)
+    })();
+    if let Err(e) = written {
+        let _ = base.dir.remove_file(&temporary);
+        return Err(base.error("cannot write", path, &e));
+    }
+    // The rename itself reaches the disk with the directory.
+    if let Ok(dir) = base.dir.open(parent) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 impl Behaviour for FileNode {
