@@ -266,7 +266,9 @@ impl NodeError {
         self.source
     }
 
-    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+    /// The error for a caught panic (the payload of [`std::panic::catch_unwind`]), its message
+    /// kept: for nodes that run work on threads of their own.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
             (*s).to_string()
         } else if let Some(s) = payload.downcast_ref::<String>() {

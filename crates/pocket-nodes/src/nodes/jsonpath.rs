@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture, ready};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::text::{MAX_NESTING, max_nesting};
 
 /// `jsonpath` config.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -46,7 +47,14 @@ impl NodeKind for JsonPathNode {
     }
 
     fn build(config: JsonPathConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
-        let path = serde_json_path::JsonPath::parse(&config.path)
+        // The parser recurses on nesting: bound it first, and give it a known stack.
+        let depth = max_nesting(&config.path);
+        if depth > MAX_NESTING {
+            return Err(ConfigError::field("path", format!("the JSONPath nests deeper than {MAX_NESTING} levels")));
+        }
+        let source = config.path.clone();
+        let path = crate::support::cpu::block_on(move || serde_json_path::JsonPath::parse(&source))
+            .map_err(|e| ConfigError::field("path", e))?
             .map_err(|e| ConfigError::field("path", format!("invalid JSONPath `{}`: {e}", config.path)))?;
         Ok(super::built(JsonPathNode {
             path,

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Behaviour, StepFuture, ready};
+use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::template::Template;
 
@@ -80,20 +80,33 @@ impl NodeKind for TemplateNode {
 
 impl Behaviour for TemplateNode {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        ready((|| {
-            let text = self.template.render(input).map_err(NodeError::fatal)?;
-            match self.format {
-                OutputFormat::String => Ok(Value::String(text)),
-                OutputFormat::Json => serde_json::from_str(&text).map_err(|e| {
-                    NodeError::fatal_msg(format!("the rendered template is not JSON ({e}); it was:\n{text}"))
-                }),
-                OutputFormat::Yaml => serde_saphyr_value(&text),
-            }
-        })())
+        // Rendering is CPU work of the file's choosing (`range`): off the async workers, so
+        // timeouts and cancellation hold.
+        let (template, format, input) = (self.template.clone(), self.format, input.clone());
+        Box::pin(async move {
+            crate::support::cpu::run(move |stop| {
+                let text = template.render_until(&input, Some(stop)).map_err(NodeError::fatal)?;
+                match format {
+                    OutputFormat::String => Ok(Value::String(text)),
+                    OutputFormat::Json => serde_json::from_str(&text).map_err(|e| {
+                        NodeError::fatal_msg(format!(
+                            "the rendered template is not JSON ({e}); it began:\n{}",
+                            crate::support::text::excerpt(&text)
+                        ))
+                    }),
+                    OutputFormat::Yaml => serde_saphyr_value(&text),
+                }
+            })
+            .await?
+        })
     }
 }
 
 fn serde_saphyr_value(text: &str) -> Result<Value, NodeError> {
-    pocket_yaml::parse_value(text)
-        .map_err(|e| NodeError::fatal_msg(format!("the rendered template is not YAML ({e}); it was:\n{text}")))
+    pocket_yaml::parse_value(text).map_err(|e| {
+        NodeError::fatal_msg(format!(
+            "the rendered template is not YAML ({e}); it began:\n{}",
+            crate::support::text::excerpt(text)
+        ))
+    })
 }

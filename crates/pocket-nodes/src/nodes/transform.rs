@@ -1,12 +1,12 @@
-//! The `transform` node type: a jq program over the input (jaq).
+//! The `transform` node type: a jq program over the input (jaq; see [`Jq`] for its limits).
 
-use pocket::NodeError;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture, ready};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::jq::Jq;
 
 /// `transform` config.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -21,65 +21,8 @@ pub(crate) struct TransformConfig {
     expression: Option<String>,
 }
 
-type JqFilter = jaq_core::Filter<jaq_core::data::JustLut<jaq_json::Val>>;
-
 pub(crate) struct Transform {
-    filter: Option<JqFilter>,
-}
-
-fn compile_jq(code: &str) -> Result<JqFilter, String> {
-    use jaq_core::load::{Arena, File, Loader};
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
-    let arena = Arena::default();
-    let modules = Loader::new(defs).load(&arena, File { code, path: () }).map_err(|errors| {
-        let mut messages = Vec::new();
-        for (_, error) in errors {
-            match error {
-                jaq_core::load::Error::Io(io) => {
-                    messages.extend(io.into_iter().map(|(path, e)| format!("{path}: {e}")))
-                }
-                jaq_core::load::Error::Lex(lex) => messages.extend(
-                    lex.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
-                ),
-                jaq_core::load::Error::Parse(parse) => messages.extend(
-                    parse.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
-                ),
-            }
-        }
-        format!("jq expression does not parse: {}", messages.join("; "))
-    })?;
-    jaq_core::Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
-        let undefined: Vec<String> = errors
-            .into_iter()
-            .flat_map(|(_, list)| list.into_iter().map(|(name, what)| format!("{} `{name}`", what.as_str())))
-            .collect();
-        format!("jq expression does not compile: undefined {}", undefined.join(", "))
-    })
-}
-
-fn snippet(at: &str) -> String {
-    let at = at.trim_start();
-    if at.is_empty() { "end of expression".into() } else { at.chars().take(20).collect() }
-}
-
-fn run_jq(filter: &JqFilter, input: &Value) -> Result<Value, NodeError> {
-    use jaq_core::{Ctx, Vars, unwrap_valr};
-    let input: jaq_json::Val =
-        serde_json::from_value(input.clone()).map_err(|e| NodeError::fatal_msg(format!("jq input: {e}")))?;
-    let ctx = Ctx::<jaq_core::data::JustLut<jaq_json::Val>>::new(&filter.lut, Vars::new([]));
-    let mut outputs = Vec::new();
-    for out in filter.id.run((ctx, input)).map(unwrap_valr) {
-        let out = out.map_err(|e| NodeError::fatal_msg(format!("jq: {e}")))?;
-        let json: Value = serde_json::from_str(&out.to_string())
-            .map_err(|e| NodeError::fatal_msg(format!("jq produced a value that is not JSON ({out}): {e}")))?;
-        outputs.push(json);
-    }
-    Ok(match outputs.len() {
-        0 => Value::Null,
-        1 => outputs.pop().unwrap_or(Value::Null),
-        _ => Value::Array(outputs),
-    })
+    jq: Option<Jq>,
 }
 
 impl NodeKind for Transform {
@@ -98,16 +41,16 @@ impl NodeKind for Transform {
             (Some(code), None) => ("jq", Some(code)),
             (None, code) => ("expression", code),
         };
-        let filter = code.as_deref().map(compile_jq).transpose().map_err(|e| ConfigError::field(field, e))?;
-        Ok(super::built(Transform { filter }))
+        let jq = code.as_deref().map(Jq::compile).transpose().map_err(|e| ConfigError::field(field, e))?;
+        Ok(super::built(Transform { jq }))
     }
 }
 
 impl Behaviour for Transform {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        ready(match &self.filter {
-            None => Ok(input.clone()),
-            Some(filter) => run_jq(filter, input),
-        })
+        match &self.jq {
+            None => ready(Ok(input.clone())),
+            Some(jq) => Box::pin(jq.run(input)),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Helpers shared by node types: text templates, Go templates, lenient config parsing, Go
 //! durations and timestamps, the HTTP client and its error classification, JSON templates.
 
+pub(crate) mod cpu;
 pub(crate) mod de;
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod jq;
 pub(crate) mod process;
 pub(crate) mod template;
 pub(crate) mod text;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use gotmpl::Value as Tv;
 use serde_json::Value;
 
+use super::cpu::Stop;
+
 /// A template that failed to parse or to render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -61,6 +63,7 @@ impl Template {
         let helpers = helpers();
         check_blocks(name, source)?;
         let parsed = gotmpl::Template::new(name)
+            .max_range_iters(Self::MAX_RANGE_ITERATIONS)
             .funcs(helpers.clone())
             .parse(source)
             .map_err(|e| TemplateError(e.to_string()))?;
@@ -90,8 +93,59 @@ impl Template {
     /// # Errors
     ///
     /// What Go's `Execute` reports: a field of a non-map, a bad comparison, a failing helper.
+    /// The output is at most [`Template::MAX_OUTPUT`] bytes and `{{range}}` runs at most
+    /// [`Template::MAX_RANGE_ITERATIONS`] times in all; past either, rendering fails.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.inner.execute_to_string(&to_template_value(data)).map_err(|e| TemplateError(e.to_string()))
+        self.render_until(data, None)
+    }
+
+    /// The most a rendering may write.
+    pub const MAX_OUTPUT: usize = 16 << 20;
+
+    /// The most `{{range}}` iterations of one rendering (all ranges together).
+    pub const MAX_RANGE_ITERATIONS: u64 = 1_000_000;
+
+    /// [`render`](Self::render), stopping early (with an error) once `stop` is set.
+    pub(crate) fn render_until(&self, data: &Value, stop: Option<&Stop>) -> Result<String, TemplateError> {
+        let mut out = Capped { bytes: Vec::new(), full: false, stop };
+        let rendered = self.inner.execute(&mut out, &to_template_value(data));
+        if out.full {
+            return Err(TemplateError(format!(
+                "template: the output exceeds {}",
+                super::de::show_bytes(Self::MAX_OUTPUT as u64)
+            )));
+        }
+        if stop.is_some_and(Stop::requested) {
+            return Err(TemplateError("template: stopped".into()));
+        }
+        rendered.map_err(|e| TemplateError(e.to_string()))?;
+        String::from_utf8(out.bytes).map_err(|e| TemplateError(format!("template: the output is not UTF-8: {e}")))
+    }
+}
+
+/// Where a rendering writes: at most [`Template::MAX_OUTPUT`] bytes, and each write is a
+/// chance to notice that the step has gone.
+struct Capped<'a> {
+    bytes: Vec<u8>,
+    full: bool,
+    stop: Option<&'a Stop>,
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.stop.is_some_and(Stop::requested) {
+            return Err(std::io::Error::other("stopped"));
+        }
+        if self.bytes.len() + buf.len() > Template::MAX_OUTPUT {
+            self.full = true;
+            return Err(std::io::Error::other("the output is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

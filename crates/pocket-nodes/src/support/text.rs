@@ -31,3 +31,43 @@ impl Text {
         }
     }
 }
+
+/// The start of `text` for an error message: at most 400 characters, marked when cut.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(400) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
+/// The deepest expressions (JSONPath, jq) may nest brackets: their parsers recurse per level.
+pub(crate) const MAX_NESTING: usize = 256;
+
+/// How deep `(`, `[` and `{` nest in `expression`, outside quoted strings (`'…'`, `"…"`, with
+/// backslash escapes).
+pub(crate) fn max_nesting(expression: &str) -> usize {
+    let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0usize, None, false);
+    for c in expression.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
+}

@@ -1,0 +1,402 @@
+//! jq programs (jaq): checked, compiled once per expression, run on an evaluation thread with
+//! bounded outputs.
+//!
+//! What a hostile expression cannot do: crash the process with deep nesting (refused before
+//! parsing, [`MAX_NESTING`]) or with a definition that calls itself without end (refused at
+//! validate time); end the process with `halt`/`halt_error` (a node error instead); produce
+//! unbounded output ([`MAX_OUTPUTS`], [`MAX_OUTPUT_BYTES`], values nested at most
+//! [`MAX_DEPTH`] deep); hold up a timeout or a cancellation (it runs off the async workers,
+//! see [`cpu`](super::cpu)).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+
+use pocket::NodeError;
+use serde_json::Value;
+
+use super::cpu;
+
+type Filter = jaq_core::Filter<jaq_core::data::JustLut<jaq_json::Val>>;
+
+pub(crate) use super::text::MAX_NESTING;
+/// A program yields at most this many outputs.
+pub(crate) const MAX_OUTPUTS: usize = 1_000_000;
+/// A program's outputs take at most this many bytes as JSON, together.
+pub(crate) const MAX_OUTPUT_BYTES: usize = 64 << 20;
+/// An output is nested at most this deep (the limit of JSON parsers, serde_json's included).
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// A compiled jq program.
+#[derive(Clone)]
+pub(crate) struct Jq {
+    filter: Arc<Filter>,
+}
+
+/// The standard library's definitions, parsed once per process.
+static PRELUDE: LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> =
+    LazyLock::new(|| jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).collect());
+
+/// Programs compiled so far, by source: the same expression in many nodes (the tasks of a
+/// `parallel` node, the body of a fan-out) is compiled, and held in memory, once.
+static COMPILED: LazyLock<Mutex<HashMap<String, Weak<Filter>>>> = LazyLock::new(Default::default);
+
+impl Jq {
+    /// Check and compile `code`.
+    ///
+    /// # Errors
+    ///
+    /// A message saying what is wrong with the expression.
+    pub(crate) fn compile(code: &str) -> Result<Jq, String> {
+        check(code)?;
+        let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(filter) = compiled.get(code).and_then(Weak::upgrade) {
+            return Ok(Jq { filter });
+        }
+        // The parser recurses on nesting: give it the evaluation threads' stack.
+        let source = code.to_string();
+        let filter = Arc::new(cpu::block_on(move || compile(&source))??);
+        if compiled.len() >= 1024 {
+            compiled.retain(|_, filter| filter.strong_count() > 0);
+        }
+        compiled.insert(code.to_string(), Arc::downgrade(&filter));
+        Ok(Jq { filter })
+    }
+
+    /// Run the program over `input`: one output is the result, several a list, none null.
+    ///
+    /// # Errors
+    ///
+    /// A fatal [`NodeError`] for a jq error, `halt`, or an output past its limits.
+    pub(crate) async fn run(&self, input: &Value) -> Result<Value, NodeError> {
+        let filter = self.filter.clone();
+        let input = input.clone();
+        cpu::run(move |stop| evaluate(&filter, input, stop)).await?
+    }
+}
+
+fn compile(code: &str) -> Result<Filter, String> {
+    use jaq_core::load::{Arena, File, Loader};
+    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let arena = Arena::default();
+    let modules = Loader::new(PRELUDE.iter().cloned()).load(&arena, File { code, path: () }).map_err(|errors| {
+        let mut messages = Vec::new();
+        for (_, error) in errors {
+            match error {
+                jaq_core::load::Error::Io(io) => {
+                    messages.extend(io.into_iter().map(|(path, e)| format!("{path}: {e}")))
+                }
+                jaq_core::load::Error::Lex(lex) => messages.extend(
+                    lex.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
+                ),
+                jaq_core::load::Error::Parse(parse) => messages.extend(
+                    parse.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
+                ),
+            }
+        }
+        format!("jq expression does not parse: {}", messages.join("; "))
+    })?;
+    jaq_core::Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
+        let undefined: Vec<String> = errors
+            .into_iter()
+            .flat_map(|(_, list)| list.into_iter().map(|(name, what)| format!("{} `{name}`", what.as_str())))
+            .collect();
+        format!("jq expression does not compile: undefined {}", undefined.join(", "))
+    })
+}
+
+fn snippet(at: &str) -> String {
+    let at = at.trim_start();
+    if at.is_empty() { "end of expression".into() } else { at.chars().take(20).collect() }
+}
+
+fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, NodeError> {
+    use jaq_core::{Ctx, Vars};
+    let input: jaq_json::Val =
+        serde_json::from_value(input).map_err(|e| NodeError::fatal_msg(format!("jq input: {e}")))?;
+    let ctx = Ctx::<jaq_core::data::JustLut<jaq_json::Val>>::new(&filter.lut, Vars::new([]));
+    let mut outputs = Vec::new();
+    let mut bytes = 0usize;
+    for out in filter.id.run((ctx, input)) {
+        if stop.requested() {
+            return Err(NodeError::fatal_msg("jq: stopped"));
+        }
+        let out = out.map_err(|exception| match exception.get_err() {
+            Ok(error) => NodeError::fatal_msg(format!("jq: {error}")),
+            Err(exception) => match exception.get_halt() {
+                Ok(code) => NodeError::fatal_msg(format!(
+                    "jq: the expression called `halt` (exit code {code}); a jq expression cannot end the \
+                     run: use `error(...)` to fail the node or `empty` for no output"
+                )),
+                Err(_) => NodeError::fatal_msg("jq: the expression ended in an unexpected way"),
+            },
+        })?;
+        if nested_deeper_than(&out, MAX_DEPTH) {
+            return Err(NodeError::fatal_msg(format!("jq: an output is nested deeper than {MAX_DEPTH} levels")));
+        }
+        let text = out.to_string();
+        bytes += text.len();
+        if bytes > MAX_OUTPUT_BYTES || outputs.len() == MAX_OUTPUTS {
+            return Err(NodeError::fatal_msg(format!(
+                "jq: the outputs exceed {} or {MAX_OUTPUTS} values",
+                super::de::show_bytes(MAX_OUTPUT_BYTES as u64)
+            )));
+        }
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| NodeError::fatal_msg(format!("jq produced a value that is not JSON ({out}): {e}")))?;
+        outputs.push(json);
+    }
+    Ok(match outputs.len() {
+        0 => Value::Null,
+        1 => outputs.pop().unwrap_or(Value::Null),
+        _ => Value::Array(outputs),
+    })
+}
+
+/// Whether `value` nests deeper than `max` (walked without recursion: it may be very deep).
+fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
+    use jaq_json::Val;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        match value {
+            Val::Arr(items) if !items.is_empty() => {
+                if depth >= max {
+                    return true;
+                }
+                stack.extend(items.iter().map(|item| (item, depth + 1)));
+            }
+            Val::Obj(map) if !map.is_empty() => {
+                if depth >= max {
+                    return true;
+                }
+                stack.extend(map.values().map(|item| (item, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Refuse, before the parser sees it, an expression that nests too deep or whose definitions
+/// call themselves (directly or through each other): jq evaluates such calls on the stack,
+/// and a call that never ends would exhaust it. `recurse`, `reduce`, `until`, `repeat` and
+/// `limit` cover what recursive definitions are written for.
+fn check(code: &str) -> Result<(), String> {
+    let scan = scan(code)?;
+    if let Some(cycle) = scan.recursion() {
+        return Err(if cycle.len() == 1 {
+            format!(
+                "the jq definition `{}` calls itself; recursive definitions are refused (they can exhaust the \
+                 stack): use `recurse`, `reduce`, `until` or `limit`",
+                cycle[0]
+            )
+        } else {
+            format!(
+                "the jq definitions {} call each other in a cycle; recursive definitions are refused (they can \
+                 exhaust the stack): use `recurse`, `reduce`, `until` or `limit`",
+                cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
+            )
+        });
+    }
+    Ok(())
+}
+
+/// What a lexical pass over an expression finds: the definitions and the names each body
+/// mentions.
+#[derive(Default)]
+struct Scan {
+    /// Each definition's name and the identifiers its body mentions.
+    defs: Vec<(String, HashSet<String>)>,
+}
+
+impl Scan {
+    /// A cycle of definitions that mention each other, if any (names only: a shadowed name
+    /// may be refused too, which is on the safe side).
+    fn recursion(&self) -> Option<Vec<String>> {
+        let mut calls: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for (name, mentions) in &self.defs {
+            calls.entry(name).or_default().extend(mentions.iter().map(String::as_str));
+        }
+        let names: HashSet<&str> = calls.keys().copied().collect();
+        // Depth-first search for a back edge, without recursion.
+        let mut state: HashMap<&str, u8> = HashMap::new(); // 1: on the path, 2: done
+        let mut sorted: Vec<&str> = names.iter().copied().collect();
+        sorted.sort_unstable();
+        for start in sorted {
+            if state.contains_key(start) {
+                continue;
+            }
+            let mut path: Vec<(&str, Vec<&str>)> = Vec::new();
+            let next_of = |name: &str| -> Vec<&str> {
+                let mut next: Vec<&str> =
+                    calls.get(name).into_iter().flatten().copied().filter(|n| names.contains(n)).collect();
+                next.sort_unstable();
+                next
+            };
+            state.insert(start, 1);
+            path.push((start, next_of(start)));
+            while let Some((name, pending)) = path.last_mut() {
+                let name = *name;
+                match pending.pop() {
+                    Some(next) => match state.get(next) {
+                        Some(1) => {
+                            let from = path.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                            return Some(path[from..].iter().map(|(n, _)| n.to_string()).collect());
+                        }
+                        Some(_) => {}
+                        None => {
+                            state.insert(next, 1);
+                            path.push((next, next_of(next)));
+                        }
+                    },
+                    None => {
+                        state.insert(name, 2);
+                        path.pop();
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// One lexical pass: nesting depth (strings and comments skipped, string interpolations
+/// counted), and each `def`'s name with the identifiers of its body.
+fn scan(code: &str) -> Result<Scan, String> {
+    #[derive(PartialEq)]
+    enum Open {
+        Bracket,
+        Interpolation,
+    }
+    struct Def {
+        name: String,
+        depth: usize,
+        pending: usize,
+        mentions: HashSet<String>,
+    }
+    let chars: Vec<char> = code.chars().collect();
+    let mut scan = Scan::default();
+    let mut open: Vec<Open> = Vec::new();
+    let mut in_string = false;
+    let mut defs: Vec<Def> = Vec::new();
+    let mut expect_def_name = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_string {
+            match c {
+                '\\' if chars.get(i + 1) == Some(&'(') => {
+                    open.push(Open::Interpolation);
+                    in_string = false;
+                    i += 2;
+                    continue;
+                }
+                '\\' => i += 1,
+                '"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '"' => in_string = true,
+            '(' | '[' | '{' => {
+                open.push(Open::Bracket);
+                if open.len() > MAX_NESTING {
+                    return Err(format!("the jq expression nests deeper than {MAX_NESTING} levels"));
+                }
+            }
+            // Closing an interpolation goes back into its string.
+            ')' | ']' | '}' => in_string = open.pop() == Some(Open::Interpolation),
+            ';' => {
+                if let Some(def) = defs.last_mut()
+                    && def.depth == open.len()
+                {
+                    if def.pending > 0 {
+                        def.pending -= 1;
+                    } else if let Some(def) = defs.pop() {
+                        scan.defs.push((def.name, def.mentions));
+                    }
+                }
+            }
+            c if c.is_ascii_digit() => {
+                while i + 1 < chars.len() && (chars[i + 1].is_ascii_alphanumeric() || chars[i + 1] == '.') {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let start = i;
+                while i + 1 < chars.len()
+                    && (chars[i + 1].is_ascii_alphanumeric()
+                        || chars[i + 1] == '_'
+                        || (chars[i + 1] == ':' && chars.get(i + 2) == Some(&':')))
+                {
+                    i += if chars[i + 1] == ':' { 2 } else { 1 };
+                }
+                let word: String = chars[start..=i].iter().collect();
+                let before = chars[..start].iter().rev().find(|c| !c.is_whitespace());
+                // `.field`, `$var`, `@format` and `{key: …}` are not calls.
+                let after = chars[i + 1..].iter().find(|c| !c.is_whitespace());
+                let not_a_call = matches!(before, Some('.' | '$' | '@'))
+                    || (after == Some(&':') && !expect_def_name && matches!(before, Some('{' | ',')));
+                if expect_def_name {
+                    expect_def_name = false;
+                    // A definition inside another's body needs its own `;`.
+                    if let Some(outer) = defs.last_mut()
+                        && outer.depth == open.len()
+                    {
+                        // Its body counts as the outer body's (names only).
+                        outer.pending += 1;
+                    } else {
+                        defs.push(Def { name: word, depth: open.len(), pending: 0, mentions: HashSet::new() });
+                    }
+                } else if word == "def" {
+                    expect_def_name = true;
+                } else if !not_a_call {
+                    for def in &mut defs {
+                        def.mentions.insert(word.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(scan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn recursion_and_nesting_are_refused_and_plain_programs_pass() {
+        for ok in [
+            ".a | map(. + 1)",
+            "def inc: . + 1; [.[] | inc]",
+            "def f(g): g | g; f(.+1)",
+            "{map: 1, def_: 2} | .map",
+            r#""\(.a) and \("x(")" | length"#,
+            "def outer: def inner: 1; inner + 2; outer",
+            "reduce .[] as $x (0; . + $x)",
+            "# def f: f;\n.",
+            "[limit(3; repeat(1))]",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("def f: [f]; f", "`f` calls itself"),
+            ("def a: b; def b: a; a", "call each other in a cycle"),
+            ("def f: def g: f; g; f", "calls itself"),
+        ] {
+            let err = check(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let deep = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
+        assert!(check(&deep).unwrap_err().contains("nests deeper than 256 levels"));
+    }
+}
