@@ -3,12 +3,14 @@
 //! Exit codes: 0 success; 1 the workflow ran and failed; 2 usage error or invalid workflow
 //! (nothing ran); 130, 143, 129 interrupted (SIGINT/Ctrl-C, SIGTERM, SIGHUP).
 
-/// A line on stderr. Unlike `eprintln!` it does not panic when stderr is closed: the message
-/// is lost, the exit code still tells.
+/// A line on stderr. Unlike `eprintln!` it does not panic when stderr is closed (the message
+/// is lost, the exit code still tells), and control characters in it — a server's body, a
+/// file's content — are escaped, so outside data cannot drive the terminal.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let text = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", pocket_nodes::printable(&text));
     }};
 }
 

@@ -129,3 +129,17 @@ fn a_spinning_parallel_task_neither_stalls_the_others_nor_outlasts_the_timeout()
     assert!(err.contains("did not finish within 500ms"), "{err}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+#[test]
+fn control_characters_in_an_error_never_reach_the_terminal_raw() {
+    // A program's stderr ends up in the error: it may hold escape codes.
+    let file = write(
+        "escapes.yaml",
+        "name: e\nstart: x\nnodes:\n  - name: x\n    type: exec\n    config:\n      command: sh\n      \
+         args: ['-c', 'printf \"\\033]0;pwned\\007\\033[2Jboom\" >&2; exit 1']\n      allowed_commands: [sh]\n",
+    );
+    let (code, err, _) = run(&file, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("\\u{1b}[2Jboom"), "{err}");
+}

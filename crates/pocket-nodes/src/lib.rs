@@ -26,3 +26,4 @@ pub use limits::SharedLimiters;
 pub use registry::Registry;
 pub use support::process::stop_children;
 pub use support::template::{Template, TemplateError};
+pub use support::text::printable;

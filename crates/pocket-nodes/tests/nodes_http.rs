@@ -156,3 +156,101 @@ async fn retry_after_may_be_an_http_date() {
     assert_eq!(out["body"], "back");
     assert!(started.elapsed() >= Duration::from_millis(900), "waited {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn only_http_urls_and_valid_headers_pass_and_a_bad_rendered_one_is_not_retried() {
+    let found = problems(&http("file:///etc/passwd", ""));
+    assert!(found[0].contains("`config.url`: `file:///etc/passwd` is a `file:` URL; only http and https"), "{found:?}");
+    let found = problems(&http("http://127.0.0.1:9/", "      headers: { 'X Bad': v, 'X-Ok': \"a\\nb\" }"));
+    assert!(
+        found.iter().any(|p| p.contains("`config.headers.X Bad`: `X Bad` is not a valid header name")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|p| p.contains("`config.headers.X-Ok`: is not a valid header value")), "{found:?}");
+    // Rendered at run time: a failure of the workflow, not of the network, so not retried.
+    let err = run(&http("{{.url}}", ""), json!({"url": "file:///etc/passwd"})).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("is a `file:` URL") && !text.contains("attempts"), "{text}");
+    let server = Server::scripted(vec![]).await.unwrap();
+    let err = run(&http(&server.url("/"), "      headers: { X-Name: '{{.v}}' }"), json!({"v": "a\r\nX-Injected: 1"}))
+        .await
+        .unwrap_err();
+    let text = error_text(&err);
+    assert!(
+        text.contains("header `X-Name` renders to a value that cannot be sent") && !text.contains("attempts"),
+        "{text}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn terminal_escapes_in_a_server_body_are_escaped_in_the_error() {
+    let server = Server::scripted(vec![Reply::text(400, "\u{1b}]0;pwned\u{7}\u{1b}[2Jgone")]).await.unwrap();
+    let err = run(&http(&server.url("/"), ""), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+    assert!(text.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2Jgone"), "{text}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_drops_the_request_headers_and_sends_no_referer() {
+    let other = Server::scripted(vec![Reply::text(200, "there")]).await.unwrap();
+    let target = other.url("/landed");
+    let first = Server::start("127.0.0.1:0", move |request| {
+        if request.path.starts_with("/same") {
+            Reply::redirect(302, "/final")
+        } else if request.path.starts_with("/final") {
+            Reply::text(200, "here")
+        } else {
+            Reply::redirect(307, &target)
+        }
+    })
+    .await
+    .unwrap();
+    let headers = "      headers: { Authorization: 'Bearer s3cret', X-Api-Key: k3y, Accept: text/plain }";
+    let out = run(&http(&first.url("/away?token=1"), headers), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "there");
+    let landed = &other.requests()[0];
+    for name in ["authorization", "x-api-key", "referer"] {
+        assert_eq!(landed.header(name), None, "`{name}` reached the other origin: {:?}", landed.headers);
+    }
+    assert_eq!(landed.header("accept"), Some("*/*"), "the node's own `Accept` stayed behind too");
+    assert_eq!(first.requests()[0].header("x-api-key"), Some("k3y"));
+    // Within one origin the headers follow the redirect.
+    let out = run(&http(&first.url("/same"), headers), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "here");
+    let last = first.requests().pop().unwrap();
+    assert_eq!((last.path.as_str(), last.header("x-api-key")), ("/final", Some("k3y")));
+    // A redirect to a non-http URL fails the node.
+    let trap = Server::scripted(vec![Reply::redirect(302, "file:///etc/passwd")]).await.unwrap();
+    let err = run(&http(&trap.url("/"), ""), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("is a `file:` URL"), "{}", error_text(&err));
+}
+
+#[tokio::test]
+async fn an_endless_body_fails_at_max_response_size() {
+    let server = Server::scripted(vec![Reply::endless(200, &"x".repeat(4096))]).await.unwrap();
+    let err = run(&http(&server.url("/"), "      max_response_size: 1MiB"), json!(null)).await.unwrap_err();
+    assert!(
+        error_text(&err).contains("the response body is larger than 1 MiB (`max_response_size`)"),
+        "{}",
+        error_text(&err)
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_allowed_fails_at_once_naming_the_request() {
+    let server =
+        Server::scripted(vec![Reply::text(429, "come back tomorrow").header("Retry-After", "86400")]).await.unwrap();
+    let started = Instant::now();
+    let err = run(&http(&server.url("/"), ""), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(
+        text.contains(
+            "the server asks to wait 24h0m0s before retrying, more than the 5m0s allowed by `max_retry_after`"
+        ),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.requests().len(), 1);
+}

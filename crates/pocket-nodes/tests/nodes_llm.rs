@@ -150,3 +150,25 @@ fn config_refusals_and_shared_rate_limits() {
     let found = problems(&two(900));
     assert!(found[0].contains("node `b`") && found[0].contains("different rate"), "{found:?}");
 }
+
+#[tokio::test]
+async fn a_request_that_can_never_fit_its_token_budget_is_refused() {
+    let server = Server::scripted(vec![completion("never")]).await.unwrap();
+    let found = problems(&llm(
+        &server,
+        "      prompt: hi\n      max_tokens: 100000\n      rate_limit: { tokens_per_minute: 60 }",
+    ));
+    assert!(
+        found[0].contains("`config.max_tokens`: 100000 can never fit the budget of 60 tokens a minute"),
+        "{found:?}"
+    );
+    // A prompt that renders too long for the budget fails at once instead of waiting a day.
+    let yaml =
+        llm(&server, "      prompt: '{{.text}}'\n      max_tokens: 10\n      rate_limit: { tokens_per_minute: 60 }");
+    let started = Instant::now();
+    let err = run(&yaml, json!({"text": "word ".repeat(1000)})).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("more than the whole budget of 60 a minute"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.requests().is_empty());
+}

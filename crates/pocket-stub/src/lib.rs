@@ -53,17 +53,35 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: String,
+    /// Send `body` again and again, chunked, until the client goes away (a server whose
+    /// answer never ends).
+    pub endless: bool,
 }
 
 impl Reply {
     /// A JSON response.
     pub fn json(status: u16, body: Value) -> Self {
-        Reply { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string() }
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string(),
+            endless: false,
+        }
     }
 
     /// A plain-text response.
     pub fn text(status: u16, body: &str) -> Self {
-        Reply { status, headers: vec![("Content-Type".into(), "text/plain".into())], body: body.into() }
+        Reply { status, headers: vec![("Content-Type".into(), "text/plain".into())], body: body.into(), endless: false }
+    }
+
+    /// A response whose body is `chunk` repeated without end.
+    pub fn endless(status: u16, chunk: &str) -> Self {
+        Reply { endless: true, ..Reply::text(status, chunk) }
+    }
+
+    /// A redirect (`301`, `302`, `303`, `307`, `308`) to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Reply::text(status, "").header("Location", location)
     }
 
     /// The same response with one more header.
@@ -159,6 +177,11 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -212,6 +235,23 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
             all.push(request.clone());
         }
         let reply = handler(&request);
+        if reply.endless {
+            let mut head =
+                format!("HTTP/1.1 {} {}\r\nTransfer-Encoding: chunked\r\n", reply.status, reason(reply.status));
+            for (k, v) in &reply.headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            let chunk = format!(
+                "{:x}\r\n{}\r\n",
+                reply.body.len().max(1),
+                if reply.body.is_empty() { " " } else { &reply.body }
+            );
+            loop {
+                stream.write_all(chunk.as_bytes()).await?;
+            }
+        }
         let mut out =
             format!("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n", reply.status, reason(reply.status), reply.body.len());
         for (k, v) in &reply.headers {

@@ -11,8 +11,11 @@ use serde_json::{Map, Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::support::http::{JsonTemplate, client, status_error, transport_error};
-use crate::support::text::Text;
+use crate::support::http::{
+    DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, JsonTemplate, MAX_REDIRECTS, check_scheme, client, parse_url,
+    read_body, status_error, transport_error,
+};
+use crate::support::text::{Text, printable};
 
 /// HTTP methods.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -68,6 +71,16 @@ pub(crate) struct HttpConfig {
     /// A 4xx response fails the node (default true); otherwise it is the output.
     #[serde(default = "yes")]
     fail_on_4xx: bool,
+    /// The largest response body read (bytes, or `10MiB`; default 64 MiB): a larger one fails
+    /// the node.
+    #[serde(default, deserialize_with = "crate::support::de::opt_bytes")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    max_response_size: Option<u64>,
+    /// The longest `Retry-After` wait honoured (a Go duration, default 5m): a server asking for
+    /// longer fails the node, naming its request.
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    max_retry_after: Option<Duration>,
 }
 
 fn yes() -> bool {
@@ -82,6 +95,8 @@ pub(crate) struct Http {
     params: Vec<(String, Text)>,
     body: Option<JsonTemplate>,
     fail_on_4xx: bool,
+    max_response: u64,
+    max_retry_after: Duration,
 }
 
 impl NodeKind for Http {
@@ -106,8 +121,25 @@ impl NodeKind for Http {
         let spec = cx.spec();
         let url = Text::new(spec.name, "url", &config.url)?;
         if let Text::Plain(plain) = &url {
-            reqwest::Url::parse(plain)
-                .map_err(|e| ConfigError::field("url", format!("`{plain}` is not a URL: {e}")))?;
+            parse_url(plain).map_err(|e| ConfigError::field("url", e))?;
+        }
+        // Header names are fixed: check them now; fixed values too (templated ones when sent).
+        let mut bad_headers = Vec::new();
+        for (name, value) in &config.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                bad_headers.push(ConfigError::field(
+                    format!("headers.{name}"),
+                    format!("`{}` is not a valid header name", printable(name)),
+                ));
+            } else if !value.contains("{{") && reqwest::header::HeaderValue::from_str(value).is_err() {
+                bad_headers.push(ConfigError::field(
+                    format!("headers.{name}"),
+                    "is not a valid header value (control characters or a line break)",
+                ));
+            }
+        }
+        if let Some((first, rest)) = bad_headers.split_first() {
+            return Err(ConfigError { also: rest.to_vec(), ..first.clone() });
         }
         let templated = |section: &str, map: BTreeMap<String, String>| -> Result<Vec<(String, Text)>, ConfigError> {
             map.into_iter()
@@ -124,9 +156,74 @@ impl NodeKind for Http {
             params: templated("params", config.params)?,
             body,
             fail_on_4xx: config.fail_on_4xx,
+            max_response: config.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE),
+            max_retry_after: config.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER),
         });
         built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         Ok(built)
+    }
+}
+
+/// The scheme, host and port of `url`: a redirect elsewhere does not carry the request's
+/// own headers.
+fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (url.scheme().to_string(), url.host_str().map(str::to_ascii_lowercase), url.port_or_known_default())
+}
+
+impl Http {
+    /// Send the request, following up to [`MAX_REDIRECTS`] redirects: 301/302/303 continue as a
+    /// GET without a body (HEAD stays HEAD), 307/308 repeat the method and body. A redirect to
+    /// another origin drops every header of the node's `headers:` (credentials such as
+    /// `Authorization` or `X-Api-Key` go only where they were written for); a redirect to a
+    /// non-http(s) URL fails the node.
+    async fn send(
+        &self,
+        what: &str,
+        mut method: reqwest::Method,
+        mut url: reqwest::Url,
+        params: &[(String, String)],
+        headers: &[(String, reqwest::header::HeaderValue)],
+        mut body: Option<Value>,
+    ) -> Result<reqwest::Response, NodeError> {
+        let first = origin(&url);
+        let mut same_origin = true;
+        let mut query = Some(params);
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.client.request(method.clone(), url.clone());
+            if let Some(params) = query.take().filter(|p| !p.is_empty()) {
+                request = request.query(params);
+            }
+            if same_origin {
+                for (name, value) in headers {
+                    request = request.header(name.as_str(), value.clone());
+                }
+            }
+            match &body {
+                Some(Value::String(text)) => request = request.body(text.clone()),
+                Some(json) => request = request.json(json),
+                None => {}
+            }
+            let response = request.send().await.map_err(|e| transport_error(what, &e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(response);
+            }
+            let Some(location) = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()) else {
+                return Ok(response);
+            };
+            let next = response.url().join(location).map_err(|e| {
+                NodeError::fatal_msg(format!("{what}: HTTP {status} to `{}`, not a URL: {e}", printable(location)))
+            })?;
+            check_scheme(&next).map_err(|e| NodeError::fatal_msg(format!("{what}: HTTP {status}: {e}")))?;
+            if matches!(status.as_u16(), 301..=303) && method != reqwest::Method::HEAD {
+                method = reqwest::Method::GET;
+                body = None;
+            }
+            same_origin &= origin(&next) == first;
+            tracing::debug!(request = %what, %status, to = %next, same_origin, "redirect");
+            url = next;
+        }
+        Err(NodeError::fatal_msg(format!("{what}: more than {MAX_REDIRECTS} redirects")))
     }
 }
 
@@ -142,33 +239,34 @@ impl Behaviour for Http {
                 Method::Delete => reqwest::Method::DELETE,
                 Method::Head => reqwest::Method::HEAD,
             };
-            let what = format!("{method} {url}");
-            let parsed =
-                reqwest::Url::parse(&url).map_err(|e| NodeError::fatal_msg(format!("`{url}` is not a URL: {e}")))?;
-            let mut request = self.client.request(method, parsed);
+            let what = format!("{method} {}", printable(&url));
+            // A rendered URL or header that cannot be sent is the workflow's mistake: not retried.
+            let parsed = parse_url(&url).map_err(NodeError::fatal_msg)?;
             let params: Vec<(String, String)> =
                 self.params.iter().map(|(k, v)| Ok((k.clone(), v.render(input)?))).collect::<Result<_, NodeError>>()?;
-            if !params.is_empty() {
-                request = request.query(&params);
-            }
+            let mut headers = Vec::with_capacity(self.headers.len());
             for (name, value) in &self.headers {
-                request = request.header(name, value.render(input)?);
+                let value = value.render(input)?;
+                let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                    NodeError::fatal_msg(format!(
+                        "{what}: header `{name}` renders to a value that cannot be sent (control characters or a \
+                         line break)"
+                    ))
+                })?;
+                headers.push((name.clone(), value));
             }
-            match self.body.as_ref().map(|b| b.render(input)).transpose()? {
-                Some(Value::String(text)) => request = request.body(text),
-                Some(json) => request = request.json(&json),
-                None => {}
-            }
-            let response = request.send().await.map_err(|e| transport_error(&what, &e))?;
+            let body = self.body.as_ref().map(|b| b.render(input)).transpose()?;
+            let response = self.send(&what, method, parsed, &params, &headers, body).await?;
             let status = response.status();
             let headers = response.headers().clone();
             let is_json = headers
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.contains("json"));
-            let text = response.text().await.map_err(|e| transport_error(&what, &e))?;
+            let bytes = read_body(&what, response, self.max_response).await?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             tracing::debug!(request = %what, %status, "http");
-            if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx) {
+            if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after) {
                 return Err(error);
             }
             let body =

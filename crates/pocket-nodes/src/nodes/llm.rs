@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::support::http::{client, status_error, transport_error};
+use crate::support::http::{
+    DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, client, parse_url, read_body, status_error, transport_error,
+};
 use crate::support::text::Text;
 
 /// One message of a conversation.
@@ -78,6 +80,15 @@ pub(crate) struct LlmConfig {
     /// A token budget shared with the run's other `llm` nodes on the same endpoint.
     #[serde(default)]
     rate_limit: Option<RateLimitConfig>,
+    /// The largest reply read (bytes, or `10MiB`; default 64 MiB): a larger one fails the node.
+    #[serde(default, deserialize_with = "crate::support::de::opt_bytes")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    max_response_size: Option<u64>,
+    /// The longest `Retry-After` wait honoured (a Go duration, default 5m): a server asking for
+    /// longer fails the node, naming its request.
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    max_retry_after: Option<Duration>,
 }
 
 pub(crate) struct Llm {
@@ -89,6 +100,10 @@ pub(crate) struct Llm {
     temperature: Option<f64>,
     max_tokens: Option<u64>,
     json_mode: bool,
+    /// `rate_limit.tokens_per_minute`, if any: no request may cost more.
+    budget: Option<u64>,
+    max_response: u64,
+    max_retry_after: Duration,
 }
 
 /// The estimated token cost of a request (the prepared body): prompt characters / 4 plus the
@@ -132,7 +147,7 @@ impl NodeKind for Llm {
         }
         let base = config.base_url.unwrap_or_else(|| "https://api.openai.com/v1".into());
         let url = format!("{}/chat/completions", base.trim_end_matches('/'));
-        reqwest::Url::parse(&url).map_err(|e| ConfigError::field("base_url", format!("`{base}` is not a URL: {e}")))?;
+        parse_url(&url).map_err(|e| ConfigError::field("base_url", e))?;
         let mut messages = Vec::new();
         if let Some(system) = &config.system {
             messages.push(("system".to_string(), Text::new(spec.name, "system", system)?));
@@ -159,7 +174,20 @@ impl NodeKind for Llm {
         {
             return Err(ConfigError::field("temperature", "must be between 0 and 2"));
         }
+        if let (Some(limit), Some(max_tokens)) = (&config.rate_limit, config.max_tokens)
+            && max_tokens > limit.tokens_per_minute
+        {
+            return Err(ConfigError::field(
+                "max_tokens",
+                format!(
+                    "{max_tokens} can never fit the budget of {} tokens a minute (`rate_limit.tokens_per_minute`): \
+                     every request would wait forever",
+                    limit.tokens_per_minute
+                ),
+            ));
+        }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(60))).map_err(ConfigError::whole)?;
+        let budget = config.rate_limit.as_ref().map(|l| l.tokens_per_minute);
         let mut built = super::built(Llm {
             client,
             url,
@@ -169,6 +197,9 @@ impl NodeKind for Llm {
             temperature: config.temperature,
             max_tokens: config.max_tokens,
             json_mode: config.json,
+            budget,
+            max_response: config.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE),
+            max_retry_after: config.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER),
         });
         built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         if let Some(limit) = config.rate_limit {
@@ -210,6 +241,15 @@ impl Behaviour for Llm {
         if self.json_mode {
             body["response_format"] = json!({"type": "json_object"});
         }
+        if let Some(budget) = self.budget {
+            let cost = u64::from(estimated_tokens(&body));
+            if cost > budget {
+                return Err(NodeError::fatal_msg(format!(
+                    "this request needs about {cost} tokens, more than the whole budget of {budget} a minute \
+                     (`rate_limit.tokens_per_minute`): it could never be sent"
+                )));
+            }
+        }
         Ok(body)
     }
 
@@ -226,8 +266,15 @@ impl Behaviour for Llm {
             let response = call.send().await.map_err(|e| transport_error(&what, &e))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let text = response.text().await.map_err(|e| transport_error(&what, &e))?;
-            if let Some(error) = status_error(&what, status, &headers, &text, true) {
+            let bytes = read_body(&what, response, self.max_response).await?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if status.is_redirection() {
+                return Err(NodeError::fatal_msg(format!(
+                    "{what}: HTTP {status}: the endpoint redirects (redirects are not followed for `llm`; use the \
+                     final URL in `base_url`)"
+                )));
+            }
+            if let Some(error) = status_error(&what, status, &headers, &text, true, self.max_retry_after) {
                 return Err(error);
             }
             let reply: Value = serde_json::from_str(&text)

@@ -8,7 +8,8 @@ use pocket::NodeError;
 use serde_json::{Map, Value};
 
 use crate::kind::ConfigError;
-use crate::support::text::Text;
+use crate::support::text::{Text, printable};
+use crate::support::time::go_duration;
 
 /// Install the process's TLS crypto provider (ring) once.
 pub(crate) fn tls() {
@@ -18,14 +19,65 @@ pub(crate) fn tls() {
     });
 }
 
-/// An HTTP client with a request timeout.
+/// The longest wait a server may ask for (`Retry-After`) unless a node's `max_retry_after`
+/// says otherwise; a longer request fails the node, naming it.
+pub(crate) const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// The largest response body read unless a node's `max_response_size` says otherwise.
+pub(crate) const DEFAULT_MAX_RESPONSE: u64 = 64 << 20;
+
+/// The most redirects followed for one request.
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// An HTTP client with a request timeout. It follows no redirects and sends no `Referer`:
+/// the `http` node follows redirects itself, so that it can drop the request's own headers
+/// when a redirect leads to another origin.
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     tls();
     reqwest::Client::builder()
         .timeout(timeout)
         .user_agent(concat!("pocket/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .build()
         .map_err(|e| format!("cannot create the HTTP client: {e}"))
+}
+
+/// Only `http` and `https` URLs are requested (not `file:`, `ftp:`, `data:`, …).
+pub(crate) fn check_scheme(url: &reqwest::Url) -> Result<(), String> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(format!("`{url}` is a `{other}:` URL; only http and https are requested")),
+    }
+}
+
+/// A URL that parses and is http(s).
+pub(crate) fn parse_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("`{}` is not a URL: {e}", printable(text)))?;
+    check_scheme(&url)?;
+    Ok(url)
+}
+
+/// Read a response's body, at most `cap` bytes (a longer one fails, named, without reading it
+/// all).
+pub(crate) async fn read_body(what: &str, mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, NodeError> {
+    let too_large = || {
+        NodeError::fatal_msg(format!(
+            "{what}: the response body is larger than {} (`max_response_size`)",
+            crate::support::de::show_bytes(cap)
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(what, &e))? {
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A JSON value whose strings may be templates.
@@ -84,19 +136,28 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 }
 
 /// A response status as the error it is, if it is one: 429 and 5xx are retryable (429 and 503
-/// waiting at least `Retry-After`), 4xx is not.
+/// waiting at least `Retry-After`, if that is at most `max_retry_after`; a longer request
+/// fails the node), 4xx is not. The body's start is quoted, control characters escaped.
 pub(crate) fn status_error(
     what: &str,
     status: reqwest::StatusCode,
     headers: &reqwest::header::HeaderMap,
     body: &str,
     fail_on_4xx: bool,
+    max_retry_after: Duration,
 ) -> Option<NodeError> {
     let snippet: String = body.chars().take(300).collect();
+    let snippet = printable(&snippet);
     let message =
         format!("{what}: HTTP {status}{}", if snippet.is_empty() { String::new() } else { format!(": {snippet}") });
     if status.as_u16() == 429 || status.is_server_error() {
         return Some(match retry_after(headers) {
+            Some(after) if after > max_retry_after => NodeError::fatal_msg(format!(
+                "{message} (the server asks to wait {} before retrying, more than the {} allowed by \
+                 `max_retry_after`)",
+                go_duration(after),
+                go_duration(max_retry_after)
+            )),
             Some(after) => NodeError::throttled(message, after),
             None => NodeError::retryable(message),
         });
@@ -118,6 +179,6 @@ pub(crate) fn transport_error(what: &str, e: &reqwest::Error) -> NodeError {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    let message = format!("{what}: {kind}: {cause}");
+    let message = format!("{what}: {kind}: {}", printable(&cause.to_string()));
     NodeError::retryable(message)
 }

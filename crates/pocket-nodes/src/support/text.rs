@@ -71,3 +71,29 @@ pub(crate) fn max_nesting(expression: &str) -> usize {
     }
     deepest
 }
+
+/// `text` safe to print on a terminal: control characters other than newline and tab (the
+/// escape codes that clear a screen or set a window title among them) written as `\u{…}`.
+/// For everything printed from outside data: server bodies, program output, file contents.
+///
+/// ```
+/// assert_eq!(pocket_nodes::printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\n");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(
+                |c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        c.escape_unicode().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                },
+            )
+            .collect(),
+    )
+}

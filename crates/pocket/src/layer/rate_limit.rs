@@ -109,11 +109,18 @@ impl RateLimiter {
     /// Wait until `cost` tokens are available and take them. Cancel-safe: dropping the future
     /// before it completes returns the reservation.
     pub async fn acquire(&self, cost: u32) {
+        self.acquire_noting(cost, |_| {}).await;
+    }
+
+    /// [`acquire`](Self::acquire), telling `waiting` how long it will wait first (when it
+    /// waits at all).
+    pub(crate) async fn acquire_noting(&self, cost: u32, waiting: impl FnOnce(Duration)) {
         let cost = f64::from(cost);
         let wait = self.reserve(cost);
         if wait.is_zero() {
             return;
         }
+        waiting(wait);
         let mut refund = Refund { limiter: self, cost, armed: true };
         tokio::time::sleep(wait).await;
         refund.armed = false;
@@ -230,7 +237,12 @@ impl<N: Node, C: Cost<N::Prep>> AroundExec<N> for RateLimit<C> {
         tokio::select! {
             biased;
             () = ctx.cancelled() => return Err(NodeError::cancelled()),
-            () = self.limiter.acquire(cost) => {}
+            () = self.limiter.acquire_noting(cost, |wait| {
+                // A long wait is worth knowing about (`-v`): it looks like a hang otherwise.
+                if wait > Duration::from_secs(1) {
+                    tracing::info!(node = ctx.node(), cost, ?wait, "waiting for the rate limit");
+                }
+            }) => {}
         }
         inner.exec(ctx, prep).await
     }
