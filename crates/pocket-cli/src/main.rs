@@ -41,8 +41,8 @@ struct Cli {
     /// No progress line and no warnings on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Programs `exec` nodes may run, besides their own `allowed_commands` (comma-separated,
-    /// repeatable): `--allow-exec ls,echo`.
+    /// Programs `exec` nodes may run (comma-separated, repeatable): `--allow-exec ls,echo`.
+    /// Nothing runs without it; a node's own `allowed_commands` can only narrow the list.
     #[arg(long, global = true, value_delimiter = ',', value_name = "PROGRAMS")]
     allow_exec: Vec<String>,
     /// How results are printed.

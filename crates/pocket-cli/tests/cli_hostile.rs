@@ -138,7 +138,7 @@ fn control_characters_in_an_error_never_reach_the_terminal_raw() {
         "name: e\nstart: x\nnodes:\n  - name: x\n    type: exec\n    config:\n      command: sh\n      \
          args: ['-c', 'printf \"\\033]0;pwned\\007\\033[2Jboom\" >&2; exit 1']\n      allowed_commands: [sh]\n",
     );
-    let (code, err, _) = run(&file, &[]);
+    let (code, err, _) = run(&file, &["--allow-exec", "sh"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
     assert!(err.contains("\\u{1b}[2Jboom"), "{err}");

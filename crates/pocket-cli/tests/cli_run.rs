@@ -284,7 +284,7 @@ fn ctrl_c_also_stops_the_programs_an_exec_node_started() {
             marker.display()
         ),
     );
-    let child = command(&["run", file.to_str().unwrap()])
+    let child = command(&["run", file.to_str().unwrap(), "--allow-exec", "sh"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

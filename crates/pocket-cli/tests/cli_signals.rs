@@ -37,7 +37,7 @@ fn workflow(name: &str, rest: &str) -> (PathBuf, PathBuf) {
 }
 
 fn start(file: &std::path::Path, extra: &[&str]) -> Child {
-    let mut args = vec!["run", file.to_str().unwrap()];
+    let mut args = vec!["run", file.to_str().unwrap(), "--allow-exec", "sh"];
     args.extend_from_slice(extra);
     command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pocket starts")
 }

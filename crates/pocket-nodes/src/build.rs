@@ -29,8 +29,8 @@ pub struct WorkflowError {
 pub struct BuildOptions<'a> {
     /// The directory relative paths in configs are resolved against (the workflow file's).
     pub base_dir: &'a Path,
-    /// Programs `exec` nodes may start besides their own `allowed_commands`
-    /// (`pocket run --allow-exec`).
+    /// Programs `exec` nodes may start (`pocket run --allow-exec`): nothing runs otherwise, and
+    /// a node's own `allowed_commands` can only narrow the list.
     pub allow_exec: &'a [String],
     /// The token buckets the run's nodes share (`None`: a new set for this graph, so two
     /// workflows never share a budget unless given the same set).
@@ -43,7 +43,8 @@ impl<'a> BuildOptions<'a> {
         BuildOptions { base_dir, allow_exec: &[], limiters: None }
     }
 
-    /// Programs `exec` nodes may start besides their own `allowed_commands`.
+    /// Programs `exec` nodes may start (nothing runs otherwise; a node's own `allowed_commands`
+    /// can only narrow the list).
     #[must_use]
     pub fn allow_exec(mut self, programs: &'a [String]) -> Self {
         self.allow_exec = programs;

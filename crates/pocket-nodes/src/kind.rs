@@ -53,8 +53,8 @@ pub struct NodeSpec<'a> {
     pub config: &'a Map<String, Value>,
     /// Where relative paths (template files, schema files, `file` nodes' base) are resolved.
     pub base_dir: &'a Path,
-    /// Programs the run allows `exec` nodes to start (`pocket run --allow-exec`), besides
-    /// each node's own `allowed_commands`.
+    /// Programs the run allows `exec` nodes to start (`pocket run --allow-exec`); a node's own
+    /// `allowed_commands` can only narrow the list.
     pub allow_exec: &'a [String],
 }
 

@@ -242,7 +242,7 @@ async fn exec_with(config: &str, allow: &[&str], input: Value) -> Result<Value, 
 async fn exec_runs_an_allowed_program_without_a_shell() {
     let out = exec_with(
         "      command: echo\n      args: ['hi {{.who}}', '$HOME;', '*']\n      allowed_commands: [echo]",
-        &[],
+        &["echo", "ls"],
         json!({"who": "ada"}),
     )
     .await
@@ -267,12 +267,17 @@ async fn exec_refuses_programs_nobody_allowed() {
     let err = exec_with("      command: rm\n      args: ['-rf', '/tmp/nothing']", &[], json!(null)).await.unwrap_err();
     assert!(
         err.contains(
-            "`rm` is not allowed to run: list it in the node's `allowed_commands`, or run with `--allow-exec rm`"
+            "`rm` is not allowed to run: run with `--allow-exec rm` (a workflow's own `allowed_commands` can only narrow what the run allows)"
         ),
         "{err}"
     );
-    let err = exec_with("      command: rm\n      allowed_commands: [echo]", &["ls"], json!(null)).await.unwrap_err();
-    assert!(err.contains("not allowed"), "{err}");
+    // A workflow cannot allow itself a program the run did not allow...
+    let err = exec_with("      command: sh\n      allowed_commands: [sh]", &[], json!(null)).await.unwrap_err();
+    assert!(err.contains("`sh` is not allowed to run"), "{err}");
+    // ...it can only narrow the run's list.
+    let err =
+        exec_with("      command: ls\n      allowed_commands: [echo]", &["ls", "echo"], json!(null)).await.unwrap_err();
+    assert!(err.contains("`ls` is not in the node's `allowed_commands`"), "{err}");
     // Another program that happens to share an allowed name is not allowed.
     let dir = scratch("fake-echo");
     let fake = dir.join("echo");
@@ -298,13 +303,8 @@ async fn a_failing_program_is_an_error_unless_allowed_to_fail() {
     assert!(err.contains("`sh` exited with status 3 (set `allow_failure: true` to go on): oops"), "{err}");
     let out = exec_with(&format!("{config}\n      allow_failure: true"), &["sh"], json!(null)).await.unwrap();
     assert_eq!((out["exit_code"].clone(), out["stderr"].clone()), (json!(3), json!("oops\n")));
-    let err = exec_with(
-        "      command: no-such-program-here\n      allowed_commands: [no-such-program-here]",
-        &[],
-        json!(null),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        exec_with("      command: no-such-program-here", &["no-such-program-here"], json!(null)).await.unwrap_err();
     assert!(err.contains("`no-such-program-here` is not found"), "{err}");
 }
 

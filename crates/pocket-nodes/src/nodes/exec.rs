@@ -31,8 +31,8 @@ pub(crate) struct ExecConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
-    /// Programs this node may run. The program must be allowed here or by the run
-    /// (`pocket run --allow-exec`).
+    /// Programs this node may run, out of those the run allows (`pocket run --allow-exec`):
+    /// it narrows the run's list, it cannot add to it.
     #[serde(default)]
     allowed_commands: Vec<String>,
     /// Environment variables added to (or replacing those of) the inherited environment.
@@ -106,15 +106,22 @@ impl NodeKind for Exec {
             return Err(ConfigError::field("command", "must name a program"));
         }
         let base = spec.base_dir;
-        let allowed = is_allowed(&config.command, &config.allowed_commands, base)
-            || is_allowed(&config.command, spec.allow_exec, base);
-        if !allowed {
+        // The run decides what may run (`--allow-exec`); a workflow file cannot allow itself a
+        // program. Its own `allowed_commands` can only narrow that list for one node.
+        if !is_allowed(&config.command, spec.allow_exec, base) {
             return Err(ConfigError::field(
                 "command",
                 format!(
-                    "`{0}` is not allowed to run: list it in the node's `allowed_commands`, or run with `--allow-exec {0}`",
+                    "`{0}` is not allowed to run: run with `--allow-exec {0}` (a workflow's own `allowed_commands` \
+                     can only narrow what the run allows)",
                     config.command
                 ),
+            ));
+        }
+        if !config.allowed_commands.is_empty() && !is_allowed(&config.command, &config.allowed_commands, base) {
+            return Err(ConfigError::field(
+                "command",
+                format!("`{}` is not in the node's `allowed_commands`", config.command),
             ));
         }
         let Some(program) = which(&config.command, base) else {
