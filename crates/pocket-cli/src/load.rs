@@ -6,7 +6,7 @@ use std::path::Path;
 use pocket::Graph;
 use pocket::error::BuildWarning;
 use pocket_nodes::{BuildOptions, Registry, build_graph, check_nodes};
-use pocket_yaml::{LoadError, Problem, ProblemKind, Severity, Workflow, expand_env, parse_workflow};
+use pocket_yaml::{LoadError, Problem, ProblemKind, Severity, Workflow, parse_workflow_with_env};
 use serde_json::{Value, json};
 
 /// A workflow file, parsed and built.
@@ -51,7 +51,7 @@ impl Failed {
     }
 }
 
-/// Load `file`: read it, expand `${VAR}`s, parse and validate it, build every node. Warnings
+/// Load `file`: read it, parse it (`${VAR}`s expanded in its values), validate it, build every node. Warnings
 /// are printed unless `quiet`. A file with problems in several places (its structure, node
 /// types, configs) gets them all in one list.
 pub(crate) fn load(registry: &Registry, file: &Path, quiet: bool, allow_exec: &[String]) -> Result<Loaded, Failed> {
@@ -67,11 +67,10 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
     let origin = file.display().to_string();
     let source = std::fs::read_to_string(file)
         .map_err(|e| Failed::one(&origin, Problem::error(ProblemKind::Io, format!("cannot read {origin}: {e}"))))?;
-    let source = expand_env(&source, |name| std::env::var(name).ok())
-        .map_err(|e| Failed::one(&origin, Problem::error(ProblemKind::Syntax, e.to_string())))?;
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let options = BuildOptions::new(base_dir).allow_exec(allow_exec);
-    let workflow = match parse_workflow(&source, &origin) {
+    let env = |name: &str| std::env::var(name).ok();
+    let workflow = match parse_workflow_with_env(&source, &origin, &env) {
         Ok(workflow) => workflow,
         Err(LoadError::Syntax { position, message, .. }) => {
             let mut problem = Problem::error(ProblemKind::Syntax, message);

@@ -47,7 +47,26 @@ fn environment_variables_are_expanded_or_named_when_missing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = pocket(&["validate", file.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("line 5: environment variable `POCKET_TEST_MODEL` is not set"));
+    assert!(
+        text(&out.stderr).contains("5:11: environment variable `POCKET_TEST_MODEL` is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_variable_stays_one_value_and_comments_are_not_expanded() {
+    // The variable's value is YAML that would add an `exec` node allowing itself `sh`: it
+    // stays the text of one message.
+    let file = write(
+        "inject.yaml",
+        "name: i\nstart: a\nnodes:\n  # ${POCKET_TEST_UNSET_IN_COMMENT}\n  - name: a\n    type: echo\n    config:\n      message: ${POCKET_TEST_MODEL}\n",
+    );
+    let evil = "hi\n  - name: evil\n    type: exec\n    config: { command: sh, allowed_commands: [sh] }";
+    let out = pocket(&["run", file.to_str().unwrap(), "-o", "json"], &[("POCKET_TEST_MODEL", evil)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let output: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(output["message"], evil, "one node ran, its message the variable's text");
 }
 
 #[test]

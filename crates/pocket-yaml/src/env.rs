@@ -1,4 +1,11 @@
-//! `${VAR}` and `${VAR:-default}` expansion in workflow files.
+//! `${VAR}` and `${VAR:-default}` expansion in workflow files: inside the string values of the
+//! parsed file only, so a variable's value stays one value — it can never add keys, nodes or
+//! list items, and references in comments or keys are never looked at.
+
+use serde_json::Value;
+
+use crate::located::Located;
+use crate::workflow::Position;
 
 /// A `${...}` reference that cannot be expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +89,62 @@ pub fn expand_env(source: &str, lookup: impl Fn(&str) -> Option<String>) -> Resu
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Where a variable is looked up.
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A reference that could not be expanded: the message (without a line) and where it is.
+pub(crate) type Unexpanded = (String, Position);
+
+fn expand_string(text: &mut String, at: Position, env: Lookup<'_>, problems: &mut Vec<Unexpanded>) {
+    if !text.contains('$') {
+        return;
+    }
+    match expand_env(text, env) {
+        Ok(expanded) => *text = expanded,
+        Err(e) => {
+            let (line, message) = match e {
+                ExpandError::Unset { name, line } => (
+                    line,
+                    format!("environment variable `{name}` is not set (give a default with `${{{name}:-value}}`)"),
+                ),
+                ExpandError::Malformed { text, line } => (line, format!("malformed variable reference `{text}`")),
+            };
+            // A reference on a later line of a multi-line string is that many lines further.
+            let at = if line > 1 { Position { line: at.line + line as u64 - 1, column: 1 } } else { at };
+            problems.push((message, at));
+        }
+    }
+}
+
+/// Expand the strings inside `value` (found at `at`), not its keys.
+pub(crate) fn expand_value(value: &mut Value, at: Position, env: Lookup<'_>, problems: &mut Vec<Unexpanded>) {
+    match value {
+        Value::String(text) => expand_string(text, at, env, problems),
+        Value::Array(items) => items.iter_mut().for_each(|item| expand_value(item, at, env, problems)),
+        Value::Object(map) => map.values_mut().for_each(|item| expand_value(item, at, env, problems)),
+        _ => {}
+    }
+}
+
+/// Expand the strings inside `value` (found at `at`), each part at its own position.
+pub(crate) fn expand_located(value: &mut Located, at: Position, env: Lookup<'_>, problems: &mut Vec<Unexpanded>) {
+    match value {
+        Located::Scalar(scalar) => expand_value(scalar, at, env, problems),
+        Located::Seq(items) => {
+            for item in items {
+                let at = crate::workflow::at(item);
+                expand_located(&mut item.value, at, env, problems);
+            }
+        }
+        Located::Map(entries) => {
+            for (_, item) in entries {
+                let at = crate::workflow::at(item);
+                expand_located(&mut item.value, at, env, problems);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

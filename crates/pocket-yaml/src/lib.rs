@@ -25,7 +25,7 @@ pub use retry::{RETRY_KEYS, RetrySpec};
 pub use value::describe;
 pub use workflow::{
     BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, ProblemKind, Severity, Workflow,
-    closest, did_you_mean, parse_workflow,
+    closest, did_you_mean, parse_workflow, parse_workflow_with_env,
 };
 
 /// Parse a YAML (or JSON) document into a JSON value.

@@ -59,8 +59,11 @@ pub enum Severity {
 pub enum ProblemKind {
     /// The file cannot be read.
     Io,
-    /// The file is not valid YAML, or an environment variable it names is not set.
+    /// The file is not valid YAML.
     Syntax,
+    /// A `${VAR}` in a value names a variable that is not set (and has no default), or is
+    /// malformed.
+    Environment,
     /// A key nobody reads (a warning at the top and node level, as the original ignored them;
     /// an error inside settings such as `retry`).
     UnknownKey,
@@ -409,6 +412,88 @@ fn syntax_message(text: &str) -> String {
 /// assert!(err.to_string().contains("at least one node"));
 /// ```
 pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError> {
+    parse(source, origin, None)
+}
+
+/// [`parse_workflow`], with `${VAR}` and `${VAR:-default}` in the file's string values
+/// replaced by `env(VAR)` (see [`expand_env`](crate::expand_env) for the syntax). Only values
+/// are expanded, after the YAML is parsed: a variable's value stays one string (it cannot add
+/// keys, nodes or list items, and YAML in it is not read), and references in comments and keys
+/// are never looked at.
+///
+/// # Errors
+///
+/// As [`parse_workflow`]; a reference to a variable that is not set (and has no default) is a
+/// [`ProblemKind::Environment`] problem at the value's position.
+///
+/// # Examples
+///
+/// ```
+/// let source = "name: demo\nstart: hi\nnodes:\n  - name: hi\n    type: echo\n    config:\n      message: ${GREETING}\n";
+/// let env = |name: &str| (name == "GREETING").then(|| "hi\n  - name: evil".to_string());
+/// let workflow = pocket_yaml::parse_workflow_with_env(source, "demo.yaml", &env).unwrap();
+/// assert_eq!(workflow.nodes.len(), 1);
+/// assert_eq!(workflow.nodes[0].config["message"], "hi\n  - name: evil");
+/// ```
+pub fn parse_workflow_with_env(
+    source: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Workflow, LoadError> {
+    parse(source, origin, Some(env))
+}
+
+/// Expand `${VAR}`s in every string value of the raw file, each at its position.
+fn expand_raw(raw: &mut RawWorkflow, env: crate::env::Lookup<'_>, report: &mut Report) {
+    use crate::env::{expand_located, expand_value};
+    let mut problems = Vec::new();
+    for spanned in [&mut raw.name, &mut raw.metadata, &mut raw.start].into_iter().flatten() {
+        let at = at(spanned);
+        expand_value(&mut spanned.value, at, env, &mut problems);
+    }
+    for value in [&mut raw.description, &mut raw.version].into_iter().flatten() {
+        expand_value(value, Position::default(), env, &mut problems);
+    }
+    let nodes = raw.nodes.as_mut().map(|n| n.value.iter_mut()).into_iter().flatten();
+    for node in nodes {
+        let position = at(node);
+        let node = &mut node.value;
+        if let Some(name) = &mut node.name {
+            expand_value(name, position, env, &mut problems);
+        }
+        for spanned in [
+            &mut node.kind,
+            &mut node.retry,
+            &mut node.timeout,
+            &mut node.circuit_breaker,
+            &mut node.cache,
+            &mut node.fallback,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let at = at(spanned);
+            expand_value(&mut spanned.value, at, env, &mut problems);
+        }
+        if let Some(config) = &mut node.config {
+            let at = at(config);
+            expand_located(&mut config.value, at, env, &mut problems);
+        }
+    }
+    for connection in raw.connections.iter_mut().flatten() {
+        let position = at(connection);
+        let c = &mut connection.value;
+        for value in [&mut c.from, &mut c.to, &mut c.action].into_iter().flatten() {
+            expand_value(value, position, env, &mut problems);
+        }
+    }
+    for (message, position) in problems {
+        let position = (position != Position::default()).then_some(position);
+        report.problem(ProblemKind::Environment, position, None, None, message);
+    }
+}
+
+fn parse(source: &str, origin: &str, env: Option<crate::env::Lookup<'_>>) -> Result<Workflow, LoadError> {
     let syntax = |e: serde_saphyr::Error| LoadError::Syntax {
         origin: origin.to_string(),
         position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
@@ -420,7 +505,11 @@ pub fn parse_workflow(source: &str, origin: &str) -> Result<Workflow, LoadError>
         serde_ignored::deserialize(de, |path| ignored.extend(segments(&path)))
     })
     .map_err(syntax)?;
+    let mut raw = raw;
     let mut report = Report { problems: Vec::new(), warnings: Vec::new() };
+    if let Some(env) = env {
+        expand_raw(&mut raw, env, &mut report);
+    }
     unknown_keys(&ignored, &raw, &mut report);
 
     let name = match &raw.name {
