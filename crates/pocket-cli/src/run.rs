@@ -77,8 +77,9 @@ fn read_input(args: &RunArgs) -> Result<Value, ()> {
         }
         (None, None) => return Ok(Value::Null),
     };
-    serde_json::from_str(&text).map_err(|e| {
-        say!("error: {what}: not valid JSON: {e}");
+    pocket_yaml::json_exact(&text).map_err(|e| match e {
+        pocket_yaml::JsonError::Syntax(e) => say!("error: {what}: not valid JSON: {e}"),
+        other => say!("error: {what}: {other}"),
     })
 }
 

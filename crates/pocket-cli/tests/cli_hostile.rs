@@ -143,3 +143,30 @@ fn control_characters_in_an_error_never_reach_the_terminal_raw() {
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
     assert!(err.contains("\\u{1b}[2Jboom"), "{err}");
 }
+
+#[test]
+fn integers_beyond_64_bits_are_refused_never_rounded() {
+    let file = transform("numbers", ".x");
+    // The largest 64-bit integers pass exactly.
+    let out = pocket(&["run", file.to_str().unwrap(), "-o", "json", "--input", r#"{"x": 18446744073709551615}"#], &[]);
+    assert_eq!(text(&out.stdout).trim(), "18446744073709551615");
+    let out = pocket(&["run", file.to_str().unwrap(), "--input", r#"{"x": 123456789012345678901234567890}"#], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("--input: line 1, column 7: the integer 123456789012345678901234567890 does not fit in 64 bits"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, err, _) = run(&transform("jq-big", "12345678901234567890123 + 0"), &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("does not fit in 64 bits"), "{err}");
+    let file = write(
+        "yaml-big.yaml",
+        "name: y\nstart: p\nnodes:\n  - name: p\n    type: parallel\n    config:\n      tasks:\n        - name: t\n          type: echo\n          input: 123456789012345678901234567890\n          config: { message: '123456789012345678901234567890' }\n",
+    );
+    let (code, err, _) = run(&file, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("10:18: the integer 123456789012345678901234567890 does not fit in 64 bits"), "{err}");
+    assert!(!err.contains("11:"), "a quoted one is a string: {err}");
+}

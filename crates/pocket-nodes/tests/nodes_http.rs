@@ -254,3 +254,21 @@ async fn a_retry_after_longer_than_allowed_fails_at_once_naming_the_request() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_json_body_with_an_integer_beyond_64_bits_fails_instead_of_rounding() {
+    let server = Server::scripted(vec![Reply::json(200, json!({"ok": true})), Reply::text(200, "")]).await.unwrap();
+    run(&http(&server.url("/"), ""), json!(null)).await.unwrap();
+    let big = Server::scripted(vec![Reply {
+        body: r#"{"id": 123456789012345678901234567890}"#.into(),
+        ..Reply::json(200, json!(null))
+    }])
+    .await
+    .unwrap();
+    let err = run(&http(&big.url("/"), ""), json!(null)).await.unwrap_err();
+    assert!(
+        error_text(&err).contains("the integer 123456789012345678901234567890 does not fit in 64 bits"),
+        "{}",
+        error_text(&err)
+    );
+}

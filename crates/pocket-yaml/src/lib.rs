@@ -22,7 +22,7 @@ mod workflow;
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_duration, parse_duration};
 pub use env::{ExpandError, expand_env};
 pub use retry::{RETRY_KEYS, RetrySpec};
-pub use value::describe;
+pub use value::{JsonError, describe, json_exact};
 pub use workflow::{
     BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, ProblemKind, Severity, Workflow,
     closest, did_you_mean, parse_workflow, parse_workflow_with_env,

@@ -443,6 +443,38 @@ pub fn parse_workflow_with_env(
     parse(source, origin, Some(env))
 }
 
+/// Refuse plain integers beyond 64 bits: the YAML reader would silently make them the nearest
+/// float. Only files with such a long run of digits are looked at again (the reader's own
+/// event parser, which tells a plain `123…` from a quoted one).
+fn large_integers(source: &str, report: &mut Report) {
+    let long_digits = source.as_bytes().windows(19).any(|w| w.iter().all(u8::is_ascii_digit));
+    if !long_digits {
+        return;
+    }
+    for event in granit_parser::Parser::new_from_str(source) {
+        let Ok((granit_parser::Event::Scalar(text, granit_parser::ScalarStyle::Plain, _, None), span)) = event else {
+            continue;
+        };
+        let t = text.trim();
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && t.parse::<i64>().is_err()
+            && t.parse::<u64>().is_err()
+        {
+            let at = Position { line: span.start.line() as u64, column: span.start.col() as u64 + 1 };
+            let shown: String = t.chars().take(40).collect();
+            report.problem(
+                ProblemKind::Invalid,
+                Some(at),
+                None,
+                None,
+                format!("the integer {shown} does not fit in 64 bits and would lose precision; quote it to keep it as a string"),
+            );
+        }
+    }
+}
+
 /// Expand `${VAR}`s in every string value of the raw file, each at its position.
 fn expand_raw(raw: &mut RawWorkflow, env: crate::env::Lookup<'_>, report: &mut Report) {
     use crate::env::{expand_located, expand_value};
@@ -507,6 +539,7 @@ fn parse(source: &str, origin: &str, env: Option<crate::env::Lookup<'_>>) -> Res
     .map_err(syntax)?;
     let mut raw = raw;
     let mut report = Report { problems: Vec::new(), warnings: Vec::new() };
+    large_integers(source, &mut report);
     if let Some(env) = env {
         expand_raw(&mut raw, env, &mut report);
     }

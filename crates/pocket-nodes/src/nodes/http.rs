@@ -269,8 +269,17 @@ impl Behaviour for Http {
             if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after) {
                 return Err(error);
             }
-            let body =
-                if is_json { serde_json::from_str(&text).unwrap_or(Value::String(text)) } else { Value::String(text) };
+            // A JSON body is parsed (a body that only claims to be JSON stays text); a number it
+            // holds that cannot be kept exactly fails the node rather than change.
+            let body = if is_json {
+                match pocket_yaml::json_exact(&text) {
+                    Ok(json) => json,
+                    Err(pocket_yaml::JsonError::Syntax(_)) => Value::String(text),
+                    Err(e) => return Err(NodeError::fatal_msg(format!("{what}: the response body: {e}"))),
+                }
+            } else {
+                Value::String(text)
+            };
             let mut header_map = Map::new();
             for (name, value) in &headers {
                 let entry = header_map.entry(name.as_str().to_string()).or_insert_with(|| Value::Array(Vec::new()));

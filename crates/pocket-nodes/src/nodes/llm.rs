@@ -277,7 +277,7 @@ impl Behaviour for Llm {
             if let Some(error) = status_error(&what, status, &headers, &text, true, self.max_retry_after) {
                 return Err(error);
             }
-            let reply: Value = serde_json::from_str(&text)
+            let reply: Value = pocket_yaml::json_exact(&text)
                 .map_err(|e| NodeError::retryable(format!("{what}: the endpoint's answer is not JSON ({e})")))?;
             let choice = &reply["choices"][0];
             let Some(content) = choice["message"]["content"].as_str() else {
@@ -289,7 +289,7 @@ impl Behaviour for Llm {
             });
             let mut out = json!({"text": content, "usage": usage, "model": reply["model"], "finish_reason": choice["finish_reason"]});
             if self.json_mode {
-                let parsed: Value = serde_json::from_str(unfenced(content)).map_err(|e| {
+                let parsed: Value = pocket_yaml::json_exact(unfenced(content)).map_err(|e| {
                     let snippet: String = content.chars().take(200).collect();
                     // Models sometimes stray from JSON: asking again can help, so retryable.
                     NodeError::retryable(format!("the model's reply is not JSON ({e}): {snippet}"))

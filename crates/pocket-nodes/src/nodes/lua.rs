@@ -136,7 +136,7 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
     )?;
     globals.set(
         "json_decode",
-        lua.create_function(move |lua, text: String| match serde_json::from_str::<Value>(&text) {
+        lua.create_function(move |lua, text: String| match pocket_yaml::json_exact(&text) {
             Ok(json) => Ok((to_lua(lua, &json, &mt)?, None)),
             Err(e) => Ok((mlua::Nil, Some(e.to_string()))),
         })?,

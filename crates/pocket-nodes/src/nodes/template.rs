@@ -88,7 +88,7 @@ impl Behaviour for TemplateNode {
                 let text = template.render_until(&input, Some(stop)).map_err(NodeError::fatal)?;
                 match format {
                     OutputFormat::String => Ok(Value::String(text)),
-                    OutputFormat::Json => serde_json::from_str(&text).map_err(|e| {
+                    OutputFormat::Json => pocket_yaml::json_exact(&text).map_err(|e| {
                         NodeError::fatal_msg(format!(
                             "the rendered template is not JSON ({e}); it began:\n{}",
                             crate::support::text::excerpt(&text)

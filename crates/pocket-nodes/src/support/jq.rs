@@ -15,6 +15,7 @@ use pocket::NodeError;
 use serde_json::Value;
 
 use super::cpu;
+use super::text::excerpt;
 
 type Filter = jaq_core::Filter<jaq_core::data::JustLut<jaq_json::Val>>;
 
@@ -141,8 +142,9 @@ fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, No
                 super::de::show_bytes(MAX_OUTPUT_BYTES as u64)
             )));
         }
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| NodeError::fatal_msg(format!("jq produced a value that is not JSON ({out}): {e}")))?;
+        let json = pocket_yaml::json_exact(&text).map_err(|e| {
+            NodeError::fatal_msg(format!("jq produced a value that is not JSON ({}): {e}", excerpt(&text)))
+        })?;
         outputs.push(json);
     }
     Ok(match outputs.len() {

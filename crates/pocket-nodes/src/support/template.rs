@@ -500,7 +500,7 @@ fn helpers() -> gotmpl::FuncMap {
         Arc::new(|args: &[Tv]| -> HelperResult {
             arity("fromJson", args, 1)?;
             let text = string_arg("fromJson", args, 0)?;
-            let value: Value = serde_json::from_str(text).map_err(|e| err(format!("fromJson: {e}")))?;
+            let value = pocket_yaml::json_exact(text).map_err(|e| err(format!("fromJson: {e}")))?;
             Ok(to_template_value(&value))
         }),
     );
