@@ -165,3 +165,62 @@ fn build_time_refusals() {
     let found = problems(&single("lua", "      {}"));
     assert!(found[0].contains("either `script` or `file` is required"), "{found:?}");
 }
+
+#[tokio::test]
+async fn finalizers_which_would_run_outside_the_time_limit_are_refused() {
+    let source = "setmetatable({}, {__gc = function() while true do end end})\ncollectgarbage = nil\nreturn 1";
+    let err = run_single("lua", &format!("      timeout: 200ms\n{}", script(source)), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("finalizers (`__gc`) are not available"), "{}", error_text(&err));
+    // Other metatables still work.
+    let out = run_single(
+        "lua",
+        &script("local t = setmetatable({}, {__index = function() return 7 end}) return t.x"),
+        json!(null),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!(7));
+}
+
+#[tokio::test]
+async fn a_long_c_call_still_ends_the_step_at_its_timeout() {
+    // One pattern match that backtracks for a very long time: no instruction runs meanwhile,
+    // so the hook cannot stop it; the step still ends at its timeout.
+    let source = "local s = string.rep('a', 30000)\nreturn s:find('.-.-.-.-.-b')";
+    let started = Instant::now();
+    let err = run_single("lua", &format!("      timeout: 300ms\n{}", script(source)), json!(null)).await;
+    let elapsed = started.elapsed();
+    assert!(err.is_err());
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_result_of_shared_tables_is_bounded_not_expanded_without_end() {
+    let source = "local t = {1}\nfor i = 1, 60 do t = {t, t} end\nreturn t";
+    let err = run_single("lua", &script(source), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("has more than 1000000 parts"), "{}", error_text(&err));
+}
+
+#[tokio::test]
+async fn helpers_cannot_allocate_past_the_memory_limit() {
+    let source = "local s = string.rep('a', 100000)\nreturn str_replace(s, 'a', string.rep('b', 1000))";
+    let err =
+        run_single("lua", &format!("      memory_limit_mb: 8\n{}", script(source)), json!(null)).await.unwrap_err();
+    assert!(
+        error_text(&err).contains("str_replace: the result (about 100100000 bytes) would exceed"),
+        "{}",
+        error_text(&err)
+    );
+    let source = "local s = string.rep(',', 1000000)\nreturn #str_split(s, ',')";
+    let err =
+        run_single("lua", &format!("      memory_limit_mb: 8\n{}", script(source)), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("str_split"), "{}", error_text(&err));
+}
+
+#[tokio::test]
+async fn a_table_raised_as_an_error_is_shown_as_json() {
+    let err = run_single("lua", &script("error({code = 42, reason = 'bad input'})"), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains(r#"{"code":42,"reason":"bad input"}"#), "{text}");
+    assert!(!text.contains("table: 0x"), "{text}");
+}

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
+use crate::support::cpu::Stop;
 use crate::support::time::go_duration;
 
 /// `lua` config: exactly one of `script` and `file`.
@@ -120,25 +121,69 @@ fn sandbox(lua: &Lua) -> mlua::Result<()> {
         safe.set(name, os.get::<mlua::Value>(name)?)?;
     }
     globals.set("os", safe)?;
+    // Finalizers (`__gc`) run inside the garbage collector, where the time limit's hook is
+    // off: a metatable with one is refused. (A `__gc` added to a metatable later is never
+    // called: Lua marks an object for finalization only when its metatable is set.)
+    let set_metatable: mlua::Function = globals.get("setmetatable")?;
+    globals.set(
+        "setmetatable",
+        lua.create_function(move |_, (table, meta): (mlua::Value, mlua::Value)| {
+            if let mlua::Value::Table(meta) = &meta
+                && !meta.raw_get::<mlua::Value>("__gc")?.is_nil()
+            {
+                return Err(mlua::Error::runtime(
+                    "setmetatable: finalizers (`__gc`) are not available (they would run outside the time limit)",
+                ));
+            }
+            set_metatable.call::<mlua::Value>((table, meta))
+        })?,
+    )?;
     Ok(())
 }
 
+/// The most values one conversion of a Lua value to JSON makes: a table used many times (a
+/// deep structure of shared tables) is copied for each use, which can grow without end.
+const MAX_VALUES: usize = 1_000_000;
+
+/// Bytes the script may still allocate: helpers that build their result outside Lua check
+/// it against this first.
+fn room(lua: &Lua, limit: usize) -> usize {
+    limit.saturating_sub(lua.used_memory())
+}
+
+fn too_big(helper: &str, bytes: usize) -> mlua::Error {
+    mlua::Error::runtime(format!("{helper}: the result (about {bytes} bytes) would exceed the script's memory limit"))
+}
+
 /// The helpers the original offers scripts.
-fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
+fn helpers(lua: &Lua, array_mt: &mlua::Table, limit: usize) -> mlua::Result<()> {
     let globals = lua.globals();
     let mt = array_mt.clone();
     globals.set(
         "json_encode",
-        lua.create_function(|_, value: mlua::Value| match to_json(&value, 0) {
-            Ok(json) => Ok((Some(json.to_string()), None)),
+        lua.create_function(move |lua, value: mlua::Value| match to_json(&value, 0, &mut MAX_VALUES.clone()) {
+            Ok(json) => {
+                let text = json.to_string();
+                if text.len() > room(lua, limit) {
+                    return Err(too_big("json_encode", text.len()));
+                }
+                Ok((Some(text), None))
+            }
             Err(e) => Ok((None, Some(e))),
         })?,
     )?;
     globals.set(
         "json_decode",
-        lua.create_function(move |lua, text: String| match pocket_yaml::json_exact(&text) {
-            Ok(json) => Ok((to_lua(lua, &json, &mt)?, None)),
-            Err(e) => Ok((mlua::Nil, Some(e.to_string()))),
+        lua.create_function(move |lua, text: String| {
+            // The parsed value lives outside Lua for a moment: about 16 bytes per byte of text
+            // at worst (`[1,1,1,…]`).
+            if text.len().saturating_mul(16) > room(lua, limit) {
+                return Err(too_big("json_decode", text.len().saturating_mul(16)));
+            }
+            match pocket_yaml::json_exact(&text) {
+                Ok(json) => Ok((to_lua(lua, &json, &mt)?, None)),
+                Err(e) => Ok((mlua::Nil, Some(e.to_string()))),
+            }
         })?,
     )?;
     globals.set("json_null", mlua::Value::NULL)?;
@@ -150,8 +195,13 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
     )?;
     globals.set(
         "str_split",
-        lua.create_function(|_, (s, sep): (String, Option<String>)| {
+        lua.create_function(move |lua, (s, sep): (String, Option<String>)| {
             let sep = sep.filter(|s| !s.is_empty()).unwrap_or_else(|| " ".into());
+            // Each piece costs a string and a table slot besides its bytes.
+            let bytes = s.len().saturating_add(s.matches(sep.as_str()).count().saturating_add(1).saturating_mul(64));
+            if bytes > room(lua, limit) {
+                return Err(too_big("str_split", bytes));
+            }
             Ok(s.split(sep.as_str()).map(str::to_string).collect::<Vec<_>>())
         })?,
     )?;
@@ -159,7 +209,14 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table) -> mlua::Result<()> {
     globals.set("str_contains", lua.create_function(|_, (s, sub): (String, String)| Ok(s.contains(&sub)))?)?;
     globals.set(
         "str_replace",
-        lua.create_function(|_, (s, old, new, n): (String, String, String, Option<usize>)| {
+        lua.create_function(move |lua, (s, old, new, n): (String, String, String, Option<usize>)| {
+            // Sized before it is built: a short string with many matches can grow a lot.
+            let found = if old.is_empty() { s.chars().count() + 1 } else { s.matches(old.as_str()).count() };
+            let found = n.map_or(found, |n| n.min(found));
+            let bytes = s.len().saturating_add(found.saturating_mul(new.len()));
+            if bytes > room(lua, limit) {
+                return Err(too_big("str_replace", bytes));
+            }
             Ok(match n {
                 Some(n) => s.replacen(&old, &new, n),
                 None => s.replace(&old, &new),
@@ -203,10 +260,16 @@ fn to_lua(lua: &Lua, value: &Value, array_mt: &mlua::Table) -> mlua::Result<mlua
 
 /// Lua to JSON: a table whose keys are exactly 1..n is a list, any other a map (string or
 /// number keys); integers stay integers.
-fn to_json(value: &mlua::Value, depth: usize) -> Result<Value, String> {
+fn to_json(value: &mlua::Value, depth: usize, budget: &mut usize) -> Result<Value, String> {
     if depth > 100 {
         return Err("the value nests more than 100 levels (a table that contains itself?)".into());
     }
+    if *budget == 0 {
+        return Err(format!(
+            "the value has more than {MAX_VALUES} parts (a table used in many places is copied for each use)"
+        ));
+    }
+    *budget -= 1;
     Ok(match value {
         mlua::Value::Nil => Value::Null,
         mlua::Value::LightUserData(p) if p.0.is_null() => Value::Null,
@@ -228,7 +291,11 @@ fn to_json(value: &mlua::Value, depth: usize) -> Result<Value, String> {
             if is_sequence {
                 let mut items = Vec::with_capacity(len);
                 for i in 1..=len {
-                    items.push(to_json(&table.raw_get::<mlua::Value>(i).map_err(|e| e.to_string())?, depth + 1)?);
+                    items.push(to_json(
+                        &table.raw_get::<mlua::Value>(i).map_err(|e| e.to_string())?,
+                        depth + 1,
+                        budget,
+                    )?);
                 }
                 Value::Array(items)
             } else {
@@ -240,7 +307,7 @@ fn to_json(value: &mlua::Value, depth: usize) -> Result<Value, String> {
                         mlua::Value::Number(f) => f.to_string(),
                         other => return Err(format!("a table key of type {} has no JSON form", other.type_name())),
                     };
-                    map.insert(key, to_json(&v, depth + 1)?);
+                    map.insert(key, to_json(&v, depth + 1, budget)?);
                 }
                 Value::Object(map)
             }
@@ -249,18 +316,8 @@ fn to_json(value: &mlua::Value, depth: usize) -> Result<Value, String> {
     })
 }
 
-/// Sets the flag when the node's Exec is dropped (cancelled or timed out by a layer), so the
-/// script stops at its next check.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 impl Script {
-    fn run(&self, input: &Value, stop: &Arc<AtomicBool>) -> Result<Value, NodeError> {
+    fn run(&self, input: &Value, stop: &Stop) -> Result<Value, NodeError> {
         let fail = |e: mlua::Error| NodeError::fatal_msg(format!("lua: {}", lua_message(&e)));
         let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::OS;
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(fail)?;
@@ -268,7 +325,7 @@ impl Script {
         sandbox(&lua).map_err(fail)?;
         let array_mt = lua.create_table().map_err(fail)?;
         array_mt.raw_set("__pocket_array", true).map_err(fail)?;
-        helpers(&lua, &array_mt).map_err(fail)?;
+        helpers(&lua, &array_mt, self.memory).map_err(fail)?;
         let name = self.name.clone();
         lua.globals()
             .set(
@@ -288,7 +345,7 @@ impl Script {
         let timed_out = Arc::new(AtomicBool::new(false));
         let flag = timed_out.clone();
         lua.set_hook(HookTriggers::new().every_nth_instruction(1_000), move |_, _| {
-            if stop.load(Ordering::Relaxed) {
+            if stop.requested() {
                 return Err(mlua::Error::runtime("cancelled"));
             }
             if Instant::now() >= deadline {
@@ -299,7 +356,36 @@ impl Script {
         })
         .map_err(fail)?;
 
-        let result = lua.load(&*self.source).set_name(format!("={}", self.name)).eval::<mlua::MultiValue>();
+        // Run under `xpcall`, whose handler turns an error value that is a table
+        // (`error({code = 1})`) into its JSON text, so the message shows it.
+        let chunk = lua.load(&*self.source).set_name(format!("={}", self.name)).into_function().map_err(fail)?;
+        let handler = lua
+            .create_function(|lua, error: mlua::Value| {
+                Ok(match &error {
+                    mlua::Value::Table(_) => match to_json(&error, 0, &mut MAX_VALUES.clone()) {
+                        Ok(json) => mlua::Value::String(lua.create_string(json.to_string())?),
+                        Err(_) => error,
+                    },
+                    _ => error,
+                })
+            })
+            .map_err(fail)?;
+        let xpcall: mlua::Function = lua.globals().get("xpcall").map_err(fail)?;
+        let result = xpcall.call::<mlua::MultiValue>((chunk, handler)).and_then(|values| {
+            let mut values = values.into_iter();
+            match values.next() {
+                Some(mlua::Value::Boolean(true)) => Ok(values.collect::<mlua::MultiValue>()),
+                _ => Err(match values.next() {
+                    Some(mlua::Value::Error(error)) => *error,
+                    Some(mlua::Value::String(text)) if text.to_string_lossy() == "not enough memory" => {
+                        mlua::Error::MemoryError(text.to_string_lossy())
+                    }
+                    Some(mlua::Value::String(text)) => mlua::Error::RuntimeError(text.to_string_lossy()),
+                    Some(other) => mlua::Error::RuntimeError(other.to_string().unwrap_or_default()),
+                    None => mlua::Error::RuntimeError("the script failed".into()),
+                }),
+            }
+        });
         let values = match result {
             Ok(values) => values,
             Err(_) if timed_out.load(Ordering::Relaxed) => {
@@ -319,7 +405,8 @@ impl Script {
         let mut values = values.into_iter();
         let output = match values.next() {
             None => input.clone(),
-            Some(value) => to_json(&value, 0).map_err(|e| NodeError::fatal_msg(format!("lua: the result: {e}")))?,
+            Some(value) => to_json(&value, 0, &mut MAX_VALUES.clone())
+                .map_err(|e| NodeError::fatal_msg(format!("lua: the result: {e}")))?,
         };
         let action = match values.next() {
             None | Some(mlua::Value::Nil) => Value::Null,
@@ -337,15 +424,22 @@ impl Script {
 
 impl Behaviour for LuaNode {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let guard = StopOnDrop(stop.clone());
+        // On an evaluation thread: the step ends at its timeout even while the script is
+        // inside one long C call (a pattern match over a huge string), which the instruction
+        // hook cannot interrupt.
         let script = self.0.clone();
         let input = input.clone();
         Box::pin(async move {
-            let _guard = guard;
-            tokio::task::spawn_blocking(move || script.run(&input, &stop))
-                .await
-                .map_err(|e| NodeError::fatal_msg(format!("lua: the script stopped: {e}")))?
+            let timeout = script.timeout;
+            let ran =
+                tokio::time::timeout(timeout, crate::support::cpu::run(move |stop| script.run(&input, stop))).await;
+            match ran {
+                Ok(result) => result?,
+                Err(_) => Err(NodeError::fatal_msg(format!(
+                    "lua: the script ran longer than {} and was stopped",
+                    go_duration(timeout)
+                ))),
+            }
         })
     }
 
