@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use pocket::layer::cache::ResultCache;
 use pocket::layer::circuit_breaker::CircuitBreaker;
@@ -136,9 +137,19 @@ pub fn build_graph(
         }
     }
     for def in &workflow.nodes {
-        if let Some(cycle) = fallback_cycle(def, &by_name) {
-            let message = format!("fallbacks form a cycle: {}", cycle.join(" -> "));
-            problems.push(problem(ProblemKind::Invalid, def, Some("fallback"), message));
+        match fallback_chain(def, &by_name) {
+            Chain::Cycle(cycle) => {
+                let message = format!("fallbacks form a cycle: {}", cycle.join(" -> "));
+                problems.push(problem(ProblemKind::Invalid, def, Some("fallback"), message));
+            }
+            Chain::TooLong => {
+                let message = format!(
+                    "the chain of fallbacks from here is longer than {MAX_FALLBACKS} nodes (each runs inside the \
+                     one it stands in for)"
+                );
+                problems.push(problem(ProblemKind::Invalid, def, Some("fallback"), message));
+            }
+            Chain::Fine => {}
         }
     }
     if !problems.is_empty() {
@@ -148,9 +159,15 @@ pub fn build_graph(
     // One breaker and one cache per node, shared by the node and by its uses as a fallback.
     let state: HashMap<&str, NodeState> =
         workflow.nodes.iter().map(|def| (def.name.as_str(), NodeState::new(def))).collect();
+    // Each node is layered once; a node used as a fallback is shared, not rebuilt for every
+    // node whose chain reaches it.
+    let mut layered_nodes: HashMap<&str, Arc<BoxNode<Value, Value>>> = HashMap::new();
+    for def in &workflow.nodes {
+        layer_once(def, &built, &state, &by_name, &mut layered_nodes);
+    }
     let mut builder = Graph::<Value, Value>::builder().start(workflow.start.clone());
     for def in &workflow.nodes {
-        builder = builder.serde_node(def.name.clone(), layered(def, &built, &state, &by_name));
+        builder = builder.serde_node(def.name.clone(), BoxNode::new(layered_nodes[def.name.as_str()].clone()));
     }
     for c in &workflow.connections {
         builder = builder.edge(c.from.clone(), c.action.clone(), c.to.clone());
@@ -228,21 +245,35 @@ fn build_each<'a>(
         .collect()
 }
 
-/// The names along `def`'s fallback chain if it loops.
-fn fallback_cycle(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Option<Vec<String>> {
+/// The longest chain of fallbacks a node may start (they run nested: each inside the one it
+/// stands in for).
+const MAX_FALLBACKS: usize = 100;
+
+/// What `def`'s chain of fallbacks is like.
+enum Chain {
+    Fine,
+    /// The names along the chain, back to where it loops.
+    Cycle(Vec<String>),
+    TooLong,
+}
+
+fn fallback_chain(def: &NodeDef, by_name: &HashMap<&str, &NodeDef>) -> Chain {
     let mut seen = vec![def.name.clone()];
     let mut current = def;
     while let Some(next) = current.fallback.as_deref().and_then(|n| by_name.get(n)) {
         seen.push(next.name.clone());
         if next.name == def.name {
-            return Some(seen);
+            return Chain::Cycle(seen);
         }
         if seen[..seen.len() - 1].contains(&next.name) {
-            return None; // a loop further down the chain: reported at its own node
+            return Chain::Fine; // a loop further down the chain: reported at its own node
+        }
+        if seen.len() > MAX_FALLBACKS + 1 {
+            return Chain::TooLong;
         }
         current = next;
     }
-    None
+    Chain::Fine
 }
 
 fn problem(kind: ProblemKind, def: &NodeDef, field: Option<&str>, message: impl Into<String>) -> Problem {
@@ -277,24 +308,53 @@ impl NodeState {
     }
 }
 
-/// The node of `def` with its node-level layers (the table in [`crate::layers`]).
+/// Layer `def` (and, first, the nodes along its fallback chain) into `done`, each once.
+fn layer_once<'a>(
+    def: &'a NodeDef,
+    built: &HashMap<&str, Built>,
+    state: &HashMap<&str, NodeState>,
+    by_name: &HashMap<&str, &'a NodeDef>,
+    done: &mut HashMap<&'a str, Arc<BoxNode<Value, Value>>>,
+) {
+    // The chain, from `def` to the first node already layered or without a fallback (chains
+    // are checked to be short and free of cycles).
+    let mut chain = vec![def];
+    while let Some(next) = chain.last().and_then(|d| d.fallback.as_deref()).and_then(|f| by_name.get(f)) {
+        if done.contains_key(next.name.as_str()) || chain.iter().any(|d| d.name == next.name) {
+            break;
+        }
+        chain.push(next);
+    }
+    for def in chain.into_iter().rev() {
+        if done.contains_key(def.name.as_str()) {
+            continue;
+        }
+        let node = layered(def, built, state, by_name, done);
+        done.insert(def.name.as_str(), Arc::new(node));
+    }
+}
+
+/// The node of `def` with its node-level layers (the table in [`crate::layers`]); its fallback
+/// target is taken from `done`, layered already.
 fn layered(
     def: &NodeDef,
     built: &HashMap<&str, Built>,
     state: &HashMap<&str, NodeState>,
     by_name: &HashMap<&str, &NodeDef>,
+    done: &HashMap<&str, Arc<BoxNode<Value, Value>>>,
 ) -> BoxNode<Value, Value> {
     let Built { node, retry, limiter, .. } = &built[def.name.as_str()];
     let NodeState { breaker, cache } = &state[def.name.as_str()];
-    let target = def.fallback.as_deref().and_then(|f| by_name.get(f));
-    let fallback = target.map(|t| move || (t.name.clone(), layered(t, built, state, by_name)));
+    let target =
+        def.fallback.as_deref().and_then(|f| by_name.get(f)).and_then(|t| Some((t, done.get(t.name.as_str())?)));
+    let fallback = target.map(|(t, node)| move || (t.name.clone(), node.clone()));
     let cx = LayerCx {
         def: Some(def),
         limiter: limiter.as_ref(),
         own_retry: retry.as_ref(),
         breaker: breaker.as_ref(),
         cache: cache.as_ref(),
-        fallback: fallback.as_ref().map(|f| f as &dyn Fn() -> (String, BoxNode<Value, Value>)),
+        fallback: fallback.as_ref().map(|f| f as &dyn Fn() -> (String, Arc<BoxNode<Value, Value>>)),
     };
     layers::apply(node.clone(), &def.name, &cx)
 }

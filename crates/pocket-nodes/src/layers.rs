@@ -10,9 +10,9 @@ use pocket::layer::fallback_chain::FallbackChain;
 use pocket::layer::rate_limit::RateLimit;
 use pocket::layer::retry::{RetryLayer, RetryPolicy};
 use pocket::layer::timeout::{TimeoutLayer, Timeouts};
-use pocket::layer::{AroundLayer, BoxLayer};
 use std::sync::Arc;
 
+use pocket::layer::{AroundLayer, BoxLayer};
 use pocket::{BoxNode, NodeExt};
 use pocket_yaml::{NodeDef, RetrySpec};
 use serde_json::Value;
@@ -30,6 +30,9 @@ enum Built {
     Erased(BoxLayer<Value, Value>),
 }
 
+/// A layered node shared by every node whose fallback it is.
+pub(crate) type SharedNode = Arc<BoxNode<Value, Value>>;
+
 /// What the layer kinds of one node are built from.
 pub(crate) struct LayerCx<'a> {
     /// The node's definition (`None` for a `parallel` task, which has only its type's layers).
@@ -42,7 +45,7 @@ pub(crate) struct LayerCx<'a> {
     pub(crate) breaker: Option<&'a CircuitBreaker>,
     pub(crate) cache: Option<&'a ResultCache>,
     /// The node's `fallback:` target, fully layered, when it has one.
-    pub(crate) fallback: Option<&'a dyn Fn() -> (String, BoxNode<Value, Value>)>,
+    pub(crate) fallback: Option<&'a dyn Fn() -> (String, SharedNode)>,
 }
 
 /// One node-level layer kind: its key and how it is built (`None`: not configured).
@@ -115,7 +118,6 @@ fn retry(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
 fn fallback(cx: &LayerCx<'_>, name: &str) -> Option<Built> {
     let (target, node) = (cx.fallback?)();
     let name = name.to_string();
-    let node = std::sync::Arc::new(node);
     Some(Built::Erased(BoxLayer::from_fn(move |primary| {
         FallbackChain::new(name.clone(), primary).or(target.clone(), node.clone()).boxed()
     })))
@@ -183,7 +185,8 @@ mod tests {
         let cache = ResultCache::new(10, None);
         let breaker = CircuitBreaker::new(3, Duration::from_secs(1));
         let retry = RetryPolicy::constant(2, Duration::ZERO);
-        let fallback = || ("b".to_string(), pocket::exec_fn(|v: Value| async move { Ok(v) }).boxed());
+        let fallback =
+            || ("b".to_string(), std::sync::Arc::new(pocket::exec_fn(|v: Value| async move { Ok(v) }).boxed()));
         let cx = super::LayerCx {
             def: Some(&workflow.nodes[0]),
             limiter: Some(&limiter),

@@ -229,3 +229,42 @@ fn aggregate_refusals() {
     let found = problems(&single("aggregate", "      mode: array\n      key: '{{.id}}'"));
     assert!(found[0].contains("`config.key`: is only used in `object` mode"), "{found:?}");
 }
+
+#[tokio::test]
+async fn an_aggregate_looping_to_itself_does_not_collect_its_own_output() {
+    // Nothing new arrives in a loop back to itself: the items stay one (they doubled at every
+    // visit before), and the run ends at its step limit instead of growing without end.
+    let yaml = "name: self\nstart: collect\nnodes:\n  - name: collect\n    type: aggregate\n    config: { count: 5 }\nconnections:\n  - { from: collect, to: collect, action: pending }\n";
+    let store = pocket::Store::new();
+    let graph = common::graph(yaml).unwrap();
+    let err = graph.run_with(&store, json!({"x": 1}), pocket::RunOptions::new().max_steps(40)).await.unwrap_err();
+    assert!(error_text(&err).contains("40"), "{}", error_text(&err));
+    let state = store.get_value("aggregate:collect").unwrap().unwrap();
+    assert_eq!(state["items"], json!([{"x": 1}]));
+}
+
+#[tokio::test]
+async fn a_cycle_of_echo_nodes_stops_where_json_stops_nesting() {
+    let yaml = "name: echoes\nstart: a\nnodes:\n  - name: a\n    type: echo\nconnections:\n  - { from: a, to: a }\n";
+    let started = std::time::Instant::now();
+    let err = run(yaml, json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("the output would nest deeper than JSON allows"), "{}", error_text(&err));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_long_chain_of_fallbacks_is_refused_and_a_shorter_one_is_built_once() {
+    let chain = |n: usize| {
+        let mut yaml = String::from("name: f\nstart: n0\nnodes:\n");
+        for i in 0..n {
+            yaml.push_str(&format!("  - name: n{i}\n    type: echo\n"));
+            if i + 1 < n {
+                yaml.push_str(&format!("    fallback: n{}\n", i + 1));
+            }
+        }
+        yaml
+    };
+    let found = problems(&chain(2_500));
+    assert!(found.iter().any(|p| p.contains("node `n0`") && p.contains("longer than 100 nodes")), "{:?}", &found[..1]);
+    common::graph(&chain(100)).expect("a chain of 100 builds");
+}

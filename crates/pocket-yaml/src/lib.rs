@@ -22,10 +22,10 @@ mod workflow;
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_duration, parse_duration};
 pub use env::{ExpandError, expand_env};
 pub use retry::{RETRY_KEYS, RetrySpec};
-pub use value::{JsonError, describe, json_exact};
+pub use value::{JsonError, MAX_DEPTH, describe, json_exact, nests_deeper_than};
 pub use workflow::{
-    BreakerSpec, CacheSpec, Connection, LoadError, NodeDef, Position, Problem, ProblemKind, Severity, Workflow,
-    closest, did_you_mean, parse_workflow, parse_workflow_with_env,
+    BreakerSpec, CacheSpec, Connection, LoadError, MAX_YAML_VALUES, NodeDef, Position, Problem, ProblemKind, Severity,
+    Workflow, closest, did_you_mean, parse_workflow, parse_workflow_with_env,
 };
 
 /// Parse a YAML (or JSON) document into a JSON value.

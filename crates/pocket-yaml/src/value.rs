@@ -118,3 +118,31 @@ fn large_integer(text: &str) -> Option<JsonError> {
     }
     None
 }
+
+/// How deep JSON values may nest where Pocket makes them (the limit of JSON parsers,
+/// serde_json's included: deeper values cannot be read back).
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `value` nests deeper than `max` levels (walked without recursion, so a value of any
+/// depth can be checked).
+///
+/// ```
+/// let deep = (0..10).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
+/// assert!(pocket_yaml::nests_deeper_than(&deep, 9));
+/// assert!(!pocket_yaml::nests_deeper_than(&deep, 10));
+/// ```
+pub fn nests_deeper_than(value: &Value, max: usize) -> bool {
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth >= max {
+            return true;
+        }
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}

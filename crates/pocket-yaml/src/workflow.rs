@@ -30,10 +30,42 @@ impl fmt::Display for Position {
 
 /// Scalars read as the original's YAML library reads them: only `true`/`false` are booleans
 /// (`yes`, `y`, `on` stay strings, as in YAML 1.2), and `0755` is octal.
+///
+/// The reader's size budget is raised to what a large real workflow needs (a 100,000-node file
+/// is about 2.5 million YAML values); the other limits — nesting, aliases, anchors, input bytes —
+/// stay the reader's, which guard against alias bombs and deep nesting.
 pub(crate) fn go_yaml() -> serde_saphyr::Options {
     serde_saphyr::options! {
         strict_booleans: true,
         legacy_octal_numbers: true,
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_YAML_VALUES,
+            max_events: MAX_YAML_VALUES * 2,
+        },
+    }
+}
+
+/// The most YAML values (keys, scalars, lists, mappings) a workflow file may hold.
+pub const MAX_YAML_VALUES: usize = 4_000_000;
+
+/// A breach of the reader's budget in words (the reader names it like `Depth { depth: 65 }`,
+/// however deep inside its error it sits).
+fn budget_message(breach: &str) -> String {
+    let name = breach.split([' ', '{']).next().unwrap_or_default();
+    match name {
+        "Nodes" | "Events" => {
+            format!(
+                "the file is too large: it holds more than {MAX_YAML_VALUES} YAML values (keys, values and list items)"
+            )
+        }
+        "Depth" => "the file nests too deep (more than 64 levels of lists and mappings)".to_string(),
+        "Aliases" | "Anchors" | "AliasAnchorRatio" | "RecordedAnchorEvents" | "RecordedAnchorBytes" => {
+            "the file uses too many YAML aliases or anchors (an alias bomb?)".to_string()
+        }
+        "InputBytes" => "the file is too large to read (more than 256 MiB)".to_string(),
+        "ScalarBytes" => "the file's text values are too large (more than 64 MiB in all)".to_string(),
+        "Documents" => "the file holds too many YAML documents (`---`)".to_string(),
+        _ => "the file exceeds a size limit of the YAML reader".to_string(),
     }
 }
 
@@ -379,6 +411,9 @@ fn text(value: &Value) -> Option<String> {
 /// The parser's message without its own `error: line L column C:` prefix (the position is
 /// reported separately).
 fn syntax_message(text: &str) -> String {
+    if let Some((_, breach)) = text.split_once("budget breached: ") {
+        return budget_message(breach);
+    }
     let first = text.lines().next().unwrap_or_default();
     let rest = first.strip_prefix("error: ").unwrap_or(first);
     match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {

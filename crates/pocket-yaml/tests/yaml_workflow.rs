@@ -233,3 +233,29 @@ fn unknown_keys_are_found_in_the_same_pass_everywhere_they_can_be() {
     );
     assert!(w.warnings.iter().all(|p| p.kind == pocket_yaml::ProblemKind::UnknownKey));
 }
+
+#[test]
+fn a_large_real_workflow_is_read_and_limits_are_worded_for_people() {
+    // 20,000 nodes with a config and a retry each: about 320,000 YAML values, past the
+    // reader's default budget of 250,000.
+    let mut source = String::from("name: big\nstart: n0\nnodes:\n");
+    for i in 0..20_000 {
+        source.push_str(&format!(
+            "  - name: n{i}\n    type: echo\n    retry: {{ max_attempts: 2, delay: 1ms }}\n    config:\n      message: 'step {i}'\n"
+        ));
+    }
+    source.push_str("connections:\n");
+    for i in 0..19_999 {
+        source.push_str(&format!("  - {{ from: n{i}, to: n{} }}\n", i + 1));
+    }
+    let workflow = pocket_yaml::parse_workflow(&source, "big.yaml").expect("a 20,000-node file is read");
+    assert_eq!(workflow.nodes.len(), 20_000);
+    let deep = format!(
+        "name: d\nstart: a\nmetadata: {}1{}\nnodes:\n  - name: a\n    type: echo\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let err = pocket_yaml::parse_workflow(&deep, "deep.yaml").unwrap_err().to_string();
+    assert!(err.contains("the file nests too deep (more than 64 levels"), "{err}");
+    assert!(!err.contains("Depth {"), "no debug formatting: {err}");
+}

@@ -174,7 +174,12 @@ impl Behaviour for Aggregate {
         // Collecting over visits: the items so far live in the run's store.
         let state = store.get_value(&self.state_key()).map_err(NodeError::fatal)?.unwrap_or(Value::Null);
         let mut items = state.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-        items.extend(items_of(input));
+        // In a loop back to itself the input is its own pending output: nothing new to collect
+        // (collecting it again would double the items at every visit).
+        let own = json!({"data": self.combine(&items), "count": items.len(), "complete": false});
+        if items.is_empty() || *input != own {
+            items.extend(items_of(input));
+        }
         let started = state.get("started").and_then(Value::as_u64).unwrap_or_else(now_ms);
         Ok(json!({"items": items, "started": started}))
     }

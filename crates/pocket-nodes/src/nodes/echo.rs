@@ -1,5 +1,6 @@
 //! The `echo` node type: a message (plain or a Go template) with the input.
 
+use pocket::NodeError;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,6 +46,15 @@ impl NodeKind for Echo {
 
 impl Behaviour for Echo {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
+        // The output holds the input one level deeper: a cycle of echo nodes nests without
+        // end (and copies ever more per step). Stop where JSON stops.
+        if pocket_yaml::nests_deeper_than(input, pocket_yaml::MAX_DEPTH - 1) {
+            return ready(Err(NodeError::fatal_msg(format!(
+                "echo: the input already nests {} levels deep; the output would nest deeper than JSON allows (a \
+                 cycle of echo nodes?)",
+                pocket_yaml::MAX_DEPTH - 1
+            ))));
+        }
         ready(self.message.render(input).map(|message| {
             tracing::info!(node = %self.name, %message, "echo");
             json!({"message": message, "input": input, "node": self.name})
