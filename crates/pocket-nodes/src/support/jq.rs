@@ -75,11 +75,129 @@ impl Jq {
     }
 }
 
+type Term = jaq_core::load::parse::Term<&'static str>;
+
+/// The names each standard definition calls (by position in [`PRELUDE`]).
+static PRELUDE_CALLS: LazyLock<Vec<HashSet<&'static str>>> = LazyLock::new(|| {
+    PRELUDE
+        .iter()
+        .map(|def| {
+            let mut names = HashSet::new();
+            calls(&def.body, &mut names);
+            names
+        })
+        .collect()
+});
+
+/// The names `term` calls (filters and `@formats`).
+fn calls(term: &Term, out: &mut HashSet<&'static str>) {
+    use jaq_core::load::lex::StrPart;
+    use jaq_core::load::parse::{BinaryOp, Pattern, Term as T};
+    fn pattern(p: &Pattern<&'static str>, out: &mut HashSet<&'static str>) {
+        match p {
+            Pattern::Var(_) => {}
+            Pattern::Arr(items) => items.iter().for_each(|p| pattern(p, out)),
+            Pattern::Obj(entries) => entries.iter().for_each(|(k, p)| {
+                calls(k, out);
+                pattern(p, out);
+            }),
+        }
+    }
+    match term {
+        T::Id | T::Recurse | T::Num(_) | T::Break(_) | T::Var(_) => {}
+        T::Str(format, parts) => {
+            out.extend(format.iter().copied());
+            for part in parts {
+                if let StrPart::Term(t) = part {
+                    calls(t, out);
+                }
+            }
+        }
+        T::Arr(t) => t.iter().for_each(|t| calls(t, out)),
+        T::Obj(entries) => entries.iter().for_each(|(k, v)| {
+            calls(k, out);
+            v.iter().for_each(|v| calls(v, out));
+        }),
+        T::Neg(t) | T::Label(_, t) => calls(t, out),
+        T::BinOp(l, op, r) => {
+            if let BinaryOp::Pipe(Some(p)) = op {
+                pattern(p, out);
+            }
+            calls(l, out);
+            calls(r, out);
+        }
+        T::Fold(_, t, p, args) => {
+            calls(t, out);
+            pattern(p, out);
+            args.iter().for_each(|a| calls(a, out));
+        }
+        T::TryCatch(t, c) => {
+            calls(t, out);
+            c.iter().for_each(|c| calls(c, out));
+        }
+        T::IfThenElse(branches, otherwise) => {
+            for (cond, then) in branches {
+                calls(cond, out);
+                calls(then, out);
+            }
+            otherwise.iter().for_each(|t| calls(t, out));
+        }
+        T::Def(defs, t) => {
+            defs.iter().for_each(|d| calls(&d.body, out));
+            calls(t, out);
+        }
+        T::Call(name, args) => {
+            out.insert(name);
+            args.iter().for_each(|a| calls(a, out));
+        }
+        T::Path(t, path) => {
+            calls(t, out);
+            for (part, _) in &path.0 {
+                match part {
+                    jaq_core::path::Part::Index(i) => calls(i, out),
+                    jaq_core::path::Part::Range(a, b) => {
+                        a.iter().chain(b.iter()).for_each(|t| calls(t, out));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The standard definitions `code` may need: those whose names appear in it, and what they
+/// call, transitively. Compiling only these keeps each program small (the whole library is
+/// about 90 KB per compiled program).
+fn prelude_for(code: &str) -> Vec<jaq_core::load::parse::Def<&'static str>> {
+    let words: HashSet<&str> =
+        code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@')).filter(|w| !w.is_empty()).collect();
+    let mut needed: HashSet<&'static str> =
+        PRELUDE.iter().map(|d| d.name).filter(|name| words.contains(name)).collect();
+    let mut pending: Vec<&'static str> = needed.iter().copied().collect();
+    while let Some(name) = pending.pop() {
+        for (def, names) in PRELUDE.iter().zip(PRELUDE_CALLS.iter()) {
+            if def.name == name {
+                for called in names {
+                    if needed.insert(called) {
+                        pending.push(called);
+                    }
+                }
+            }
+        }
+    }
+    PRELUDE.iter().filter(|d| needed.contains(d.name)).cloned().collect()
+}
+
 fn compile(code: &str) -> Result<Filter, String> {
+    // The definitions the program needs; should that miss one the compiler adds itself, the
+    // whole library.
+    compile_with(code, prelude_for(code)).or_else(|_| compile_with(code, PRELUDE.iter().cloned().collect()))
+}
+
+fn compile_with(code: &str, prelude: Vec<jaq_core::load::parse::Def<&'static str>>) -> Result<Filter, String> {
     use jaq_core::load::{Arena, File, Loader};
     let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
     let arena = Arena::default();
-    let modules = Loader::new(PRELUDE.iter().cloned()).load(&arena, File { code, path: () }).map_err(|errors| {
+    let modules = Loader::new(prelude).load(&arena, File { code, path: () }).map_err(|errors| {
         let mut messages = Vec::new();
         for (_, error) in errors {
             match error {
@@ -374,6 +492,37 @@ fn scan(code: &str) -> Result<Scan, String> {
 #[cfg(test)]
 mod tests {
     use super::check;
+
+    #[test]
+    fn a_program_with_only_the_definitions_it_needs_behaves_as_with_all() {
+        let input = serde_json::json!({"a": [3, 1, 2], "b": {"c": "x"}, "s": "hello world"});
+        for code in [
+            ".a | map(. * 2) | sort",
+            "[paths]",
+            "walk(if type == \"number\" then . + 1 else . end)",
+            "[.. | numbers]",
+            "@base64 \"\\(.s)\"",
+            ".b | to_entries | from_entries",
+            "[limit(2; .a[])] | add",
+            ".a | min_by(.) , max_by(.)",
+            ".s | ascii_upcase | test(\"WORLD\")",
+            "[.a[] | select(. > 1)] | length",
+            "[.a[] | tostring] | add",
+            ".b | with_entries(.value |= ascii_upcase)",
+            ".s | [splits(\" \"; null)]",
+            "getpath([\"b\", \"c\"])",
+            "[range(3)] | join(\",\")",
+            "first(.a[]), last(.a[]), (.a | indices(1))",
+        ] {
+            let small = super::compile_with(code, super::prelude_for(code)).unwrap_or_else(|e| panic!("{code}: {e}"));
+            let full = super::compile_with(code, super::PRELUDE.iter().cloned().collect()).unwrap();
+            let stop = super::cpu::Stop::default();
+            let run = |filter| super::evaluate(filter, input.clone(), &stop).map_err(|e| e.to_string());
+            let out = run(&small);
+            assert!(out.is_ok(), "{code}: {out:?}");
+            assert_eq!(out, run(&full), "{code}");
+        }
+    }
 
     #[test]
     fn recursion_and_nesting_are_refused_and_plain_programs_pass() {
