@@ -59,7 +59,8 @@ async fn template_renders_go_templates_as_text_json_or_yaml() {
     )
     .await
     .unwrap();
-    assert_eq!(out, json!({"a": "x", "b": [1, 2]}));
+    // As the original: the text, not parsed.
+    assert_eq!(out, json!({"yaml": "a: x\nb: [1, 2]", "format": "yaml"}));
     // A template file, relative to the workflow's directory; `template_file` is the docs' alias.
     let out = run_single("template", "      template_file: greeting.tmpl", json!({"name": "bob"})).await.unwrap();
     assert_eq!(out, json!("Hello bob from a file\n"));

@@ -27,7 +27,9 @@ async fn get_with_templated_url_params_and_headers() {
     let out = run(&yaml, json!({"id": 42, "fields": "name", "token": "s3"})).await.unwrap();
     assert_eq!(out["status"], 200);
     assert_eq!(out["body"], json!({"name": "Ada"}), "a JSON response is parsed");
-    assert_eq!(out["headers"]["x-trace"], json!(["t1"]));
+    // Header names as Go writes them, so `{{index .headers "Content-Type"}}` works.
+    assert_eq!(out["headers"]["X-Trace"], json!(["t1"]));
+    assert_eq!(out["headers"]["Content-Type"], json!(["application/json"]));
     let seen = &server.requests()[0];
     assert_eq!(seen.method, "GET");
     assert_eq!(seen.path, "/users/42?fields=name&lang=en");

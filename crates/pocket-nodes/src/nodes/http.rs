@@ -164,6 +164,25 @@ impl NodeKind for Http {
     }
 }
 
+/// A header name as Go writes it (`content-type` → `Content-Type`): the first letter and each
+/// letter after a `-` upper case, the rest lower case, as Go's `CanonicalMIMEHeaderKey` does
+/// (hand-written to match it exactly: a name with a character outside a token is kept as it
+/// is). Workflows written for the original read `{{index .headers "Content-Type"}}`.
+fn canonical(name: &str) -> String {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(token) {
+        return name.to_string();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
 /// The scheme, host and port of `url`: a redirect elsewhere does not carry the request's
 /// own headers.
 fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
@@ -282,7 +301,7 @@ impl Behaviour for Http {
             };
             let mut header_map = Map::new();
             for (name, value) in &headers {
-                let entry = header_map.entry(name.as_str().to_string()).or_insert_with(|| Value::Array(Vec::new()));
+                let entry = header_map.entry(canonical(name.as_str())).or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(values) = entry {
                     values.push(Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
                 }

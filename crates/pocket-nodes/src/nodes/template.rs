@@ -18,7 +18,8 @@ pub(crate) enum OutputFormat {
     String,
     /// The text parsed as JSON.
     Json,
-    /// The text parsed as YAML.
+    /// `{yaml: <the text>, format: "yaml"}`, as the original outputs it (the text is not
+    /// parsed).
     Yaml,
 }
 
@@ -94,19 +95,10 @@ impl Behaviour for TemplateNode {
                             crate::support::text::excerpt(&text)
                         ))
                     }),
-                    OutputFormat::Yaml => serde_saphyr_value(&text),
+                    OutputFormat::Yaml => Ok(json!({"yaml": text, "format": "yaml"})),
                 }
             })
             .await?
         })
     }
-}
-
-fn serde_saphyr_value(text: &str) -> Result<Value, NodeError> {
-    pocket_yaml::parse_value(text).map_err(|e| {
-        NodeError::fatal_msg(format!(
-            "the rendered template is not YAML ({e}); it began:\n{}",
-            crate::support::text::excerpt(text)
-        ))
-    })
 }
