@@ -68,7 +68,8 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
     let source = std::fs::read_to_string(file)
         .map_err(|e| Failed::one(&origin, Problem::error(ProblemKind::Io, format!("cannot read {origin}: {e}"))))?;
     let base_dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let options = BuildOptions::new(base_dir).allow_exec(allow_exec);
+    let node_warnings = std::cell::RefCell::new(Vec::new());
+    let options = BuildOptions::new(base_dir).allow_exec(allow_exec).warnings(&node_warnings);
     let env = |name: &str| std::env::var(name).ok();
     let workflow = match parse_workflow_with_env(&source, &origin, &env) {
         Ok(workflow) => workflow,
@@ -77,18 +78,23 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
             problem.position = position;
             return Err(Failed::one(&origin, problem));
         }
-        Err(LoadError::Invalid { mut problems, warnings, nodes, .. }) => {
+        Err(LoadError::Invalid { mut problems, mut warnings, nodes, .. }) => {
             // The nodes that parsed still have their types and configs checked, so that one
             // run shows every problem of the file.
             problems.extend(check_nodes(&nodes, registry, options));
             problems.sort_by_key(|p| p.position.map(|at| (at.line, at.column)));
+            warnings.extend(node_warnings.take());
             return Err(Failed { origin, problems, warnings });
         }
         Err(other) => return Err(Failed::one(&origin, Problem::error(ProblemKind::Invalid, other.to_string()))),
     };
     let graph = match build_graph(&workflow, registry, options) {
         Ok(graph) => graph,
-        Err(e) => return Err(Failed { origin, problems: e.problems, warnings: workflow.warnings }),
+        Err(e) => {
+            let mut warnings = workflow.warnings;
+            warnings.extend(node_warnings.take());
+            return Err(Failed { origin, problems: e.problems, warnings });
+        }
     };
     // The file's own reachability check cannot see edges a node's config adds (router
     // `routes`); the built graph can, so it has the last word on unreachable nodes.
@@ -104,6 +110,8 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
     workflow
         .warnings
         .retain(|w| w.kind != ProblemKind::Unreachable || w.node.as_deref().is_some_and(|n| unreachable.contains(&n)));
+    workflow.warnings.extend(node_warnings.take());
+    workflow.warnings.sort_by_key(|p| p.position.map(|at| (at.line, at.column)));
     let warnings = workflow.warnings.clone();
     Ok((Loaded { origin, workflow, graph }, warnings))
 }

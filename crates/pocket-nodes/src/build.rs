@@ -36,12 +36,14 @@ pub struct BuildOptions<'a> {
     /// The token buckets the run's nodes share (`None`: a new set for this graph, so two
     /// workflows never share a budget unless given the same set).
     pub limiters: Option<&'a SharedLimiters>,
+    /// Where node types' warnings about their configs go (`None`: logged).
+    pub warnings: Option<&'a std::cell::RefCell<Vec<Problem>>>,
 }
 
 impl<'a> BuildOptions<'a> {
     /// Paths relative to `base_dir`, no extra programs allowed, buckets of its own.
     pub fn new(base_dir: &'a Path) -> Self {
-        BuildOptions { base_dir, allow_exec: &[], limiters: None }
+        BuildOptions { base_dir, allow_exec: &[], limiters: None, warnings: None }
     }
 
     /// Programs `exec` nodes may start (nothing runs otherwise; a node's own `allowed_commands`
@@ -49,6 +51,13 @@ impl<'a> BuildOptions<'a> {
     #[must_use]
     pub fn allow_exec(mut self, programs: &'a [String]) -> Self {
         self.allow_exec = programs;
+        self
+    }
+
+    /// Collect the node types' warnings about their configs in `sink` instead of logging them.
+    #[must_use]
+    pub fn warnings(mut self, sink: &'a std::cell::RefCell<Vec<Problem>>) -> Self {
+        self.warnings = Some(sink);
         self
     }
 
@@ -239,7 +248,18 @@ fn build_each<'a>(
                     }
                     None
                 }
-                Some(Ok(node)) => Some((def, node)),
+                Some(Ok(mut node)) => {
+                    for w in std::mem::take(&mut node.warnings) {
+                        let field = w.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
+                        let mut warning = problem(ProblemKind::Config, def, Some(&field), w.message.clone());
+                        warning.severity = pocket_yaml::Severity::Warning;
+                        match options.warnings {
+                            Some(sink) => sink.borrow_mut().push(warning),
+                            None => tracing::warn!(%warning, "workflow"),
+                        }
+                    }
+                    Some((def, node))
+                }
             }
         })
         .collect()

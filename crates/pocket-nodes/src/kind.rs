@@ -234,6 +234,7 @@ pub struct Built {
     pub(crate) edges: Vec<(String, String)>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) limiter: Option<Limiter>,
+    pub(crate) warnings: Vec<ConfigError>,
 }
 
 impl std::fmt::Debug for Built {
@@ -245,7 +246,21 @@ impl std::fmt::Debug for Built {
 impl Built {
     /// A built node.
     pub fn new(node: impl Node<Input = Value, Prep = Value, Exec = Value, Output = Value>) -> Self {
-        Built { node: Arc::new(BoxNode::typed(node)), edges: Vec::new(), retry: None, limiter: None }
+        Built {
+            node: Arc::new(BoxNode::typed(node)),
+            edges: Vec::new(),
+            retry: None,
+            limiter: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A warning about its config (a key it ignores, say): loading goes on, and `pocket
+    /// validate --strict` fails.
+    #[must_use]
+    pub fn warn(mut self, warning: ConfigError) -> Self {
+        self.warnings.push(warning);
+        self
     }
 
     /// An edge its config declares: taking `action` goes to the node `to` (an explicit

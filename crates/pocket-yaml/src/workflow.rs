@@ -143,6 +143,11 @@ impl Problem {
         Problem { severity: Severity::Error, kind, position: None, node: None, field: None, message: message.into() }
     }
 
+    /// A warning of `kind`.
+    pub fn warning(kind: ProblemKind, message: impl Into<String>) -> Self {
+        Problem { severity: Severity::Warning, ..Problem::error(kind, message) }
+    }
+
     /// The same problem at `position`.
     #[must_use]
     pub fn at(mut self, position: Position) -> Self {

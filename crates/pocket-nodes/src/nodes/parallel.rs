@@ -100,11 +100,15 @@ impl NodeKind for Parallel {
         }
         let mut tasks = Vec::with_capacity(config.tasks.len());
         let mut inputs = Vec::with_capacity(config.tasks.len());
+        let mut warnings = Vec::new();
         for (i, task) in config.tasks.into_iter().enumerate() {
             let field = format!("tasks[{i}]");
             if tasks.iter().any(|(name, _)| *name == task.name) {
                 return Err(ConfigError::field(format!("{field}.name"), format!("`{}` is used twice", task.name)));
             }
+            // The original's `operation:` tasks carry config keys it never read: warned about
+            // and left out, so its files still load.
+            let lenient = task.operation.is_some();
             let kind = match (task.kind, task.node, task.operation) {
                 (Some(k), None, None) | (None, Some(k), None) => k,
                 (None, None, Some(op)) => {
@@ -123,15 +127,33 @@ impl NodeKind for Parallel {
                 task_config.insert("method".into(), Value::String("GET".into()));
             }
             let name = format!("{}.{}", spec.name, task.name);
-            let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
-            let built = match cx.build_child(&kind, &task_spec) {
-                None => return Err(ConfigError::field(format!("{field}.type"), cx.unknown_type(&kind))),
-                Some(Err(e)) => {
-                    let inner = e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
-                    return Err(ConfigError::field(inner, e.message));
+            let built = loop {
+                let task_spec = NodeSpec { name: &name, config: &task_config, ..spec.clone() };
+                match cx.build_child(&kind, &task_spec) {
+                    None => return Err(ConfigError::field(format!("{field}.type"), cx.unknown_type(&kind))),
+                    Some(Err(e)) => {
+                        let unknown: Vec<String> = std::iter::once(&e)
+                            .chain(&e.also)
+                            .filter(|p| p.message.starts_with("unknown field"))
+                            .filter_map(|p| p.field.clone())
+                            .filter(|key| task_config.contains_key(key))
+                            .collect();
+                        if !lenient || unknown.is_empty() {
+                            let inner =
+                                e.field.map_or_else(|| format!("{field}.config"), |f| format!("{field}.config.{f}"));
+                            return Err(ConfigError::field(inner, e.message));
+                        }
+                        for key in unknown {
+                            task_config.remove(&key);
+                            warnings.push(ConfigError::field(
+                                format!("{field}.config.{key}"),
+                                format!("is not a `{kind}` setting: ignored (as the original ignored it)"),
+                            ));
+                        }
+                    }
+                    // A task's own layers (an `http` task's retry, say) wrap it.
+                    Some(Ok(built)) => break built,
                 }
-                // A task's own layers (an `http` task's retry, say) wrap it.
-                Some(Ok(built)) => built,
             };
             inputs.push(match task.input {
                 None => TaskInput::Same,
@@ -142,14 +164,15 @@ impl NodeKind for Parallel {
             });
             tasks.push((task.name, crate::layers::own_layers(built)));
         }
-        Ok(Built::new(Composite(Parallel {
+        let built = Built::new(Composite(Parallel {
             name: spec.name.to_string(),
             tasks: Arc::new(tasks),
             inputs,
             limit: usize::try_from(config.max_concurrency.unwrap_or(10)).unwrap_or(usize::MAX),
             fail_fast: config.fail_fast,
             timeout: config.timeout.unwrap_or(Duration::from_secs(300)),
-        })))
+        }));
+        Ok(warnings.into_iter().fold(built, Built::warn))
     }
 }
 
