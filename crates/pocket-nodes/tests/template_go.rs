@@ -50,6 +50,18 @@ fn comparisons_compare_numbers_by_value() {
 }
 
 #[test]
+fn a_missing_or_null_operand_is_unequal_as_in_go() {
+    let data = json!({"status": null, "s": "done"});
+    assert_eq!(
+        render("{{eq .missing \"done\"}} {{ne .missing \"done\"}} {{eq .status 1}} {{ne .status 1}}", data.clone()),
+        "false true false true"
+    );
+    assert_eq!(render("{{eq .missing .status}} {{ne .missing .status}} {{eq .s \"x\" .missing \"done\"}}", data.clone()), "true false true");
+    // So a conditional routes as the original does.
+    assert_eq!(render("{{if ne .missing \"done\"}}again{{else}}finished{{end}}", data), "again");
+}
+
+#[test]
 fn helpers() {
     let data = json!({"s": "Hello World", "list": ["a", "b"], "m": {"k": 1}, "empty": "", "obj": {"x": [1, 2]}});
     assert_eq!(

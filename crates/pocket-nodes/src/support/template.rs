@@ -369,6 +369,9 @@ fn compare(func: &str, a: &Tv, b: &Tv) -> gotmpl::Result<Option<std::cmp::Orderi
         (Tv::String(x), Tv::String(y)) => Ok(Some(x.cmp(y))),
         (Tv::Bool(x), Tv::Bool(y)) if func == "eq" || func == "ne" => Ok(Some(x.cmp(y))),
         (Tv::Nil, Tv::Nil) if func == "eq" || func == "ne" => Ok(Some(std::cmp::Ordering::Equal)),
+        // A missing or null operand is unequal to any value, as in Go (`eq` false, `ne` true),
+        // so `{{if ne .status "done"}}` with no `status` takes the `if` branch.
+        (Tv::Nil, _) | (_, Tv::Nil) if func == "eq" || func == "ne" => Ok(None),
         _ => match (number(a), number(b)) {
             (Some(x), Some(y)) => Ok(x.partial_cmp(&y)),
             _ => Err(err(format!("incompatible types for comparison: {} and {}", kind(a), kind(b)))),
@@ -391,7 +394,8 @@ fn comparison(name: &'static str, test: fn(std::cmp::Ordering) -> bool) -> gotmp
             return Ok(Tv::Bool(false));
         }
         arity(name, args, 2)?;
-        Ok(Tv::Bool(compare(name, &args[0], &args[1])?.is_some_and(test)))
+        let order = compare(name, &args[0], &args[1])?;
+        Ok(Tv::Bool(if name == "ne" { order.is_none_or(test) } else { order.is_some_and(test) }))
     })
 }
 
