@@ -274,3 +274,21 @@ async fn a_json_body_with_an_integer_beyond_64_bits_fails_instead_of_rounding() 
         error_text(&err)
     );
 }
+
+#[tokio::test]
+async fn a_json_body_field_that_is_one_reference_keeps_its_type() {
+    let server = Server::scripted(vec![Reply::text(200, "ok")]).await.unwrap();
+    let yaml = http(
+        &server.url("/items"),
+        "      method: POST\n      body: { count: '{{.count}}', tags: '{{ .tags }}', who: '{{.user.name}}', none: '{{.nope}}', text: 'n={{.count}}', all: '{{.}}' }",
+    );
+    let input = json!({"count": 3, "tags": ["a", "b"], "user": {"name": "ada"}});
+    run(&yaml, input.clone()).await.unwrap();
+    let sent = server.requests()[0].json();
+    assert_eq!(sent["count"], json!(3));
+    assert_eq!(sent["tags"], json!(["a", "b"]));
+    assert_eq!(sent["who"], json!("ada"));
+    assert_eq!(sent["none"], json!(null));
+    assert_eq!(sent["text"], json!("n=3"), "text around the action keeps it a string");
+    assert_eq!(sent["all"], input);
+}

@@ -56,7 +56,10 @@ fn a_missing_or_null_operand_is_unequal_as_in_go() {
         render("{{eq .missing \"done\"}} {{ne .missing \"done\"}} {{eq .status 1}} {{ne .status 1}}", data.clone()),
         "false true false true"
     );
-    assert_eq!(render("{{eq .missing .status}} {{ne .missing .status}} {{eq .s \"x\" .missing \"done\"}}", data.clone()), "true false true");
+    assert_eq!(
+        render("{{eq .missing .status}} {{ne .missing .status}} {{eq .s \"x\" .missing \"done\"}}", data.clone()),
+        "true false true"
+    );
     // So a conditional routes as the original does.
     assert_eq!(render("{{if ne .missing \"done\"}}again{{else}}finished{{end}}", data), "again");
 }

@@ -83,6 +83,9 @@ pub(crate) async fn read_body(what: &str, mut response: reqwest::Response, cap: 
 /// A JSON value whose strings may be templates.
 #[derive(Debug, Clone)]
 pub(crate) enum JsonTemplate {
+    /// A string that is exactly one field reference (`"{{.count}}"`, `"{{ .user.tags }}"`): the
+    /// field's own JSON value, its type kept (a number stays a number, a list a list).
+    Field(Vec<String>),
     Text(Text),
     List(Vec<JsonTemplate>),
     Map(Vec<(String, JsonTemplate)>),
@@ -90,19 +93,28 @@ pub(crate) enum JsonTemplate {
 }
 
 impl JsonTemplate {
+    /// A JSON value whose strings are templates. A string inside a mapping or list that is
+    /// exactly one field reference keeps that field's JSON type; a string at the top is text.
     pub(crate) fn new(node: &str, field: &str, value: &Value) -> Result<Self, ConfigError> {
+        Self::part(node, field, value, false)
+    }
+
+    fn part(node: &str, field: &str, value: &Value, nested: bool) -> Result<Self, ConfigError> {
         Ok(match value {
-            Value::String(s) => JsonTemplate::Text(Text::new(node, field, s)?),
+            Value::String(s) => match field_reference(s).filter(|_| nested) {
+                Some(path) => JsonTemplate::Field(path),
+                None => JsonTemplate::Text(Text::new(node, field, s)?),
+            },
             Value::Array(items) => JsonTemplate::List(
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| JsonTemplate::new(node, &format!("{field}[{i}]"), v))
+                    .map(|(i, v)| JsonTemplate::part(node, &format!("{field}[{i}]"), v, true))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(map) => JsonTemplate::Map(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), JsonTemplate::new(node, &format!("{field}.{k}"), v)?)))
+                    .map(|(k, v)| Ok((k.clone(), JsonTemplate::part(node, &format!("{field}.{k}"), v, true)?)))
                     .collect::<Result<_, ConfigError>>()?,
             ),
             other => JsonTemplate::Value(other.clone()),
@@ -111,6 +123,9 @@ impl JsonTemplate {
 
     pub(crate) fn render(&self, data: &Value) -> Result<Value, NodeError> {
         Ok(match self {
+            JsonTemplate::Field(path) => {
+                path.iter().try_fold(data, |value, key| value.get(key)).cloned().unwrap_or(Value::Null)
+            }
             JsonTemplate::Text(t) => Value::String(t.render(data)?),
             JsonTemplate::List(items) => Value::Array(items.iter().map(|i| i.render(data)).collect::<Result<_, _>>()?),
             JsonTemplate::Map(entries) => Value::Object(
@@ -122,6 +137,22 @@ impl JsonTemplate {
             JsonTemplate::Value(v) => v.clone(),
         })
     }
+}
+
+/// The field path of a string that is exactly one Go template action naming a field (`{{.}}`,
+/// `{{.a.b}}`, spaces and `-` trim markers allowed); `None` for anything else.
+fn field_reference(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner).strip_suffix('-').unwrap_or(inner).trim();
+    if inner == "." {
+        return Some(Vec::new());
+    }
+    let path: Vec<String> = inner.strip_prefix('.')?.split('.').map(str::to_string).collect();
+    let identifier = |k: &String| {
+        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    path.iter().all(identifier).then_some(path)
 }
 
 /// How long a `Retry-After` header asks to wait: seconds, or an HTTP date.
