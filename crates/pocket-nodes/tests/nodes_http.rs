@@ -292,3 +292,35 @@ async fn a_json_body_field_that_is_one_reference_keeps_its_type() {
     assert_eq!(sent["text"], json!("n=3"), "text around the action keeps it a string");
     assert_eq!(sent["all"], input);
 }
+
+#[tokio::test]
+async fn post_is_sent_once_unless_retry_is_asked_for_and_5xx_can_be_the_output() {
+    let server = Server::scripted(vec![Reply::text(500, "down"), Reply::text(500, "down"), Reply::text(200, "ok")])
+        .await
+        .unwrap();
+    let once = format!(
+        "name: h\nstart: n\nnodes:\n  - name: n\n    type: http\n    config:\n      url: '{}'\n      method: POST\n",
+        server.url("/orders")
+    );
+    let err = run(&once, json!(null)).await.unwrap_err();
+    assert!(!error_text(&err).contains("attempts"), "{}", error_text(&err));
+    assert_eq!(server.requests().len(), 1, "a POST is not repeated by default");
+    let out = run(&http(&server.url("/orders"), "      method: POST"), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "ok", "with `retry` it is");
+    let server = Server::scripted(vec![Reply::text(503, "busy")]).await.unwrap();
+    let out = run(&http(&server.url("/"), "      fail_on_5xx: false"), json!(null)).await.unwrap();
+    assert_eq!((out["status"].clone(), out["body"].clone()), (json!(503), json!("busy")));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn redirects_can_be_left_unfollowed_or_limited_and_a_loop_is_not_retried() {
+    let server = Server::start("127.0.0.1:0", |_| Reply::redirect(302, "/again")).await.unwrap();
+    let out = run(&http(&server.url("/start"), "      follow_redirects: false"), json!(null)).await.unwrap();
+    assert_eq!((out["status"].clone(), out["headers"]["Location"].clone()), (json!(302), json!(["/again"])));
+    let before = server.requests().len();
+    let err = run(&http(&server.url("/start"), "      max_redirects: 2"), json!(null)).await.unwrap_err();
+    let text = error_text(&err);
+    assert!(text.contains("more than 2 redirects (`max_redirects`)") && !text.contains("attempts"), "{text}");
+    assert_eq!(server.requests().len() - before, 3, "the first request and two redirects, once");
+}

@@ -65,9 +65,21 @@ pub(crate) struct HttpConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
-    /// Retries (default: 3 attempts, 1s doubling up to 30s).
+    /// Retries (default: 3 attempts, 1s doubling up to 30s, for the idempotent methods GET,
+    /// HEAD, PUT and DELETE; POST and PATCH are sent once unless `retry` is given).
     #[serde(default)]
     retry: Option<pocket_yaml::RetrySpec>,
+    /// Follow redirects (default true); when false, a 3xx response is the output.
+    #[serde(default = "yes")]
+    follow_redirects: bool,
+    /// The most redirects followed (default 10); more fail the node.
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
+    #[schemars(with = "Option<u64>")]
+    max_redirects: Option<u64>,
+    /// A 5xx or 429 response fails the node (default true, retried); when false it is the
+    /// output, like a 4xx with `fail_on_4xx: false`.
+    #[serde(default = "yes")]
+    fail_on_5xx: bool,
     /// A 4xx response fails the node (default true); otherwise it is the output.
     #[serde(default = "yes")]
     fail_on_4xx: bool,
@@ -95,6 +107,8 @@ pub(crate) struct Http {
     params: Vec<(String, Text)>,
     body: Option<JsonTemplate>,
     fail_on_4xx: bool,
+    fail_on_5xx: bool,
+    max_redirects: usize,
     max_response: u64,
     max_retry_after: Duration,
 }
@@ -156,10 +170,20 @@ impl NodeKind for Http {
             params: templated("params", config.params)?,
             body,
             fail_on_4xx: config.fail_on_4xx,
+            fail_on_5xx: config.fail_on_5xx,
+            max_redirects: if config.follow_redirects {
+                usize::try_from(config.max_redirects.unwrap_or(MAX_REDIRECTS as u64)).unwrap_or(usize::MAX)
+            } else {
+                0
+            },
             max_response: config.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE),
             max_retry_after: config.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER),
         });
-        built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
+        // A request that is not idempotent is not repeated unless the workflow asks for it.
+        let idempotent = !matches!(config.method, Method::Post | Method::Patch);
+        if config.retry.is_some() || idempotent {
+            built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
+        }
         Ok(built)
     }
 }
@@ -190,7 +214,8 @@ fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
 }
 
 impl Http {
-    /// Send the request, following up to [`MAX_REDIRECTS`] redirects: 301/302/303 continue as a
+    /// Send the request, following up to `max_redirects` redirects (none: a 3xx is the
+    /// response): 301/302/303 continue as a
     /// GET without a body (HEAD stays HEAD), 307/308 repeat the method and body. A redirect to
     /// another origin drops every header of the node's `headers:` (credentials such as
     /// `Authorization` or `X-Api-Key` go only where they were written for); a redirect to a
@@ -207,7 +232,7 @@ impl Http {
         let first = origin(&url);
         let mut same_origin = true;
         let mut query = Some(params);
-        for _ in 0..=MAX_REDIRECTS {
+        for hop in 0..=self.max_redirects {
             let mut request = self.client.request(method.clone(), url.clone());
             if let Some(params) = query.take().filter(|p| !p.is_empty()) {
                 request = request.query(params);
@@ -224,8 +249,11 @@ impl Http {
             }
             let response = request.send().await.map_err(|e| transport_error(what, &e))?;
             let status = response.status();
-            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED || self.max_redirects == 0 {
                 return Ok(response);
+            }
+            if hop == self.max_redirects {
+                break;
             }
             let Some(location) = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()) else {
                 return Ok(response);
@@ -242,7 +270,7 @@ impl Http {
             tracing::debug!(request = %what, %status, to = %next, same_origin, "redirect");
             url = next;
         }
-        Err(NodeError::fatal_msg(format!("{what}: more than {MAX_REDIRECTS} redirects")))
+        Err(NodeError::fatal_msg(format!("{what}: more than {} redirects (`max_redirects`)", self.max_redirects)))
     }
 }
 
@@ -285,7 +313,10 @@ impl Behaviour for Http {
             let bytes = read_body(&what, response, self.max_response).await?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             tracing::debug!(request = %what, %status, "http");
-            if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after) {
+            let server_error = status.as_u16() == 429 || status.is_server_error();
+            if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after)
+                && (self.fail_on_5xx || !server_error)
+            {
                 return Err(error);
             }
             // A JSON body is parsed (a body that only claims to be JSON stays text); a number it

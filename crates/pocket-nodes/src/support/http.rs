@@ -196,8 +196,12 @@ pub(crate) fn status_error(
     (status.is_client_error() && fail_on_4xx).then(|| NodeError::fatal_msg(message))
 }
 
-/// A transport failure as a retryable error, described plainly.
+/// A transport failure as a retryable error, described plainly (a request that could not even
+/// be built is the workflow's mistake: not retried).
 pub(crate) fn transport_error(what: &str, e: &reqwest::Error) -> NodeError {
+    if e.is_builder() {
+        return NodeError::fatal_msg(format!("{what}: the request cannot be sent: {}", printable(&e.to_string())));
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
