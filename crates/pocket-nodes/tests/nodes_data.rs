@@ -269,3 +269,12 @@ fn a_long_chain_of_fallbacks_is_refused_and_a_shorter_one_is_built_once() {
     assert!(found.iter().any(|p| p.contains("node `n0`") && p.contains("longer than 100 nodes")), "{:?}", &found[..1]);
     common::graph(&chain(100)).expect("a chain of 100 builds");
 }
+
+#[tokio::test]
+async fn jq_has_the_csv_and_tsv_formats() {
+    let input = json!([1, "a\"b", null, true, "x\ty\\z"]);
+    let out = run_single("transform", "      jq: '[@csv, @tsv]'", input).await.unwrap();
+    assert_eq!(out, json!(["1,\"a\"\"b\",,true,\"x\ty\\z\"", "1\ta\"b\t\ttrue\tx\\ty\\\\z"]));
+    let err = run_single("transform", "      jq: '@csv'", json!({"a": 1})).await.unwrap_err();
+    assert!(error_text(&err).contains("cannot be csv-formatted, only an array can be"), "{}", error_text(&err));
+}

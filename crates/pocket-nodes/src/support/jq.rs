@@ -33,9 +33,25 @@ pub(crate) struct Jq {
     filter: Arc<Filter>,
 }
 
-/// The standard library's definitions, parsed once per process.
-static PRELUDE: LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> =
-    LazyLock::new(|| jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).collect());
+/// jq definitions jaq does not have: the `@csv` and `@tsv` formats, as jq writes them.
+const OWN_DEFS: &str = r#"
+def @csv: if type != "array" then error("\(type) (\(tojson)) cannot be csv-formatted, only an array can be")
+  else map(if type == "string" then "\"" + gsub("\""; "\"\"") + "\""
+    elif type == "null" then ""
+    elif type == "boolean" or type == "number" then tostring
+    else error("\(type) (\(tojson)) is not valid in a csv row") end) | join(",") end;
+def @tsv: if type != "array" then error("\(type) (\(tojson)) cannot be tsv-formatted, only an array can be")
+  else map(if type == "string" then gsub("\\\\"; "\\\\") | gsub("\t"; "\\t") | gsub("\n"; "\\n") | gsub("\r"; "\\r")
+    elif type == "null" then ""
+    elif type == "boolean" or type == "number" then tostring
+    else error("\(type) (\(tojson)) is not valid in a tsv row") end) | join("\t") end;
+"#;
+
+/// The standard library's definitions and ours, parsed once per process.
+static PRELUDE: LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = LazyLock::new(|| {
+    let own = jaq_core::load::parse(OWN_DEFS, |p| p.defs()).expect("our own jq definitions parse");
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(own).collect()
+});
 
 /// Programs compiled so far, by source: the same expression in many nodes (the tasks of a
 /// `parallel` node, the body of a fan-out) is compiled, and held in memory, once.
