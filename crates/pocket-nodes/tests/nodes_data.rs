@@ -278,3 +278,9 @@ async fn jq_has_the_csv_and_tsv_formats() {
     let err = run_single("transform", "      jq: '@csv'", json!({"a": 1})).await.unwrap_err();
     assert!(error_text(&err).contains("cannot be csv-formatted, only an array can be"), "{}", error_text(&err));
 }
+
+#[tokio::test]
+async fn jq_non_finite_numbers_come_out_as_jq_prints_them() {
+    let out = run_single("transform", "      jq: '[nan, infinite, -infinite, 1.5]'", json!(null)).await.unwrap();
+    assert_eq!(out, json!([null, f64::MAX, f64::MIN, 1.5]));
+}

@@ -250,6 +250,7 @@ fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, No
         serde_json::from_value(input).map_err(|e| NodeError::fatal_msg(format!("jq input: {e}")))?;
     let ctx = Ctx::<jaq_core::data::JustLut<jaq_json::Val>>::new(&filter.lut, Vars::new([]));
     let mut outputs = Vec::new();
+    // What the outputs take, roughly, as JSON.
     let mut bytes = 0usize;
     for out in filter.id.run((ctx, input)) {
         if stop.requested() {
@@ -268,23 +269,65 @@ fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, No
         if nested_deeper_than(&out, MAX_DEPTH) {
             return Err(NodeError::fatal_msg(format!("jq: an output is nested deeper than {MAX_DEPTH} levels")));
         }
-        let text = out.to_string();
-        bytes += text.len();
-        if bytes > MAX_OUTPUT_BYTES || outputs.len() == MAX_OUTPUTS {
-            return Err(NodeError::fatal_msg(format!(
-                "jq: the outputs exceed {} or {MAX_OUTPUTS} values",
-                super::de::show_bytes(MAX_OUTPUT_BYTES as u64)
-            )));
+        if outputs.len() == MAX_OUTPUTS {
+            return Err(too_much());
         }
-        let json = pocket_yaml::json_exact(&text).map_err(|e| {
-            NodeError::fatal_msg(format!("jq produced a value that is not JSON ({}): {e}", excerpt(&text)))
-        })?;
-        outputs.push(json);
+        outputs.push(to_json(&out, &mut bytes)?);
     }
     Ok(match outputs.len() {
         0 => Value::Null,
         1 => outputs.pop().unwrap_or(Value::Null),
         _ => Value::Array(outputs),
+    })
+}
+
+fn too_much() -> NodeError {
+    NodeError::fatal_msg(format!(
+        "jq: the outputs exceed {} or {MAX_OUTPUTS} values",
+        super::de::show_bytes(MAX_OUTPUT_BYTES as u64)
+    ))
+}
+
+/// A jq value as JSON, as jq prints it: NaN is null, ±infinity the largest finite number; an
+/// integer beyond 64 bits is refused rather than rounded; `bytes` counts what it takes (checked
+/// against [`MAX_OUTPUT_BYTES`]). The value is known to nest at most [`MAX_DEPTH`] deep.
+fn to_json(value: &jaq_json::Val, bytes: &mut usize) -> Result<Value, NodeError> {
+    use jaq_json::{Num, Val};
+    *bytes += 8;
+    if *bytes > MAX_OUTPUT_BYTES {
+        return Err(too_much());
+    }
+    let text = |s: &[u8], bytes: &mut usize| {
+        *bytes += s.len();
+        String::from_utf8_lossy(s).into_owned()
+    };
+    let exact = |literal: String| {
+        pocket_yaml::json_exact(&literal).map_err(|e| NodeError::fatal_msg(format!("jq: {}: {e}", excerpt(&literal))))
+    };
+    Ok(match value {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(Num::Int(i)) => Value::from(*i as i64),
+        Val::Num(Num::Float(f)) if f.is_nan() => Value::Null,
+        Val::Num(Num::Float(f)) if f.is_infinite() => Value::from(if *f > 0.0 { f64::MAX } else { f64::MIN }),
+        Val::Num(Num::Float(f)) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Val::Num(Num::BigInt(i)) => exact(i.to_string())?,
+        Val::Num(Num::Dec(literal)) => exact(literal.to_string())?,
+        Val::TStr(s) | Val::BStr(s) => Value::String(text(s, bytes)),
+        Val::Arr(items) => Value::Array(items.iter().map(|item| to_json(item, bytes)).collect::<Result<_, _>>()?),
+        Val::Obj(map) => {
+            let mut out = serde_json::Map::new();
+            for (key, item) in map.iter() {
+                let key = match key {
+                    Val::TStr(s) | Val::BStr(s) => text(s, bytes),
+                    other => {
+                        return Err(NodeError::fatal_msg(format!("jq: an object key is not a string: {other}")));
+                    }
+                };
+                out.insert(key, to_json(item, bytes)?);
+            }
+            Value::Object(out)
+        }
     })
 }
 
