@@ -33,7 +33,7 @@ const FAILED: u8 = 1;
 const INVALID: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "pocket", version, about = "Run and check Pocket workflows", disable_help_subcommand = true)]
+#[command(name = "pocket", version, about = "Run and check Pocket workflows")]
 struct Cli {
     /// Per-node logs on stderr (`-vv`: every step).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -48,6 +48,9 @@ struct Cli {
     /// How results are printed.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
+    /// No colours in logs (also when `NO_COLOR` is set, or stderr is not a terminal).
+    #[arg(long, global = true)]
+    no_color: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +104,14 @@ enum Command {
     Schema,
     /// Print the version.
     Version,
+    /// Print a shell completion script: `pocket completions bash > /etc/bash_completion.d/pocket`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `pocket man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +138,21 @@ fn main() -> ExitCode {
     let registry = Registry::builtin();
     match &cli.command {
         Command::Version => version(cli.output),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "pocket", &mut out);
+            output::print(&String::from_utf8_lossy(&out))
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out) {
+                Ok(()) => output::print(&String::from_utf8_lossy(&out)),
+                Err(e) => {
+                    say!("error: cannot write the manual page: {e}");
+                    ExitCode::from(FAILED)
+                }
+            }
+        }
         Command::Schema => schema(&registry, cli.output),
         Command::Validate { file, strict } => validate(&registry, file, *strict, &cli),
         Command::Nodes { command: None } => list_nodes(&registry, cli.output),

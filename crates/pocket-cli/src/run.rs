@@ -140,7 +140,7 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !cli.no_color && std::env::var_os("NO_COLOR").is_none())
         .with_span_events(if verbose > 0 { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_filter(level);
     let registry_layers = tracing_subscriber::registry().with(logs);

@@ -166,3 +166,20 @@ fn a_config_problem_points_at_the_sub_field_line() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn help_completions_and_the_manual_are_generated_from_the_commands() {
+    let out = pocket(&["help", "run"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Usage: pocket run"), "{}", text(&out.stdout));
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = pocket(&["completions", shell], &[]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(text(&out.stdout).contains("validate"), "{shell}: the subcommands are in the script");
+    }
+    let out = pocket(&["man"], &[]);
+    assert!(text(&out.stdout).starts_with(".ie") && text(&out.stdout).contains("pocket"), "roff");
+    // `--no-color` is accepted everywhere, as the original's scripts pass it.
+    let out = pocket(&["--no-color", "version"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
