@@ -260,3 +260,31 @@ async fn a_fan_out_is_a_graph_node_over_a_list() {
     );
     assert!(!err.node_error().unwrap().is_retryable());
 }
+
+#[tokio::test]
+async fn two_fan_out_nodes_of_one_graph_keep_their_items_data_apart() {
+    use pocket::{Graph, Next, StoreView, node_fn};
+    // Each item records in its scope that it ran; an item of the second fan-out must find its
+    // scope fresh (-1 would mean it saw the first one's data).
+    let write = |tag: &'static str| {
+        FanOut::new(node_fn(
+            |store: StoreView, x: i64| async move { Ok(if store.get_value("seen")?.is_some() { -1 } else { x }) },
+            |x: i64| async move { Ok(x) },
+            move |store: Store, _: i64, _: i64, out: i64| async move {
+                store.set_value("seen", serde_json::json!(tag));
+                Ok((out, Next::Default))
+            },
+        ))
+    };
+    let graph = Graph::<Vec<i64>, Vec<i64>>::builder()
+        .start("first")
+        .node("first", write("first"))
+        .node("second", write("second"))
+        .edge("first", "default", "second")
+        .build()
+        .unwrap();
+    let store = Store::new();
+    assert_eq!(graph.run(&store, vec![1, 2]).await.unwrap(), [1, 2], "the second fan-out saw fresh scopes");
+    assert_eq!(store.get_value("first:item-0:seen").unwrap(), Some(serde_json::json!("first")));
+    assert_eq!(store.get_value("second:item-1:seen").unwrap(), Some(serde_json::json!("second")));
+}

@@ -209,7 +209,8 @@ impl<'a, N: Node> Items<'a, N> {
 
 /// A fan-out is a node over a list: it takes `Vec<item>` and hands on `Vec<output>` (in input
 /// order), so a graph step can fan out. It runs on the run's store (items on the scopes
-/// `item-<i>` of it, named after the graph node) and token; the first failing item fails the
+/// `<node>:item-<i>` of it, named after the graph node, so two fan-out nodes of one graph keep
+/// their items' data apart) and token; the first failing item fails the
 /// node with
 /// an [`ItemError`] (its index and run error). Prep clones the list (Exec may be retried).
 ///
@@ -250,8 +251,10 @@ where
     }
 
     async fn exec(&self, ctx: &crate::Ctx<'_>, items: &Vec<N::Input>) -> Result<Vec<N::Output>, crate::NodeError> {
-        // Inside a graph, items carry the graph node's name.
-        let on = Items { node: &self.node, name: ctx.node(), store: ctx.store(), offset: 0 };
+        // Inside a graph, items carry the graph node's name, and their scopes are the node's
+        // (`<node>:item-<i>:`): two fan-out nodes of one graph never share an item's data.
+        let scoped = ctx.store().scope(ctx.node());
+        let on = Items { node: &self.node, name: ctx.node(), store: &scoped, offset: 0 };
         let token = ctx.token().child_token();
         on.fail_fast(items.iter().cloned(), &mut Limit(self.limit), &self.gauge, &token)
             .await
