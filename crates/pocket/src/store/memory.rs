@@ -20,6 +20,10 @@ type Callback = Arc<dyn Fn(Evicted) + Send + Sync>;
 
 /// Shards of an unbounded store: enough that concurrent tasks rarely share a lock.
 const SHARDS: usize = 64;
+/// Shards of a large bounded store (each keeps its own LRU order).
+const BOUNDED_SHARDS: usize = 16;
+/// Bounded stores smaller than this keep one exact LRU order.
+const SHARDED_BOUND: usize = 4096;
 
 /// Why the store dropped an entry on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,11 +307,9 @@ impl StoreBuilder {
 
     /// Build the store.
     pub fn build(self) -> Store {
-        // A bound of N keeps exactly the N most recently used entries: one LRU order, so one
-        // shard (per-shard orders evicted on their own, keeping fewer than N, and rounded N
-        // down to a multiple of the shard count).
         let (shards, cap_per_shard) = match self.max_entries {
             None => (SHARDS, 0),
+            Some(n) if n >= SHARDED_BOUND => (BOUNDED_SHARDS, n / BOUNDED_SHARDS),
             Some(n) => (1, n),
         };
         Store {
