@@ -170,3 +170,26 @@ fn integers_beyond_64_bits_are_refused_never_rounded() {
     assert!(err.contains("10:18: the integer 123456789012345678901234567890 does not fit in 64 bits"), "{err}");
     assert!(!err.contains("11:"), "a quoted one is a string: {err}");
 }
+
+#[test]
+fn slow_templates_in_echo_conditional_and_router_stop_at_their_node_timeout() {
+    let items = format!("[{}]", vec!["1"; 200_000].join(","));
+    let input = write("many-items-2.json", &items);
+    let slow = r#"{{range .}}{{$x := printf \"%0999999d\" 1}}{{end}}"#;
+    for (kind, config) in [
+        ("echo", format!("message: \"{slow}\"")),
+        ("conditional", format!("conditions: [{{ if: \"{slow}true\", then: yes }}]")),
+        ("router", format!("route: \"{slow}\"")),
+    ] {
+        let file = write(
+            &format!("slow-{kind}.yaml"),
+            &format!(
+                "name: s\nstart: t\nnodes:\n  - name: t\n    type: {kind}\n    timeout: 300ms\n    config:\n      {config}\n"
+            ),
+        );
+        let (code, err, took) = run(&file, &["--input-file", input.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{kind}: {err}");
+        assert!(err.contains("300ms"), "{kind}: {err}");
+        assert!(took < Duration::from_secs(10), "{kind}: {took:?}");
+    }
+}

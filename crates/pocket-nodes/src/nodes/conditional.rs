@@ -1,11 +1,11 @@
 //! The `conditional` node type: the first condition (a Go template) that holds picks the action.
 
-use pocket::{Action, Next, NodeError};
+use pocket::{Action, Next, NodeError, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Behaviour, StepFuture, ready};
+use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::template::Template;
 
@@ -33,7 +33,7 @@ pub(crate) struct ConditionalConfig {
 
 pub(crate) struct Conditional {
     name: String,
-    conditions: Vec<(Template, String)>,
+    conditions: std::sync::Arc<Vec<(Template, String)>>,
     otherwise: Option<String>,
 }
 
@@ -60,28 +60,44 @@ impl NodeKind for Conditional {
             }
             conditions.push((template, condition.then));
         }
-        Ok(super::built(Conditional { name: spec.name.to_string(), conditions, otherwise: config.otherwise }))
+        Ok(super::built(Conditional {
+            name: spec.name.to_string(),
+            conditions: std::sync::Arc::new(conditions),
+            otherwise: config.otherwise,
+        }))
     }
 }
 
 impl Behaviour for Conditional {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        ready(Ok(input.clone()))
+        // The conditions are templates (CPU work of the file's choosing): evaluated off the
+        // async workers, so the step's timeout and cancellation hold; Post routes on the result.
+        let (conditions, name, data) = (self.conditions.clone(), self.name.clone(), input.clone());
+        Box::pin(async move {
+            let chosen = crate::support::cpu::run(move |stop| {
+                for (i, (template, then)) in conditions.iter().enumerate() {
+                    match template.render_until(&data, Some(stop)) {
+                        Ok(text) if matches!(text.trim(), "true" | "1") => return Some(then.clone()),
+                        Ok(_) => {}
+                        // As in the original, a condition that cannot be evaluated does not
+                        // hold; say so.
+                        Err(e) => tracing::info!(node = %name, condition = i, error = %e, "condition skipped"),
+                    }
+                }
+                None
+            })
+            .await?;
+            Ok(json!({"output": input, "action": chosen}))
+        })
     }
 
-    fn next(&self, output: &Value) -> Result<Next, NodeError> {
-        for (i, (template, then)) in self.conditions.iter().enumerate() {
-            match template.render(output) {
-                Ok(text) if matches!(text.trim(), "true" | "1") => return Ok(Next::to(then.clone())),
-                Ok(_) => {}
-                // As in the original, a condition that cannot be evaluated does not hold; say so.
-                Err(e) => tracing::info!(node = %self.name, condition = i, error = %e, "condition skipped"),
-            }
-        }
-        Ok(match &self.otherwise {
-            Some(action) if !action.is_empty() => Next::to(action.clone()),
+    fn post(&self, _: &Store, _: Value, mut exec: Value) -> Result<(Value, Next), NodeError> {
+        let next = match (exec["action"].as_str(), &self.otherwise) {
+            (Some(action), _) => Next::to(action.to_string()),
+            (None, Some(action)) if !action.is_empty() => Next::to(action.clone()),
             _ => Next::End,
-        })
+        };
+        Ok((exec["output"].take(), next))
     }
 
     fn actions(&self) -> Option<Vec<Action>> {

@@ -55,9 +55,10 @@ impl Behaviour for Echo {
                 pocket_yaml::MAX_DEPTH - 1
             ))));
         }
-        ready(self.message.render(input).map(|message| {
+        Box::pin(async move {
+            let message = self.message.render_off_thread(input).await?;
             tracing::info!(node = %self.name, %message, "echo");
-            json!({"message": message, "input": input, "node": self.name})
-        }))
+            Ok(json!({"message": message, "input": input, "node": self.name}))
+        })
     }
 }

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use pocket::{Action, Next, NodeError};
+use pocket::{Action, Next, NodeError, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Behaviour, StepFuture, ready};
+use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::text::Text;
 
@@ -67,19 +67,24 @@ impl NodeKind for Router {
 
 impl Behaviour for Router {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
-        ready(Ok(input.clone()))
+        // The route is chosen here, off the async workers when it is a template, and handed to
+        // Post with the (unchanged) input.
+        Box::pin(async move {
+            let chosen = match &self.route {
+                Some(route) => route.render_off_thread(input).await?,
+                None => input.get("route").and_then(Value::as_str).unwrap_or_default().to_string(),
+            };
+            let chosen = chosen.trim();
+            let known = self.routes.is_empty() || self.routes.contains_key(chosen);
+            let action =
+                if chosen.is_empty() || chosen == "<no value>" || !known { self.fallback.as_str() } else { chosen };
+            Ok(json!({"output": input, "action": action}))
+        })
     }
 
-    fn next(&self, output: &Value) -> Result<Next, NodeError> {
-        let chosen = match &self.route {
-            Some(route) => route.render(output)?,
-            None => output.get("route").and_then(Value::as_str).unwrap_or_default().to_string(),
-        };
-        let chosen = chosen.trim();
-        let known = self.routes.is_empty() || self.routes.contains_key(chosen);
-        let action =
-            if chosen.is_empty() || chosen == "<no value>" || !known { self.fallback.as_str() } else { chosen };
-        Ok(Next::to(action.to_string()))
+    fn post(&self, _: &Store, _: Value, mut exec: Value) -> Result<(Value, Next), NodeError> {
+        let next = Next::to(exec["action"].as_str().unwrap_or(self.fallback.as_str()).to_string());
+        Ok((exec["output"].take(), next))
     }
 
     fn actions(&self) -> Option<Vec<Action>> {

@@ -30,6 +30,18 @@ impl Text {
             Text::Templated(t) => t.render(data).map_err(NodeError::fatal),
         }
     }
+
+    /// [`render`](Self::render) off the async workers (a template is CPU work of the file's
+    /// choosing), so the step's timeout and cancellation hold while it renders.
+    pub(crate) async fn render_off_thread(&self, data: &Value) -> Result<String, NodeError> {
+        match self {
+            Text::Plain(s) => Ok(s.clone()),
+            Text::Templated(t) => {
+                let (t, data) = (t.clone(), data.clone());
+                super::cpu::run(move |stop| t.render_until(&data, Some(stop)).map_err(NodeError::fatal)).await?
+            }
+        }
+    }
 }
 
 /// The start of `text` for an error message: at most 400 characters, marked when cut.
