@@ -27,13 +27,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use pocket_nodes::{Category, Registry};
 
+/// `pocket --version`: the version, the commit and the build date (from `build.rs`).
+const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("POCKET_COMMIT"), ", built ", env!("POCKET_BUILD_DATE"), ")");
+
 /// Exit code: the workflow ran and failed.
 const FAILED: u8 = 1;
 /// Exit code: usage error or invalid workflow (nothing ran).
 const INVALID: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "pocket", version, about = "Run and check Pocket workflows")]
+#[command(name = "pocket", version, long_version = LONG_VERSION, about = "Run and check Pocket workflows")]
 struct Cli {
     /// Per-node logs on stderr (`-vv`: every step).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -179,6 +179,11 @@ fn help_completions_and_the_manual_are_generated_from_the_commands() {
     }
     let out = pocket(&["man"], &[]);
     assert!(text(&out.stdout).starts_with(".ie") && text(&out.stdout).contains("pocket"), "roff");
+    // `--version` names the commit and the build date.
+    let out = pocket(&["--version"], &[]);
+    let version = text(&out.stdout);
+    assert!(version.starts_with(&format!("pocket {} (", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(version.contains(", built 20"), "{version}");
     // `--no-color` is accepted everywhere, as the original's scripts pass it.
     let out = pocket(&["--no-color", "version"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
