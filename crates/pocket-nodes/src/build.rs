@@ -251,8 +251,10 @@ fn build_each<'a>(
                 Some(Ok(mut node)) => {
                     for w in std::mem::take(&mut node.warnings) {
                         let field = w.field.as_ref().map_or_else(|| "config".to_string(), |f| format!("config.{f}"));
-                        let mut warning = problem(ProblemKind::Config, def, Some(&field), w.message.clone());
-                        warning.severity = pocket_yaml::Severity::Warning;
+                        let warning = Problem {
+                            severity: pocket_yaml::Severity::Warning,
+                            ..problem(ProblemKind::Config, def, Some(&field), w.message.clone())
+                        };
                         match options.warnings {
                             Some(sink) => sink.borrow_mut().push(warning),
                             None => tracing::warn!(%warning, "workflow"),

@@ -161,7 +161,7 @@ fn helpers(lua: &Lua, array_mt: &mlua::Table, limit: usize) -> mlua::Result<()> 
     let mt = array_mt.clone();
     globals.set(
         "json_encode",
-        lua.create_function(move |lua, value: mlua::Value| match to_json(&value, 0, &mut MAX_VALUES.clone()) {
+        lua.create_function(move |lua, value: mlua::Value| match to_json(&value, 0, &mut { MAX_VALUES }) {
             Ok(json) => {
                 let text = json.to_string();
                 if text.len() > room(lua, limit) {
@@ -362,7 +362,7 @@ impl Script {
         let handler = lua
             .create_function(|lua, error: mlua::Value| {
                 Ok(match &error {
-                    mlua::Value::Table(_) => match to_json(&error, 0, &mut MAX_VALUES.clone()) {
+                    mlua::Value::Table(_) => match to_json(&error, 0, &mut { MAX_VALUES }) {
                         Ok(json) => mlua::Value::String(lua.create_string(json.to_string())?),
                         Err(_) => error,
                     },
@@ -405,7 +405,7 @@ impl Script {
         let mut values = values.into_iter();
         let output = match values.next() {
             None => input.clone(),
-            Some(value) => to_json(&value, 0, &mut MAX_VALUES.clone())
+            Some(value) => to_json(&value, 0, &mut { MAX_VALUES })
                 .map_err(|e| NodeError::fatal_msg(format!("lua: the result: {e}")))?,
         };
         let action = match values.next() {

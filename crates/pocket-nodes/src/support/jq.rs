@@ -24,8 +24,8 @@ pub(crate) use super::text::MAX_NESTING;
 pub(crate) const MAX_OUTPUTS: usize = 1_000_000;
 /// A program's outputs take at most this many bytes as JSON, together.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 64 << 20;
-/// An output is nested at most this deep (the limit of JSON parsers, serde_json's included).
-pub(crate) const MAX_DEPTH: usize = 128;
+/// An output is nested at most this deep (the depth JSON values are kept to everywhere).
+pub(crate) use pocket_yaml::MAX_DEPTH;
 
 /// A compiled jq program.
 #[derive(Clone)]
