@@ -140,6 +140,7 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_timer(TimeOfDay)
         .with_ansi(std::io::stderr().is_terminal() && !cli.no_color && std::env::var_os("NO_COLOR").is_none())
         .with_span_events(if verbose > 0 { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_filter(level);
@@ -202,5 +203,18 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
             say!("error: workflow `{name}` failed: {}", pocket::report(&e));
             ExitCode::from(FAILED)
         }
+    }
+}
+
+/// Log lines start with the time of day in UTC to the millisecond (`17:05:04.123`): what a
+/// person reading `-v` output needs to relate lines to each other and to other logs, without
+/// the date and microseconds of RFC 3339 on every line.
+struct TimeOfDay;
+
+impl tracing_subscriber::fmt::time::FormatTime for TimeOfDay {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let of_day = now.as_secs() % 86_400;
+        write!(w, "{:02}:{:02}:{:02}.{:03}", of_day / 3600, of_day / 60 % 60, of_day % 60, now.subsec_millis())
     }
 }

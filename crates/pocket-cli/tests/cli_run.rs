@@ -231,6 +231,17 @@ fn verbose_logs_go_to_stderr_only() {
     assert_eq!(json_out(&out)["greeting"], "Hello V");
     let err = text(&out.stderr);
     assert!(err.contains("node") && err.contains("hello") && err.contains("wrap"), "{err}");
+    // Each line starts with the time of day, to the millisecond (`17:05:04.123`), not RFC 3339.
+    for line in err.lines().filter(|l| !l.trim().is_empty()) {
+        let stamp = line.split(' ').next().unwrap_or_default().as_bytes();
+        let shape = stamp.len() == 12
+            && stamp.iter().enumerate().all(|(i, b)| match i {
+                2 | 5 => *b == b':',
+                8 => *b == b'.',
+                _ => b.is_ascii_digit(),
+            });
+        assert!(shape, "a log line without its time of day: {line}");
+    }
 }
 
 #[cfg(unix)]

@@ -324,3 +324,174 @@ async fn redirects_can_be_left_unfollowed_or_limited_and_a_loop_is_not_retried()
     assert!(text.contains("more than 2 redirects (`max_redirects`)") && !text.contains("attempts"), "{text}");
     assert_eq!(server.requests().len() - before, 3, "the first request and two redirects, once");
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn compressed_responses_are_decoded() {
+    use std::io::Write;
+    let data = br#"{"word": "hello", "n": 3}"#;
+    let deflate = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let br = {
+        let mut out = Vec::new();
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        w.write_all(data).unwrap();
+        drop(w);
+        out
+    };
+    let zstd = zstd::encode_all(&data[..], 3).unwrap();
+    for (encoding, body) in [("gzip", gzip(data)), ("deflate", deflate), ("br", br), ("zstd", zstd)] {
+        let server =
+            Server::scripted(vec![Reply::bytes(200, "application/json", body).header("Content-Encoding", encoding)])
+                .await
+                .unwrap();
+        let out = run(&http(&server.url("/"), ""), json!(null)).await.unwrap();
+        assert_eq!(out["body"], json!({"word": "hello", "n": 3}), "{encoding}");
+        let asked = server.requests()[0].header("accept-encoding").unwrap_or_default().to_string();
+        assert!(asked.contains(encoding), "{encoding} is offered: {asked}");
+    }
+}
+
+#[tokio::test]
+async fn a_compressed_body_is_capped_after_decoding() {
+    // 10 MB of zeros compress to ~10 kB: `max_response_size` counts what the node would keep.
+    let bomb = gzip(&vec![0u8; 10 << 20]);
+    assert!(bomb.len() < 100_000);
+    let server =
+        Server::scripted(vec![Reply::bytes(200, "text/plain", bomb).header("Content-Encoding", "gzip")]).await.unwrap();
+    let err = run(&http(&server.url("/"), "      max_response_size: 1MiB"), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("larger than 1 MiB"), "{}", error_text(&err));
+}
+
+#[tokio::test]
+async fn text_is_decoded_by_its_charset_and_binary_is_never_garbled() {
+    let server = Server::scripted(vec![
+        Reply::bytes(200, "text/plain; charset=ISO-8859-1", b"caf\xe9".to_vec()),
+        Reply::bytes(200, "text/csv; charset=\"windows-1252\"", b"\x93quoted\x94".to_vec()),
+        Reply::bytes(200, "image/png", b"\x89PNG\r\n\x1a\n\x00\xff".to_vec()),
+        Reply::bytes(200, "text/plain; charset=klingon", b"x".to_vec()),
+        Reply::bytes(200, "text/plain", b"\xef\xbb\xbfbom".to_vec()),
+    ])
+    .await
+    .unwrap();
+    let yaml = http(&server.url("/"), "");
+    assert_eq!(run(&yaml, json!(null)).await.unwrap()["body"], "café");
+    assert_eq!(run(&yaml, json!(null)).await.unwrap()["body"], "\u{201c}quoted\u{201d}");
+    let err = error_text(&run(&yaml, json!(null)).await.unwrap_err());
+    assert!(
+        err.contains("is not UTF-8 text") && err.contains("`image/png`") && err.contains("`response: bytes`"),
+        "{err}"
+    );
+    let err = error_text(&run(&yaml, json!(null)).await.unwrap_err());
+    assert!(err.contains("charset `klingon`"), "{err}");
+    assert_eq!(run(&yaml, json!(null)).await.unwrap()["body"], "bom", "a byte-order mark is not text");
+}
+
+#[tokio::test]
+async fn response_modes_bytes_text_and_json() {
+    let png = b"\x89PNG\r\n\x1a\n\x00\xff".to_vec();
+    let server = Server::scripted(vec![
+        Reply::bytes(200, "image/png", png),
+        Reply::json(200, json!({"a": 1})),
+        Reply::text(200, r#"{"a": 1}"#),
+        Reply::text(200, "not json"),
+    ])
+    .await
+    .unwrap();
+    let out = run(&http(&server.url("/"), "      response: bytes"), json!(null)).await.unwrap();
+    assert_eq!(out["body"], "iVBORw0KGgoA/w==", "base64 of the exact bytes");
+    let out = run(&http(&server.url("/"), "      response: text"), json!(null)).await.unwrap();
+    assert_eq!(out["body"], r#"{"a":1}"#, "text is never parsed");
+    let out = run(&http(&server.url("/"), "      response: json"), json!(null)).await.unwrap();
+    assert_eq!(out["body"], json!({"a": 1}), "parsed whatever the content type");
+    let err = run(&http(&server.url("/"), "      response: json"), json!(null)).await.unwrap_err();
+    assert!(error_text(&err).contains("the response body:"), "{}", error_text(&err));
+    assert!(problems(&http("http://x/", "      response: xml"))[0].contains("response"));
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pocket-http-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn run_in(dir: &std::path::Path, yaml: &str, input: serde_json::Value) -> Result<serde_json::Value, String> {
+    let workflow = pocket_yaml::parse_workflow(yaml, "test.yaml").unwrap();
+    let graph =
+        pocket_nodes::build_graph(&workflow, &pocket_nodes::Registry::builtin(), pocket_nodes::BuildOptions::new(dir))
+            .map_err(|e| e.to_string())?;
+    graph.run(&pocket::Store::new(), input).await.map_err(|e| error_text(&e))
+}
+
+#[tokio::test]
+async fn save_to_writes_the_body_into_the_workflow_directory_atomically() {
+    let dir = scratch("save");
+    let png = b"\x89PNG\r\n\x1a\n\x00\xff".repeat(10_000);
+    let server = Server::scripted(vec![
+        Reply::bytes(200, "image/png", png.clone()),
+        Reply::bytes(200, "image/png", vec![7u8; 5000]),
+        Reply::bytes(404, "text/plain", b"gone".to_vec()),
+    ])
+    .await
+    .unwrap();
+    let yaml = http(&server.url("/"), "      save_to: 'downloads/{{.id}}.png'\n      max_response_size: 4kB");
+    let err = run_in(&dir, &yaml, json!({"id": 1})).await.unwrap_err();
+    assert!(err.contains("larger than"), "{err}");
+    let listed = |d: &std::path::Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(listed(&dir.join("downloads")), 0, "an oversized download leaves nothing behind");
+
+    let yaml = http(&server.url("/"), "      save_to: 'downloads/{{.id}}.png'");
+    let server2 = Server::scripted(vec![Reply::bytes(200, "image/png", png.clone())]).await.unwrap();
+    let yaml2 = http(&server2.url("/"), "      save_to: 'downloads/{{.id}}.png'");
+    let out = run_in(&dir, &yaml2, json!({"id": 2})).await.unwrap();
+    let path = dir.join("downloads/2.png");
+    assert_eq!(std::fs::read(&path).unwrap(), png);
+    assert_eq!(out["size"], png.len());
+    assert_eq!(out["saved_to"], path.canonicalize().unwrap().display().to_string());
+    assert!(out.get("body").is_none());
+    // The second reply replaces nothing it should not; the 404 fails and writes nothing.
+    run_in(&dir, &yaml, json!({"id": 3})).await.unwrap();
+    let err = run_in(&dir, &yaml, json!({"id": 4})).await.unwrap_err();
+    assert!(err.contains("404"), "{err}");
+    assert!(!dir.join("downloads/4.png").exists());
+    assert_eq!(listed(&dir.join("downloads")), 2, "only finished files, no temporaries");
+
+    // Paths that leave the directory are refused, at build time when fixed, at run time when rendered.
+    assert!(
+        run_in(&dir, &http(&server.url("/"), "      save_to: ../escape.png"), json!({}))
+            .await
+            .unwrap_err()
+            .contains("..")
+    );
+    let err =
+        run_in(&dir, &http(&server2.url("/"), "      save_to: '{{.p}}'"), json!({"p": "/etc/x"})).await.unwrap_err();
+    assert!(err.contains("absolute"), "{err}");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/tmp", dir.join("out")).unwrap();
+        let server3 = Server::scripted(vec![Reply::bytes(200, "image/png", png)]).await.unwrap();
+        let err = run_in(&dir, &http(&server3.url("/"), "      save_to: out/x.png"), json!({})).await.unwrap_err();
+        assert!(err.contains("outside the base directory"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_download_that_times_out_leaves_no_file() {
+    let dir = scratch("timeout");
+    let server = Server::scripted(vec![Reply::endless(200, "data ")]).await.unwrap();
+    let yaml = http(&server.url("/"), "      save_to: big.txt\n      timeout: 300ms\n      max_response_size: 1GiB")
+        .replace("max_attempts: 3", "max_attempts: 1");
+    let err = run_in(&dir, &yaml, json!({})).await.unwrap_err();
+    assert!(err.contains("timed out"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "neither the file nor a temporary is left");
+}

@@ -51,8 +51,8 @@ pub struct Reply {
     pub status: u16,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: String,
+    /// The body (any bytes: text, JSON, compressed or binary content).
+    pub body: Vec<u8>,
     /// Send `body` again and again, chunked, until the client goes away (a server whose
     /// answer never ends).
     pub endless: bool,
@@ -64,7 +64,7 @@ impl Reply {
         Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: body.to_string(),
+            body: body.to_string().into_bytes(),
             endless: false,
         }
     }
@@ -72,6 +72,12 @@ impl Reply {
     /// A plain-text response.
     pub fn text(status: u16, body: &str) -> Self {
         Reply { status, headers: vec![("Content-Type".into(), "text/plain".into())], body: body.into(), endless: false }
+    }
+
+    /// A response with `content_type` and a body of any bytes (binary, another charset, or
+    /// compressed: add the `Content-Encoding` header with [`header`](Reply::header)).
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Reply { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into(), endless: false }
     }
 
     /// A response whose body is `chunk` repeated without end.
@@ -243,13 +249,12 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
             }
             head.push_str("\r\n");
             stream.write_all(head.as_bytes()).await?;
-            let chunk = format!(
-                "{:x}\r\n{}\r\n",
-                reply.body.len().max(1),
-                if reply.body.is_empty() { " " } else { &reply.body }
-            );
+            let body: &[u8] = if reply.body.is_empty() { b" " } else { &reply.body };
+            let mut chunk = format!("{:x}\r\n", body.len()).into_bytes();
+            chunk.extend_from_slice(body);
+            chunk.extend_from_slice(b"\r\n");
             loop {
-                stream.write_all(chunk.as_bytes()).await?;
+                stream.write_all(&chunk).await?;
             }
         }
         let mut out =
@@ -258,8 +263,9 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        out.push_str(&reply.body);
-        stream.write_all(out.as_bytes()).await?;
+        let mut out = out.into_bytes();
+        out.extend_from_slice(&reply.body);
+        stream.write_all(&out).await?;
         stream.flush().await?;
     }
 }

@@ -176,6 +176,27 @@ async fn a_stream_stops_promptly_on_cancellation_and_when_dropped() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn cancelling_stops_a_stream_whose_consumer_is_not_reading() {
+    // The output buffer (1) fills and the consumer reads nothing: the driver waits to send.
+    // Cancelling must still stop the driver and every item in flight at once.
+    let gauge = TaskGauge::new();
+    let token = CancellationToken::new();
+    let out = StreamProcessor::new(slow_square(10)).limit(4).buffer(1).gauge(gauge.clone()).run_with(
+        &Store::new(),
+        futures_util::stream::iter(0u64..),
+        &token,
+    );
+    sleep(Duration::from_secs(1)).await;
+    assert!(gauge.active() > 1, "the driver and items are waiting on the full buffer");
+    token.cancel();
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(gauge.active(), 0, "nothing keeps running while the output is held");
+    drop(out);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rate_limited_stream_is_paced() {
     let limiter = RateLimiter::new(100.0, 1).unwrap();
     let start = Instant::now();

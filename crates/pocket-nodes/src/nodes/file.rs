@@ -1,6 +1,6 @@
 //! The `file` node type: reads, writes, lists and deletes files confined to a base directory.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use pocket::NodeError;
 use schemars::JsonSchema;
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::de::show_bytes;
+use crate::support::sandbox::{Sandbox, check_relative};
 use crate::support::text::Text;
 use crate::support::time::rfc3339;
 
@@ -133,20 +134,6 @@ impl NodeKind for FileNode {
     }
 }
 
-/// Refuse paths that leave the base before touching the disk.
-fn check_relative(path: &str, allow_absolute: bool) -> Result<(), String> {
-    let p = Path::new(path);
-    if p.is_absolute() && !allow_absolute {
-        return Err(format!(
-            "`{path}` is absolute; paths are relative to the base directory (or set `allow_absolute`)"
-        ));
-    }
-    if p.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("`{path}` contains `..`; paths may not leave the base directory"));
-    }
-    Ok(())
-}
-
 fn modified(meta: &cap_std::fs::Metadata) -> Value {
     meta.modified()
         .ok()
@@ -154,74 +141,11 @@ fn modified(meta: &cap_std::fs::Metadata) -> Value {
         .map_or(Value::Null, |d| Value::String(rfc3339(d.as_secs())))
 }
 
-fn io_error(what: &str, path: &Path, e: &std::io::Error) -> NodeError {
-    NodeError::fatal_msg(format!("{what} {}: {e}", path.display()))
-}
-
-/// Whether `e` is the directory handle refusing a path that leads outside it (cap-std's own
-/// error, which carries no OS error code).
-fn escaped(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::PermissionDenied && e.raw_os_error().is_none()
-}
-
-/// Temporary files of this process get distinct names.
-static TEMPORARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The operation's view of the base: every file system call goes through the directory handle,
-/// which resolves each path component itself and refuses any step (`..`, an absolute or
-/// outward symlink, a symlink swapped in meanwhile) that would leave it. Checking and using a
-/// path are one step, so nothing can change in between.
-struct Base {
-    dir: cap_std::fs::Dir,
-    /// The base as a path, for messages and outputs.
-    shown: PathBuf,
-}
-
-impl Base {
-    fn open(base: &Path) -> Result<Self, NodeError> {
-        let dir = cap_std::fs::Dir::open_ambient_dir(base, cap_std::ambient_authority())
-            .map_err(|e| io_error("cannot open the base directory", base, &e))?;
-        let shown = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-        Ok(Base { dir, shown })
-    }
-
-    /// The error for a failed call on `path` (relative to the base).
-    fn error(&self, what: &str, path: &Path, e: &std::io::Error) -> NodeError {
-        if escaped(e) {
-            return NodeError::fatal_msg(format!(
-                "`{}` leads outside the base directory {}; refused",
-                path.display(),
-                self.shown.display()
-            ));
-        }
-        io_error(what, &self.shown.join(path), e)
-    }
-}
-
 impl FileSpec {
-    /// `path` relative to the base: plain relative paths as they are, absolute ones (when
-    /// allowed) only if they name something under the base.
-    fn relative(&self, path: &str, base: &Base) -> Result<PathBuf, NodeError> {
-        check_relative(path, self.allow_absolute).map_err(NodeError::fatal_msg)?;
-        let p = Path::new(path);
-        let relative = if p.is_absolute() {
-            p.strip_prefix(&base.shown).or_else(|_| p.strip_prefix(&self.base)).map_err(|_| {
-                NodeError::fatal_msg(format!(
-                    "`{path}` leads outside the base directory {}; refused",
-                    base.shown.display()
-                ))
-            })?
-        } else {
-            p
-        };
-        let relative: PathBuf = relative.components().filter(|c| *c != Component::CurDir).collect();
-        Ok(if relative.as_os_str().is_empty() { PathBuf::from(".") } else { relative })
-    }
-
     fn run(&self, input: &Value) -> Result<Value, NodeError> {
         let rendered = self.path.render(input)?;
-        let base = Base::open(&self.base)?;
-        let path = self.relative(&rendered, &base)?;
+        let base = Sandbox::open(&self.base)?;
+        let path = base.relative(&rendered, self.allow_absolute)?;
         let shown_path = base.shown.join(&path);
         let shown = Value::String(shown_path.display().to_string());
         let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
@@ -250,21 +174,7 @@ impl FileSpec {
             },
             Operation::Write | Operation::Append => {
                 let content = self.content.as_ref().map(|c| c.render(input)).transpose()?.unwrap_or_default();
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                if self.create_dirs {
-                    base.dir.create_dir_all(parent).map_err(|e| base.error("cannot create", parent, &e))?;
-                } else {
-                    match base.dir.metadata(parent) {
-                        Ok(meta) if meta.is_dir() => {}
-                        Err(e) if escaped(&e) => return Err(base.error("cannot open", parent, &e)),
-                        _ => {
-                            return Err(NodeError::fatal_msg(format!(
-                                "the directory {} does not exist (set `create_dirs: true` to create it)",
-                                base.shown.join(parent).display()
-                            )));
-                        }
-                    }
-                }
+                let parent = base.parent_of(&path, self.create_dirs)?;
                 let meta = if self.operation == Operation::Append {
                     let mut options = cap_std::fs::OpenOptions::new();
                     options.create(true).append(true);
@@ -275,7 +185,7 @@ impl FileSpec {
                         .map_err(|e| base.error("cannot write", &path, &e))?;
                     file.metadata()
                 } else {
-                    replace(&base, &path, parent, content.as_bytes())?;
+                    base.replace(&path, parent, content.as_bytes())?;
                     base.dir.metadata(&path)
                 }
                 .map_err(|e| base.error("cannot stat", &path, &e))?;
@@ -321,41 +231,6 @@ impl FileSpec {
             }
         }
     }
-}
-
-/// Replace `path` with `content` so that a crash, a signal or a full disk leaves either the old
-/// file or the new one, never a mix: write a temporary file beside it, flush it to disk, then
-/// rename it over the old one (the old file's permissions are kept). A failure removes the
-/// temporary file.
-fn replace(base: &Base, path: &Path, parent: &Path, content: &[u8]) -> Result<(), NodeError> {
-    let Some(name) = path.file_name() else {
-        return Err(NodeError::fatal_msg(format!("{} names a directory, not a file", base.shown.join(path).display())));
-    };
-    let n = TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temporary = parent.join(format!(".{}.{}-{n}.pocket-tmp", name.to_string_lossy(), std::process::id()));
-    let mut options = cap_std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    let mut file = base.dir.open_with(&temporary, &options).map_err(|e| base.error("cannot create", &temporary, &e))?;
-    let written = (|| {
-        std::io::Write::write_all(&mut file, content)?;
-        if let Ok(old) = base.dir.metadata(path)
-            && old.is_file()
-        {
-            file.set_permissions(old.permissions())?;
-        }
-        file.sync_all()?;
-        drop(file);
-        base.dir.rename(&temporary, &base.dir, path)
-    })();
-    if let Err(e) = written {
-        let _ = base.dir.remove_file(&temporary);
-        return Err(base.error("cannot write", path, &e));
-    }
-    // The rename itself reaches the disk with the directory.
-    if let Ok(dir) = base.dir.open(parent) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 impl Behaviour for FileNode {

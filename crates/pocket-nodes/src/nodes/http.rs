@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::http::{
-    DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, JsonTemplate, MAX_REDIRECTS, check_scheme, client, parse_url,
-    read_body, status_error, transport_error,
+    BodyMode, DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, JsonTemplate, MAX_REDIRECTS, body_value, check_scheme,
+    client, parse_url, read_body, save_body, status_error, transport_error,
 };
 use crate::support::text::{Text, printable};
 
@@ -93,6 +93,16 @@ pub(crate) struct HttpConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     max_retry_after: Option<Duration>,
+    /// How the body becomes the output's `body`: `auto` (default: JSON when the content type
+    /// says so, else text in the declared charset), `text`, `json`, or `bytes` (base64). A body
+    /// that is not text in its charset fails the node, never garbled.
+    #[serde(default)]
+    response: BodyMode,
+    /// Write the body to this file instead of the output (a template; relative to the
+    /// workflow's directory and confined to it like the `file` node; missing directories are
+    /// created; replaced atomically). The output then has `saved_to` and `size`, no `body`.
+    #[serde(default)]
+    save_to: Option<String>,
 }
 
 fn yes() -> bool {
@@ -111,6 +121,9 @@ pub(crate) struct Http {
     max_redirects: usize,
     max_response: u64,
     max_retry_after: Duration,
+    response: BodyMode,
+    save_to: Option<Text>,
+    base_dir: std::path::PathBuf,
 }
 
 impl NodeKind for Http {
@@ -161,6 +174,13 @@ impl NodeKind for Http {
                 .collect()
         };
         let body = config.body.as_ref().map(|b| JsonTemplate::new(spec.name, "body", b)).transpose()?;
+        let save_to = config.save_to.as_deref().map(|p| Text::new(spec.name, "save_to", p)).transpose()?;
+        if let Some(Text::Plain(plain)) = &save_to {
+            crate::support::sandbox::check_relative(plain, false).map_err(|e| ConfigError::field("save_to", e))?;
+        }
+        if save_to.is_some() && config.response != BodyMode::Auto {
+            return Err(ConfigError::field("response", "has no effect with `save_to` (the body goes to the file)"));
+        }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(30))).map_err(ConfigError::whole)?;
         let mut built = super::built(Http {
             client,
@@ -178,6 +198,9 @@ impl NodeKind for Http {
             },
             max_response: config.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE),
             max_retry_after: config.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER),
+            response: config.response,
+            save_to,
+            base_dir: spec.base_dir.to_path_buf(),
         });
         // A request that is not idempotent is not repeated unless the workflow asks for it.
         let idempotent = !matches!(config.method, Method::Post | Method::Patch);
@@ -303,32 +326,39 @@ impl Behaviour for Http {
                 headers.push((name.clone(), value));
             }
             let body = self.body.as_ref().map(|b| b.render(input)).transpose()?;
+            // Where the body goes is checked before anything is sent.
+            let save_to = match &self.save_to {
+                Some(path) => {
+                    let path = path.render(input)?;
+                    crate::support::sandbox::check_relative(&path, false)
+                        .map_err(|e| NodeError::fatal_msg(format!("{what}: `save_to`: {e}")))?;
+                    Some(path)
+                }
+                None => None,
+            };
             let response = self.send(&what, method, parsed, &params, &headers, body).await?;
             let status = response.status();
             let headers = response.headers().clone();
-            let is_json = headers
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.contains("json"));
-            let bytes = read_body(&what, response, self.max_response).await?;
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            tracing::debug!(request = %what, %status, "http");
+            let content_type = headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             let server_error = status.as_u16() == 429 || status.is_server_error();
-            if let Some(error) = status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after)
-                && (self.fail_on_5xx || !server_error)
-            {
-                return Err(error);
-            }
-            // A JSON body is parsed (a body that only claims to be JSON stays text); a number it
-            // holds that cannot be kept exactly fails the node rather than change.
-            let body = if is_json {
-                match pocket_yaml::json_exact(&text) {
-                    Ok(json) => json,
-                    Err(pocket_yaml::JsonError::Syntax(_)) => Value::String(text),
-                    Err(e) => return Err(NodeError::fatal_msg(format!("{what}: the response body: {e}"))),
+            let failing = (server_error && self.fail_on_5xx) || (status.is_client_error() && self.fail_on_4xx);
+            tracing::debug!(request = %what, %status, "http");
+            let mut saved = None;
+            let body = if failing {
+                // The error names the status and the start of the body (shown leniently: it is
+                // a message, not an output).
+                let bytes = read_body(&what, response, self.max_response).await?;
+                let text = String::from_utf8_lossy(&bytes);
+                match status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after) {
+                    Some(error) => return Err(error),
+                    None => body_value(&what, &bytes, content_type, self.response)?,
                 }
+            } else if let Some(path) = save_to {
+                saved = Some(save_body(&what, response, self.max_response, self.base_dir.clone(), path).await?);
+                Value::Null
             } else {
-                Value::String(text)
+                let bytes = read_body(&what, response, self.max_response).await?;
+                body_value(&what, &bytes, content_type, self.response)?
             };
             let mut header_map = Map::new();
             for (name, value) in &headers {
@@ -337,7 +367,12 @@ impl Behaviour for Http {
                     values.push(Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
                 }
             }
-            Ok(json!({"status": status.as_u16(), "headers": header_map, "body": body}))
+            Ok(match saved {
+                Some((path, size)) => {
+                    json!({"status": status.as_u16(), "headers": header_map, "saved_to": path, "size": size})
+                }
+                None => json!({"status": status.as_u16(), "headers": header_map, "body": body}),
+            })
         })
     }
 }

@@ -61,12 +61,7 @@ pub(crate) fn parse_url(text: &str) -> Result<reqwest::Url, String> {
 /// Read a response's body, at most `cap` bytes (a longer one fails, named, without reading it
 /// all).
 pub(crate) async fn read_body(what: &str, mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, NodeError> {
-    let too_large = || {
-        NodeError::fatal_msg(format!(
-            "{what}: the response body is larger than {} (`max_response_size`)",
-            crate::support::de::show_bytes(cap)
-        ))
-    };
+    let too_large = || too_large(what, cap);
     if response.content_length().is_some_and(|n| n > cap) {
         return Err(too_large());
     }
@@ -78,6 +73,151 @@ pub(crate) async fn read_body(what: &str, mut response: reqwest::Response, cap: 
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// How a response body becomes a node's output.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BodyMode {
+    /// JSON when the content type says JSON (a body that only claims to be JSON stays text),
+    /// otherwise text in the declared charset; a body that is not text fails the node.
+    #[default]
+    Auto,
+    /// Text in the declared charset (UTF-8 when none is declared), never parsed.
+    Text,
+    /// JSON, whatever the content type says; anything else fails the node.
+    Json,
+    /// The raw bytes, base64-encoded (standard alphabet, padded): images, archives, PDFs.
+    Bytes,
+}
+
+/// The text of a body in the charset its content type declares (`text/csv; charset=latin1`),
+/// UTF-8 when none is; a byte-order mark overrides both, as browsers do. Bytes that are not
+/// text in that charset fail, naming the way out: never replaced by U+FFFD.
+pub(crate) fn decode_text(what: &str, bytes: &[u8], content_type: Option<&str>) -> Result<String, NodeError> {
+    let declared = content_type
+        .and_then(|t| t.parse::<mime::Mime>().ok())
+        .and_then(|m| m.get_param(mime::CHARSET).map(|c| c.as_str().to_string()));
+    let encoding = match &declared {
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            NodeError::fatal_msg(format!(
+                "{what}: the response declares the charset `{}`, which is not one Pocket knows; set `response: \
+                 bytes` to get the body as base64",
+                printable(label)
+            ))
+        })?,
+        None => encoding_rs::UTF_8,
+    };
+    let (encoding, bom) = encoding_rs::Encoding::for_bom(bytes).unwrap_or((encoding, 0));
+    match encoding.decode_without_bom_handling_and_without_replacement(&bytes[bom..]) {
+        Some(text) => Ok(text.into_owned()),
+        None => Err(NodeError::fatal_msg(format!(
+            "{what}: the response body ({} bytes{}) is not {} text; set `response: bytes` to get it as base64, or \
+             `save_to` to write it to a file",
+            bytes.len(),
+            content_type.map(|t| format!(", `{}`", printable(t))).unwrap_or_default(),
+            encoding.name()
+        ))),
+    }
+}
+
+/// The output value of a body read as `mode`.
+pub(crate) fn body_value(
+    what: &str,
+    bytes: &[u8],
+    content_type: Option<&str>,
+    mode: BodyMode,
+) -> Result<Value, NodeError> {
+    use base64::Engine as _;
+    let says_json = content_type.is_some_and(|t| t.contains("json"));
+    match mode {
+        BodyMode::Bytes => Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))),
+        BodyMode::Text => decode_text(what, bytes, content_type).map(Value::String),
+        BodyMode::Auto if !says_json => decode_text(what, bytes, content_type).map(Value::String),
+        BodyMode::Auto | BodyMode::Json => {
+            let text = decode_text(what, bytes, content_type)?;
+            // A number the JSON holds that cannot be kept exactly fails the node rather than change.
+            match pocket_yaml::json_exact(&text) {
+                Ok(json) => Ok(json),
+                Err(pocket_yaml::JsonError::Syntax(_)) if mode == BodyMode::Auto => Ok(Value::String(text)),
+                Err(e) => Err(NodeError::fatal_msg(format!("{what}: the response body: {e}"))),
+            }
+        }
+    }
+}
+
+/// Stream a response's body into `path` (relative to `base`, confined to it like the `file`
+/// node; missing directories inside it are created), at most `cap` bytes. The file is replaced
+/// atomically: a failed, oversized or cancelled download leaves the old file (or none), never
+/// part of the new one. Returns the path written and the size.
+pub(crate) async fn save_body(
+    what: &str,
+    mut response: reqwest::Response,
+    cap: u64,
+    base: std::path::PathBuf,
+    path: String,
+) -> Result<(String, u64), NodeError> {
+    use crate::support::sandbox::Sandbox;
+    enum Piece {
+        Chunk(bytes::Bytes),
+        End,
+    }
+    if response.content_length().is_some_and(|n| n > cap) {
+        return Err(too_large(what, cap));
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(8);
+    let what_owned = what.to_string();
+    // File system calls block: the writing runs on the blocking pool, fed through a bounded
+    // channel (the download waits for the disk, memory stays bounded).
+    let writer = tokio::task::spawn_blocking(move || -> Result<(String, u64), NodeError> {
+        let sandbox = Sandbox::open(&base)?;
+        let relative = sandbox.relative(&path, false)?;
+        let parent = sandbox.parent_of(&relative, true)?;
+        let mut replacement = sandbox.replacement(&relative, parent)?;
+        let mut size = 0u64;
+        loop {
+            match rx.blocking_recv() {
+                Some(Piece::Chunk(chunk)) => {
+                    std::io::Write::write_all(replacement.file(), &chunk)
+                        .map_err(|e| sandbox.error("cannot write", &relative, &e))?;
+                    size += chunk.len() as u64;
+                }
+                Some(Piece::End) => break,
+                // The download failed or was cancelled: the temporary file goes with `replacement`.
+                None => return Err(NodeError::fatal_msg(format!("{what_owned}: the download stopped"))),
+            }
+        }
+        replacement.commit()?;
+        Ok((sandbox.shown.join(&relative).display().to_string(), size))
+    });
+    let fed = async {
+        let mut size = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(what, &e))? {
+            size += chunk.len() as u64;
+            if size > cap {
+                return Err(too_large(what, cap));
+            }
+            if tx.send(Piece::Chunk(chunk)).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(tx.send(Piece::End).await.is_ok())
+    }
+    .await;
+    drop(tx);
+    let written = writer.await.map_err(|e| NodeError::fatal_msg(format!("{what}: the file writer stopped: {e}")))?;
+    match fed {
+        // The download's own error says more than the writer's "stopped".
+        Err(e) => Err(e),
+        Ok(_) => written,
+    }
+}
+
+fn too_large(what: &str, cap: u64) -> NodeError {
+    NodeError::fatal_msg(format!(
+        "{what}: the response body is larger than {} (`max_response_size`)",
+        crate::support::de::show_bytes(cap)
+    ))
 }
 
 /// A JSON value whose strings may be templates.

@@ -1,5 +1,5 @@
 //! Helpers shared by node types: text templates, Go templates, lenient config parsing, Go
-//! durations and timestamps, the HTTP client and its error classification, JSON templates.
+//! durations and timestamps, the file sandbox, the HTTP client and its error classification, JSON templates.
 
 pub(crate) mod cpu;
 pub(crate) mod de;
@@ -7,6 +7,7 @@ pub(crate) mod de;
 pub(crate) mod http;
 pub(crate) mod jq;
 pub(crate) mod process;
+pub(crate) mod sandbox;
 pub(crate) mod template;
 pub(crate) mod text;
 pub(crate) mod time;

@@ -213,11 +213,11 @@ async fn drive<N: Node, S: Stream<Item = N::Input>>(
                     waiting.insert(index, result);
                     while let Some(result) = waiting.remove(&next_out) {
                         next_out += 1;
-                        if tx.send(result).await.is_err() {
+                        if !send(&tx, &token, result).await {
                             return;
                         }
                     }
-                } else if tx.send(result).await.is_err() {
+                } else if !send(&tx, &token, result).await {
                     return;
                 }
             }
@@ -229,6 +229,17 @@ async fn drive<N: Node, S: Stream<Item = N::Input>>(
                 None => input_done = true,
             },
         }
+    }
+}
+
+/// Hands `result` to the consumer, waiting while the buffer is full, unless the token is
+/// cancelled first: a consumer that stops reading cannot keep a cancelled processing alive.
+/// `false` when the processing is over (cancelled, or the consumer is gone).
+async fn send<T>(tx: &mpsc::Sender<T>, token: &CancellationToken, result: T) -> bool {
+    tokio::select! {
+        biased;
+        () = token.cancelled() => false,
+        sent = tx.send(result) => sent.is_ok(),
     }
 }
 
