@@ -14,6 +14,7 @@ macro_rules! say {
     }};
 }
 
+mod docs;
 mod load;
 mod output;
 mod progress;
@@ -104,6 +105,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Print the Markdown reference of every node type (generated from the registry).
+    Docs,
     /// Print the JSON Schema of workflow files (every node type's config included), for editors.
     Schema,
     /// Print the version.
@@ -126,6 +129,8 @@ enum NodesCommand {
         #[arg(value_name = "TYPE")]
         kind: String,
     },
+    /// The Markdown reference of every node type (the same as `pocket docs`).
+    Docs,
 }
 
 fn main() -> ExitCode {
@@ -158,6 +163,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Schema => schema(&registry, cli.output),
+        Command::Docs | Command::Nodes { command: Some(NodesCommand::Docs) } => {
+            output::print(&docs::reference(&registry))
+        }
         Command::Validate { file, strict } => validate(&registry, file, *strict, &cli),
         Command::Nodes { command: None } => list_nodes(&registry, cli.output),
         Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, kind, cli.output),

@@ -103,3 +103,26 @@ fn a_reader_that_goes_away_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn docs_is_the_registry_as_markdown_and_the_checked_in_reference_is_current() {
+    let out = pocket(&["docs"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let md = text(&out.stdout);
+    assert_eq!(text(&pocket(&["nodes", "docs"], &[]).stdout), md, "`pocket nodes docs` is the same");
+    let listed: Value = serde_json::from_slice(&pocket(&["nodes", "-o", "json"], &[]).stdout).unwrap();
+    let kinds: Vec<String> =
+        listed.as_array().unwrap().iter().filter_map(|i| i["type"].as_str().map(str::to_string)).collect();
+    assert!(kinds.len() >= 15, "{listed}");
+    for kind in &kinds {
+        assert!(md.contains(&format!("\n### {kind}\n")), "a section for {kind}");
+    }
+    // Fields come from the config schemas: a field added to a config appears here.
+    assert!(md.contains("| `save_to` | string |"), "{md}");
+    assert!(md.contains("| `url` | string | yes |"));
+    let checked_in = std::fs::read_to_string(repo("docs/nodes.md")).unwrap();
+    assert!(
+        checked_in == md,
+        "docs/nodes.md is stale: regenerate it with `cargo run -p pocket-cli -- docs > docs/nodes.md`"
+    );
+}
