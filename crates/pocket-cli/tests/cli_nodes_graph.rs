@@ -53,7 +53,7 @@ fn nodes_info_shows_the_schema_and_an_example() {
         info.contains("\"mode\"") && info.contains("\"const\": \"merge\"") && info.contains("\"partial\""),
         "{info}"
     );
-    assert!(info.contains("Example:\n- config:\n"), "{info}");
+    assert!(info.contains("Example:\n- name: my-aggregate\n  type: aggregate\n  config:\n"), "{info}");
 
     let out = pocket(&["nodes", "info", "validate", "-o", "json"], &[]);
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -307,3 +307,22 @@ fn ctrl_c_also_stops_the_programs_an_exec_node_started() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!marker.exists(), "the shell's background job was killed with it");
 }
+
+#[test]
+fn printed_objects_keep_the_key_order_of_the_input_and_the_workflow() {
+    let file = write(
+        "order.yaml",
+        "name: order\nstart: t\nnodes:\n  - name: t\n    type: transform\n    config: { jq: '. + {zeta: 1, alpha: 2}' }\n",
+    );
+    for format in ["json", "yaml"] {
+        let out = pocket(&["run", file.to_str().unwrap(), "--input", r#"{"m": 1, "b": 2}"#, "-o", format], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let printed = text(&out.stdout);
+        let at = |k: &str| {
+            let (quoted, plain) = (printed.find(&format!("\"{k}\"")), printed.find(&format!("{k}:")));
+            quoted.or(plain).unwrap_or_else(|| panic!("{k} in {printed}"))
+        };
+        let positions: Vec<usize> = ["m", "b", "zeta", "alpha"].iter().map(|k| at(k)).collect();
+        assert!(positions.is_sorted(), "input keys first, as given, then the program's: {printed}");
+    }
+}

@@ -284,3 +284,23 @@ async fn jq_non_finite_numbers_come_out_as_jq_prints_them() {
     let out = run_single("transform", "      jq: '[nan, infinite, -infinite, 1.5]'", json!(null)).await.unwrap();
     assert_eq!(out, json!([null, f64::MAX, f64::MIN, 1.5]));
 }
+
+#[tokio::test]
+async fn objects_keep_their_key_order_through_jq() {
+    let input: serde_json::Value = serde_json::from_str(r#"{"b": 1, "a": 2, "c": {"z": 0, "y": 1}}"#).unwrap();
+    let out = run_single(
+        "transform",
+        "      jq: '{values: [.[] | numbers], keys: keys_unsorted, sorted: keys, entries: [to_entries[] | .key], json: (.c | tojson), built: {z: 1, a: 2}}'",
+        input,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["values"], json!([1, 2]), "jq's `.[]` goes in input order");
+    assert_eq!(out["keys"], json!(["b", "a", "c"]));
+    assert_eq!(out["sorted"], json!(["a", "b", "c"]), "`keys` still sorts");
+    assert_eq!(out["entries"], json!(["b", "a", "c"]));
+    assert_eq!(out["json"], r#"{"z":0,"y":1}"#);
+    assert_eq!(serde_json::to_string(&out["built"]).unwrap(), r#"{"z":1,"a":2}"#, "as the program writes it");
+    let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["values", "keys", "sorted", "entries", "json", "built"]);
+}

@@ -99,3 +99,20 @@ fn templates_that_do_not_parse_are_refused() {
     // Braces inside strings do not confuse the check.
     assert_eq!(render("{{printf \"%s}}\" .a}}{{if true}}ok{{end}}", json!({"a": "x"})), "x}}ok");
 }
+
+#[test]
+fn index_without_indexes_and_escapers_over_several_arguments_as_in_go() {
+    let data = json!({"SI": [3, 4, 5], "M": {"a": 1}});
+    assert_eq!(render("{{index .SI}}", data.clone()), "[3 4 5]");
+    assert_eq!(render("{{index .SI 1}}-{{index .M \"a\"}}", data.clone()), "4-1");
+    assert_eq!(
+        render(r#"{{html "<script>alert(\"XSS\");</script>"}}"#, data.clone()),
+        "&lt;script&gt;alert(&#34;XSS&#34;);&lt;/script&gt;"
+    );
+    assert_eq!(render(r#"{{"http://www.example.org/"|urlquery}}"#, data.clone()), "http%3A%2F%2Fwww.example.org%2F");
+    // fmt.Sprint's rule: a space only between two operands that are not strings.
+    assert_eq!(render(r#"{{html 1 2 "<" 3}}"#, data.clone()), "1 2&lt;3");
+    assert_eq!(render(r#"{{urlquery "a b" "c"}}"#, data.clone()), "a+bc");
+    assert_eq!(render(r#"{{js "it's" 1}}"#, data.clone()), r"it\'s1");
+    assert_eq!(render("{{html .missing}}", data), "&lt;no value&gt;");
+}

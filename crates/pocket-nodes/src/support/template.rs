@@ -413,6 +413,36 @@ fn is_empty(value: &Tv) -> bool {
     }
 }
 
+/// An escaper over its arguments' text as Go's `evalArgs` makes it: one string as it is (a
+/// missing value as `<no value>`), otherwise `fmt.Sprint` of them all — a space between two
+/// operands when neither is a string (hand-written: Go's rule, which the crate keeps private).
+fn escaper(name: &'static str, escape: fn(&str) -> String) -> gotmpl::ValueFunc {
+    Arc::new(move |args: &[Tv]| -> HelperResult {
+        let text = match args {
+            [] => return Err(err(format!("wrong number of args for {name}: want at least 1 got 0"))),
+            [Tv::String(s)] => s.to_string(),
+            [Tv::Nil] => "<no value>".to_string(),
+            [one] => one.to_string(),
+            many => {
+                let mut text = String::new();
+                for (i, arg) in many.iter().enumerate() {
+                    let is_string = |v: &Tv| matches!(v, Tv::String(_));
+                    if i > 0 && !is_string(arg) && !is_string(&many[i - 1]) {
+                        text.push(' ');
+                    }
+                    match arg {
+                        Tv::Nil => text.push_str("<nil>"),
+                        Tv::String(s) => text.push_str(s),
+                        other => text.push_str(&other.to_string()),
+                    }
+                }
+                text
+            }
+        };
+        Ok(Tv::String(Arc::from(escape(&text))))
+    })
+}
+
 fn string_fn(name: &'static str, f: fn(&str) -> String) -> gotmpl::ValueFunc {
     Arc::new(move |args: &[Tv]| -> HelperResult {
         arity(name, args, 1)?;
@@ -460,6 +490,20 @@ fn helpers() -> gotmpl::FuncMap {
             Ok(Tv::Bool(string_arg("hasSuffix", args, 1)?.ends_with(string_arg("hasSuffix", args, 0)?)))
         }),
     );
+    // Go's `index x` with no index returns x; the crate's wants at least one.
+    map.insert(
+        "index".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            let Some((first, indexes)) = args.split_first() else {
+                return Err(err("wrong number of args for index: want at least 1 got 0"));
+            };
+            indexes.iter().try_fold(first.clone(), |value, index| value.index(index))
+        }),
+    );
+    // Go's escapers take any number of arguments, joined as `fmt.Sprint` joins them.
+    map.insert("html".into(), escaper("html", gotmpl::html_escape));
+    map.insert("js".into(), escaper("js", gotmpl::js_escape));
+    map.insert("urlquery".into(), escaper("urlquery", gotmpl::url_encode));
     map.insert("lower".into(), string_fn("lower", str::to_lowercase));
     map.insert("upper".into(), string_fn("upper", str::to_uppercase));
     map.insert("trim".into(), string_fn("trim", |s| s.trim().to_string()));
