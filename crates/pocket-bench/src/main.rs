@@ -191,7 +191,9 @@ fn store_bench(args: &[String], bounded: bool) -> Result<(), String> {
     let (hits, misses) = results.iter().fold((0, 0), |(h, m), (a, b)| (h + a, m + b));
     let ops = 2 * per * workers;
     let rate = ops as f64 / wall.as_secs_f64();
-    if misses != 0 {
+    // Unbounded, every get finds the entry just set. Bounded, a worker descheduled between its
+    // set and its get can find it evicted by the other workers' writes meanwhile: reported.
+    if !bounded && misses != 0 {
         return Err(format!("{misses} gets missed the entry just set"));
     }
     if bounded {
