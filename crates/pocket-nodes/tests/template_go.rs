@@ -116,3 +116,33 @@ fn index_without_indexes_and_escapers_over_several_arguments_as_in_go() {
     assert_eq!(render(r#"{{js "it's" 1}}"#, data.clone()), r"it\'s1");
     assert_eq!(render("{{html .missing}}", data), "&lt;no value&gt;");
 }
+
+#[test]
+fn undefined_variables_and_stray_break_are_refused_at_parse_time_as_in_go() {
+    // Accepted by Go's parser (parse_test.go's cases, re-expressed), and they render.
+    let data = json!({"a": 1, "l": [1, 2, 3]});
+    assert_eq!(render("{{$x := 1}}{{$x}}", data.clone()), "1");
+    assert_eq!(render("{{with $x := 3}}{{$x}}{{end}}", data.clone()), "3");
+    assert_eq!(render("{{range $i, $e := .l}}{{$i}}{{$e}}{{end}}", data.clone()), "011223");
+    assert_eq!(render("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", data.clone()), "2");
+    assert_eq!(render("{{$.a}}{{with .l}}{{$.a}}{{end}}", data.clone()), "11");
+    assert_eq!(
+        render("{{range .l}}{{if eq . 2}}{{continue}}{{end}}{{if eq . 3}}{{break}}{{end}}{{.}}{{end}}", data),
+        "1"
+    );
+    // Refused when parsed, whether or not execution would reach them.
+    for (source, message) in [
+        ("{{if false}}{{$nope}}{{end}}", "t:1: undefined variable \"$nope\""),
+        ("{{$x}}", "undefined variable \"$x\""),
+        ("{{with $x := 4}}{{end}}\n{{$x}}", "t:2: undefined variable \"$x\""),
+        ("{{$x = 1}}", "undefined variable \"$x\""),
+        ("{{printf \"%d\" (len $y)}}", "undefined variable \"$y\""),
+        ("{{$x := 1}}{{define \"a\"}}{{$x}}{{end}}", "undefined variable \"$x\""),
+        ("{{break}}", "{{break}} outside {{range}}"),
+        ("{{if true}}{{continue}}{{end}}", "{{continue}} outside {{range}}"),
+        ("{{range .l}}{{else}}{{break}}{{end}}", "{{break}} outside {{range}}"),
+    ] {
+        let error = parse_error(source);
+        assert!(error.contains(message), "{source}: {error}");
+    }
+}

@@ -67,18 +67,16 @@ impl Template {
             .funcs(helpers.clone())
             .parse(source)
             .map_err(|e| TemplateError(e.to_string()))?;
-        // gotmpl resolves functions when it runs; Go refuses unknown ones when parsing.
-        let mut unknown = None;
+        // gotmpl resolves functions and variables when it runs; Go refuses unknown ones when
+        // parsing.
         if let Ok((body, defines)) =
             gotmpl::parse::Parser::new(source, "{{", "}}").and_then(gotmpl::parse::Parser::parse)
         {
-            check_functions(&body.nodes, &helpers, &mut unknown);
-            for define in &defines {
-                check_functions(&define.body.nodes, &helpers, &mut unknown);
+            let found = Checker::template(&helpers, &body.nodes)
+                .or_else(|| defines.iter().find_map(|d| Checker::template(&helpers, &d.body.nodes)));
+            if let Some((line, message)) = found {
+                return Err(TemplateError(format!("template: {name}:{line}: {message}")));
             }
-        }
-        if let Some(func) = unknown {
-            return Err(TemplateError(format!("template: {name}: function \"{func}\" not defined")));
         }
         Ok(Template { inner: Arc::new(parsed), source: source.into() })
     }
@@ -258,52 +256,112 @@ fn to_json(value: &Tv) -> Value {
     }
 }
 
-fn check_functions(nodes: &[gotmpl::parse::Node], funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
-    use gotmpl::parse::Node;
-    for node in nodes {
-        if unknown.is_some() {
-            return;
+/// The checks Go's parser makes and gotmpl leaves to execution (which may never reach them:
+/// `{{if false}}{{$nope}}{{end}}`): calls to unknown functions, variables used or assigned
+/// before they are declared (a variable lives to the `{{end}}` of the control structure that
+/// declares it, as in Go), and `{{break}}`/`{{continue}}` outside the body of a `{{range}}`.
+/// The first problem, as Go words it (`undefined variable "$x"`), with its line.
+struct Checker<'f> {
+    funcs: &'f gotmpl::FuncMap,
+    vars: Vec<gotmpl::parse::SmolStr>,
+    range_depth: usize,
+    problem: Option<(usize, String)>,
+}
+
+impl<'f> Checker<'f> {
+    /// Check one template body (the main one or a `{{define}}`d one: each starts with only `$`).
+    fn template(funcs: &'f gotmpl::FuncMap, nodes: &[gotmpl::parse::Node]) -> Option<(usize, String)> {
+        let mut checker = Checker { funcs, vars: vec!["$".into()], range_depth: 0, problem: None };
+        checker.nodes(nodes);
+        checker.problem
+    }
+
+    fn fail(&mut self, line: usize, message: String) {
+        if self.problem.is_none() {
+            self.problem = Some((line, message));
         }
-        match node {
-            Node::List(list) => check_functions(&list.nodes, funcs, unknown),
-            Node::Action(action) => check_pipe(&action.pipe, funcs, unknown),
-            Node::If(branch) | Node::Range(branch) | Node::With(branch) => {
-                check_pipe(&branch.pipe, funcs, unknown);
-                check_functions(&branch.body.nodes, funcs, unknown);
-                if let Some(otherwise) = &branch.else_body {
-                    check_functions(&otherwise.nodes, funcs, unknown);
-                }
+    }
+
+    fn nodes(&mut self, nodes: &[gotmpl::parse::Node]) {
+        use gotmpl::parse::Node;
+        for node in nodes {
+            if self.problem.is_some() {
+                return;
             }
-            Node::Template(template) => {
-                if let Some(pipe) = &template.pipe {
-                    check_pipe(pipe, funcs, unknown);
+            match node {
+                Node::List(list) => self.nodes(&list.nodes),
+                Node::Action(action) => self.pipe(&action.pipe),
+                Node::If(branch) | Node::With(branch) => self.control(branch, false),
+                Node::Range(branch) => self.control(branch, true),
+                Node::Template(template) => {
+                    if let Some(pipe) = &template.pipe {
+                        self.pipe(pipe);
+                    }
                 }
+                Node::Define(define) => {
+                    let found = Checker::template(self.funcs, &define.body.nodes);
+                    if let Some((line, message)) = found {
+                        self.fail(line, message);
+                    }
+                }
+                Node::Break(pos) if self.range_depth == 0 => self.fail(pos.line, "{{break}} outside {{range}}".into()),
+                Node::Continue(pos) if self.range_depth == 0 => {
+                    self.fail(pos.line, "{{continue}} outside {{range}}".into());
+                }
+                _ => {}
             }
-            Node::Define(define) => check_functions(&define.body.nodes, funcs, unknown),
+        }
+    }
+
+    /// `if`, `with`, `range`: what the pipeline declares is seen up to the `{{end}}`; only the
+    /// body of a `range` (not its `else`) is inside the loop.
+    fn control(&mut self, branch: &gotmpl::parse::BranchNode, is_range: bool) {
+        let outer = self.vars.len();
+        self.pipe(&branch.pipe);
+        self.range_depth += usize::from(is_range);
+        self.nodes(&branch.body.nodes);
+        self.range_depth -= usize::from(is_range);
+        if let Some(otherwise) = &branch.else_body {
+            self.nodes(&otherwise.nodes);
+        }
+        self.vars.truncate(outer);
+    }
+
+    fn pipe(&mut self, pipe: &gotmpl::parse::PipeNode) {
+        if pipe.is_assign {
+            for name in &pipe.decl {
+                self.variable(pipe.pos.line, name);
+            }
+        }
+        for command in &pipe.commands {
+            for arg in &command.args {
+                self.expr(arg);
+            }
+        }
+        if !pipe.is_assign {
+            self.vars.extend(pipe.decl.iter().cloned());
+        }
+    }
+
+    fn variable(&mut self, line: usize, name: &str) {
+        if !self.vars.iter().any(|v| v == name) {
+            self.fail(line, format!("undefined variable \"{name}\""));
+        }
+    }
+
+    fn expr(&mut self, expr: &gotmpl::parse::Expr) {
+        use gotmpl::parse::Expr;
+        match expr {
+            Expr::Identifier(pos, name)
+                if !self.funcs.contains_key(name.as_str()) && !BUILTINS.contains(&name.as_str()) =>
+            {
+                self.fail(pos.line, format!("function \"{name}\" not defined"));
+            }
+            Expr::Variable(pos, name, _) => self.variable(pos.line, name),
+            Expr::Pipe(_, pipe) => self.pipe(pipe),
+            Expr::Chain(_, inner, _) => self.expr(inner),
             _ => {}
         }
-    }
-}
-
-fn check_pipe(pipe: &gotmpl::parse::PipeNode, funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
-    for command in &pipe.commands {
-        for arg in &command.args {
-            check_expr(arg, funcs, unknown);
-        }
-    }
-}
-
-fn check_expr(expr: &gotmpl::parse::Expr, funcs: &gotmpl::FuncMap, unknown: &mut Option<String>) {
-    use gotmpl::parse::Expr;
-    match expr {
-        Expr::Identifier(_, name)
-            if !funcs.contains_key(name.as_str()) && !BUILTINS.contains(&name.as_str()) && unknown.is_none() =>
-        {
-            *unknown = Some(name.to_string());
-        }
-        Expr::Pipe(_, pipe) => check_pipe(pipe, funcs, unknown),
-        Expr::Chain(_, inner, _) => check_expr(inner, funcs, unknown),
-        _ => {}
     }
 }
 
