@@ -172,3 +172,17 @@ async fn a_request_that_can_never_fit_its_token_budget_is_refused() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_reply_in_a_declared_charset_is_decoded_and_one_that_is_not_text_fails() {
+    let latin1 = b"{\"model\": \"m\", \"choices\": [{\"message\": {\"content\": \"caf\xe9\"}}]}".to_vec();
+    let mut broken = completion("x");
+    broken.body = b"{\"choices\": [{\"message\": {\"content\": \"\xff\xfe\"}}]}".to_vec();
+    let server = Server::scripted(vec![Reply::bytes(200, "application/json; charset=iso-8859-1", latin1), broken])
+        .await
+        .unwrap();
+    let out = run(&llm(&server, "      prompt: hi"), json!({})).await.map_err(|e| error_text(&e)).unwrap();
+    assert_eq!(out["text"], "café");
+    let err = run(&llm(&server, "      prompt: hi"), json!({})).await.unwrap_err();
+    assert!(error_text(&err).contains("is not UTF-8 text"), "{}", error_text(&err));
+}

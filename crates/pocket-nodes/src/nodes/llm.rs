@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::{Behaviour, StepFuture};
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
 use crate::support::http::{
-    DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, client, parse_url, read_body, status_error, transport_error,
+    DEFAULT_MAX_RESPONSE, DEFAULT_MAX_RETRY_AFTER, client, decode_text, parse_url, read_body, status_error,
+    transport_error,
 };
 use crate::support::text::Text;
 
@@ -267,16 +268,21 @@ impl Behaviour for Llm {
             let status = response.status();
             let headers = response.headers().clone();
             let bytes = read_body(&what, response, self.max_response).await?;
-            let text = String::from_utf8_lossy(&bytes).into_owned();
             if status.is_redirection() {
                 return Err(NodeError::fatal_msg(format!(
                     "{what}: HTTP {status}: the endpoint redirects (redirects are not followed for `llm`; use the \
                      final URL in `base_url`)"
                 )));
             }
-            if let Some(error) = status_error(&what, status, &headers, &text, true, self.max_retry_after) {
+            if let Some(error) =
+                status_error(&what, status, &headers, &String::from_utf8_lossy(&bytes), true, self.max_retry_after)
+            {
                 return Err(error);
             }
+            // A reply that is not text in its charset fails, named, rather than reach the
+            // workflow with U+FFFD in place of what the model said.
+            let content_type = headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let text = decode_text(&what, &bytes, content_type)?;
             let reply: Value = pocket_yaml::json_exact(&text)
                 .map_err(|e| NodeError::retryable(format!("{what}: the endpoint's answer is not JSON ({e})")))?;
             let choice = &reply["choices"][0];
