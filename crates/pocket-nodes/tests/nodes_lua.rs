@@ -224,3 +224,14 @@ async fn a_table_raised_as_an_error_is_shown_as_json() {
     assert!(text.contains(r#"{"code":42,"reason":"bad input"}"#), "{text}");
     assert!(!text.contains("table: 0x"), "{text}");
 }
+
+#[tokio::test]
+async fn objects_made_from_lua_tables_have_sorted_keys_every_time() {
+    // Lua iterates a table in an order of its own, seeded per state: the JSON must not follow it.
+    let source = "local t = {}\nfor _, k in ipairs({'q','w','e','r','t','y','u','i','o','p','a','s','d','f'}) do t[k] = 1 end\nreturn t";
+    for _ in 0..20 {
+        let out = run_single("lua", &script(source), json!(null)).await.unwrap();
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert!(keys.is_sorted(), "{keys:?}");
+    }
+}

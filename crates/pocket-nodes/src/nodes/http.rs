@@ -344,21 +344,29 @@ impl Behaviour for Http {
             let failing = (server_error && self.fail_on_5xx) || (status.is_client_error() && self.fail_on_4xx);
             tracing::debug!(request = %what, %status, "http");
             let mut saved = None;
-            let body = if failing {
-                // The error names the status and the start of the body (shown leniently: it is
-                // a message, not an output).
-                let bytes = read_body(&what, response, self.max_response).await?;
-                let text = String::from_utf8_lossy(&bytes);
-                match status_error(&what, status, &headers, &text, self.fail_on_4xx, self.max_retry_after) {
-                    Some(error) => return Err(error),
-                    None => body_value(&what, &bytes, content_type, self.response)?,
+            let body = match save_to {
+                Some(path) if !failing => {
+                    saved = Some(save_body(&what, response, self.max_response, self.base_dir.clone(), path).await?);
+                    Value::Null
                 }
-            } else if let Some(path) = save_to {
-                saved = Some(save_body(&what, response, self.max_response, self.base_dir.clone(), path).await?);
-                Value::Null
-            } else {
-                let bytes = read_body(&what, response, self.max_response).await?;
-                body_value(&what, &bytes, content_type, self.response)?
+                _ => {
+                    let bytes = read_body(&what, response, self.max_response).await?;
+                    // The error names the status and the start of the body (shown leniently: it
+                    // is a message, not an output).
+                    if failing
+                        && let Some(error) = status_error(
+                            &what,
+                            status,
+                            &headers,
+                            &String::from_utf8_lossy(&bytes),
+                            self.fail_on_4xx,
+                            self.max_retry_after,
+                        )
+                    {
+                        return Err(error);
+                    }
+                    body_value(&what, &bytes, content_type, self.response)?
+                }
             };
             let mut header_map = Map::new();
             for (name, value) in &headers {

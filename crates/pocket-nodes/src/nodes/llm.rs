@@ -274,8 +274,9 @@ impl Behaviour for Llm {
                      final URL in `base_url`)"
                 )));
             }
-            if let Some(error) =
-                status_error(&what, status, &headers, &String::from_utf8_lossy(&bytes), true, self.max_retry_after)
+            if (status.is_client_error() || status.is_server_error())
+                && let Some(error) =
+                    status_error(&what, status, &headers, &String::from_utf8_lossy(&bytes), true, self.max_retry_after)
             {
                 return Err(error);
             }

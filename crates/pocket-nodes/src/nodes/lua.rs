@@ -309,6 +309,9 @@ fn to_json(value: &mlua::Value, depth: usize, budget: &mut usize) -> Result<Valu
                     };
                     map.insert(key, to_json(&v, depth + 1, budget)?);
                 }
+                // A Lua table has no key order (its iteration order changes from run to run):
+                // objects made from one come out with their keys sorted, the same every time.
+                map.sort_keys();
                 Value::Object(map)
             }
         }

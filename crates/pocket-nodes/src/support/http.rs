@@ -60,19 +60,42 @@ pub(crate) fn parse_url(text: &str) -> Result<reqwest::Url, String> {
 
 /// Read a response's body, at most `cap` bytes (a longer one fails, named, without reading it
 /// all).
-pub(crate) async fn read_body(what: &str, mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, NodeError> {
-    let too_large = || too_large(what, cap);
-    if response.content_length().is_some_and(|n| n > cap) {
-        return Err(too_large());
-    }
+pub(crate) async fn read_body(what: &str, response: reqwest::Response, cap: u64) -> Result<Vec<u8>, NodeError> {
+    let mut chunks = Capped::new(what, response, cap)?;
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(what, &e))? {
-        if (body.len() + chunk.len()) as u64 > cap {
-            return Err(too_large());
-        }
+    while let Some(chunk) = chunks.next().await? {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// A response's body chunk by chunk, at most `cap` bytes in all: a body that declares or
+/// reaches more fails, named, without being read to the end.
+struct Capped<'a> {
+    what: &'a str,
+    response: reqwest::Response,
+    cap: u64,
+    read: u64,
+}
+
+impl<'a> Capped<'a> {
+    fn new(what: &'a str, response: reqwest::Response, cap: u64) -> Result<Self, NodeError> {
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(too_large(what, cap));
+        }
+        Ok(Capped { what, response, cap, read: 0 })
+    }
+
+    async fn next(&mut self) -> Result<Option<bytes::Bytes>, NodeError> {
+        let Some(chunk) = self.response.chunk().await.map_err(|e| transport_error(self.what, &e))? else {
+            return Ok(None);
+        };
+        self.read += chunk.len() as u64;
+        if self.read > self.cap {
+            return Err(too_large(self.what, self.cap));
+        }
+        Ok(Some(chunk))
+    }
 }
 
 /// How a response body becomes a node's output.
@@ -152,7 +175,7 @@ pub(crate) fn body_value(
 /// part of the new one. Returns the path written and the size.
 pub(crate) async fn save_body(
     what: &str,
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     cap: u64,
     base: std::path::PathBuf,
     path: String,
@@ -162,9 +185,7 @@ pub(crate) async fn save_body(
         Chunk(bytes::Bytes),
         End,
     }
-    if response.content_length().is_some_and(|n| n > cap) {
-        return Err(too_large(what, cap));
-    }
+    let mut chunks = Capped::new(what, response, cap)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(8);
     let what_owned = what.to_string();
     // File system calls block: the writing runs on the blocking pool, fed through a bounded
@@ -190,27 +211,21 @@ pub(crate) async fn save_body(
         replacement.commit()?;
         Ok((sandbox.shown.join(&relative).display().to_string(), size))
     });
+    // A send fails only when the writer gave up; its own error is then the answer.
     let fed = async {
-        let mut size = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(what, &e))? {
-            size += chunk.len() as u64;
-            if size > cap {
-                return Err(too_large(what, cap));
-            }
+        while let Some(chunk) = chunks.next().await? {
             if tx.send(Piece::Chunk(chunk)).await.is_err() {
-                return Ok(false);
+                return Ok(());
             }
         }
-        Ok(tx.send(Piece::End).await.is_ok())
+        let _ = tx.send(Piece::End).await;
+        Ok(())
     }
     .await;
     drop(tx);
     let written = writer.await.map_err(|e| NodeError::fatal_msg(format!("{what}: the file writer stopped: {e}")))?;
-    match fed {
-        // The download's own error says more than the writer's "stopped".
-        Err(e) => Err(e),
-        Ok(_) => written,
-    }
+    // The download's own error says more than the writer's "stopped".
+    fed.and(written)
 }
 
 fn too_large(what: &str, cap: u64) -> NodeError {

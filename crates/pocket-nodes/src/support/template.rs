@@ -482,9 +482,9 @@ fn escaper(name: &'static str, escape: fn(&str) -> String) -> gotmpl::ValueFunc 
             [Tv::Nil] => "<no value>".to_string(),
             [one] => one.to_string(),
             many => {
+                let is_string = |v: &Tv| matches!(v, Tv::String(_));
                 let mut text = String::new();
                 for (i, arg) in many.iter().enumerate() {
-                    let is_string = |v: &Tv| matches!(v, Tv::String(_));
                     if i > 0 && !is_string(arg) && !is_string(&many[i - 1]) {
                         text.push(' ');
                     }
