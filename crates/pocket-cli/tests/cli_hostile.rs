@@ -37,9 +37,12 @@ fn jq_halt_and_halt_error_fail_the_node_instead_of_ending_the_process() {
 
 #[test]
 fn jq_that_would_exhaust_the_stack_is_refused_or_stopped() {
-    let (code, err, _) = run(&transform("recursive", "def f: [f]; f"), &[]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("`config.jq`: the jq definition `f` calls itself"), "{err}");
+    // A definition that calls itself without end stops with a jq error before the stack ends.
+    for (name, jq) in [("recursive", "def f: [f]; f"), ("recursive-sum", "def f: 1 + f; f")] {
+        let (code, err, _) = run(&transform(name, jq), &[]);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(err.contains("node `t` failed in exec: jq: \"recursion too deep"), "{name}: {err}");
+    }
     let deep = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
     let (code, err, _) = run(&transform("parens", &deep), &[]);
     assert_eq!(code, Some(2), "{err}");

@@ -17,7 +17,8 @@ use serde_json::Value;
 use super::cpu;
 use super::text::excerpt;
 
-type Filter = jaq_core::Filter<jaq_core::data::JustLut<jaq_json::Val>>;
+type Data = jaq_core::data::JustLut<jaq_json::Val>;
+type Filter = jaq_core::Filter<Data>;
 
 pub(crate) use super::text::MAX_NESTING;
 /// A program yields at most this many outputs.
@@ -33,7 +34,14 @@ pub(crate) struct Jq {
     filter: Arc<Filter>,
 }
 
-/// jq definitions jaq does not have: the `@csv` and `@tsv` formats, as jq writes them.
+/// jq definitions jaq does not have or has otherwise, as jq behaves: the `@csv` and `@tsv`
+/// formats; `IN`, `INDEX`, `JOIN`, `trimstr`; `limit`, `skip`, `nth` and `flatten` refuse a
+/// negative count; `join` writes null as nothing; `from_entries` takes the key and value
+/// spellings jq takes; `tonumber` takes a leading `+`; `mktime` and `strftime` take a short
+/// broken-down time; `input` (a node has one input); number literals are kept as written
+/// (`have_decnum`), arithmetic is on 64-bit integers or doubles. The standard generators
+/// (`range`, `repeat`, `recurse`, `while`, `until`) do not pass the guard: it would cost them
+/// 20–55% per step (measured), and they do not grow the stack.
 const OWN_DEFS: &str = r#"
 def @csv: if type != "array" then error("\(type) (\(tojson)) cannot be csv-formatted, only an array can be")
   else map(if type == "string" then "\"" + gsub("\""; "\"\"") + "\""
@@ -45,12 +53,68 @@ def @tsv: if type != "array" then error("\(type) (\(tojson)) cannot be tsv-forma
     elif type == "null" then ""
     elif type == "boolean" or type == "number" then tostring
     else error("\(type) (\(tojson)) is not valid in a tsv row") end) | join("\t") end;
+def _native_limit($n; f): limit($n; f);
+def limit($n; f): if $n < 0 then error("limit doesn't support negative count") else _native_limit($n; f) end;
+def _native_skip($n; f): skip($n; f);
+def skip($n; f): if $n < 0 then error("skip doesn't support negative count") else _native_skip($n; f) end;
+def nth($n; f): if $n < 0 then error("nth doesn't support negative indices") else first(skip($n; f)) end;
+def _native_flatten($depth): flatten($depth);
+def flatten($depth): if $depth < 0 then error("flatten depth must not be negative") else _native_flatten($depth) end;
+def join($sep): if length == 0 then ""
+  else [.[] | if . == null then "" elif type == "boolean" or type == "number" then tojson else . end]
+    | reduce .[1:][] as $s (.[0] | if type == "string" then . else "" + . end; . + $sep + $s) end;
+def from_entries: reduce .[] as $entry ({};
+  .[$entry | if .key == null then .k // .name // .Name // .K // .Key else .key end
+     | if type == "string" then . else tojson end]
+  = ($entry | if has("value") then .value elif has("v") then .v else .Value end));
+def IN(s): any(s == .; .);
+def IN(source; s): any(source == s; .);
+def INDEX(stream; key): reduce stream as $row ({}; .[$row | key | if type == "string" then . else tojson end] = $row);
+def INDEX(key): INDEX(.[]; key);
+def JOIN($index; key): [.[] | [., $index[key]]];
+def JOIN($index; stream; key): stream | [., $index[key]];
+def JOIN($index; stream; key; join): stream | [., $index[key]] | join;
+def trimstr($s): ltrimstr($s) | rtrimstr($s);
+def _native_tonumber: tonumber;
+def tonumber: if type == "string" and startswith("+") and (.[1:2] | . != "-" and . != "+")
+  then .[1:] | _native_tonumber else _native_tonumber end;
+def _native_mktime: mktime;
+def mktime: if type == "array" and length < 8 then . + [range(8 - length) | 0] end | _native_mktime;
+def _native_strftime($format): strftime($format);
+def strftime($format): if type == "array" and length < 8 then . + [range(8 - length) | 0] end | _native_strftime($format);
+def _native_strflocaltime($format): strflocaltime($format);
+def strflocaltime($format):
+  if type == "array" and length < 8 then . + [range(8 - length) | 0] end | _native_strflocaltime($format);
+def have_decnum: true;
+def have_literal_numbers: true;
+def input: error("No more inputs");
+def inputs: empty;
 "#;
 
-/// The standard library's definitions and ours, parsed once per process.
+/// The native filters: jaq's and the guard.
+fn natives() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
+    jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs()).chain([guard()])
+}
+
+/// The standard library's definitions and ours, parsed once per process; last, `builtins`:
+/// what a program can call, as jq lists it (`name/arity`, internal names left out).
 static PRELUDE: LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = LazyLock::new(|| {
     let own = jaq_core::load::parse(OWN_DEFS, |p| p.defs()).expect("our own jq definitions parse");
-    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(own).collect()
+    let mut defs: Vec<_> = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(own).collect();
+    let mut names: Vec<String> = defs
+        .iter()
+        .map(|d| (d.name, d.args.len()))
+        .chain(natives().map(|(name, args, _)| (name, args.len())))
+        .filter(|(name, _)| !name.starts_with('_') && !name.starts_with('@'))
+        .map(|(name, arity)| format!("{name}/{arity}"))
+        .chain(["builtins/0".to_string()])
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let list = serde_json::to_string(&names).unwrap_or_default();
+    let builtins: &'static str = Box::leak(format!("def builtins: {list};").into_boxed_str());
+    defs.extend(jaq_core::load::parse(builtins, |p| p.defs()).expect("the builtins definition parses"));
+    defs
 });
 
 /// Programs compiled so far, by source: the same expression in many nodes (the tasks of a
@@ -64,13 +128,12 @@ impl Jq {
     ///
     /// A message saying what is wrong with the expression.
     pub(crate) fn compile(code: &str) -> Result<Jq, String> {
-        check(code)?;
+        let source = check(code)?;
         let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(filter) = compiled.get(code).and_then(Weak::upgrade) {
             return Ok(Jq { filter });
         }
         // The parser recurses on nesting: give it the evaluation threads' stack.
-        let source = code.to_string();
         let filter = Arc::new(cpu::block_on(move || compile(&source))??);
         if compiled.len() >= 1024 {
             compiled.retain(|_, filter| filter.strong_count() > 0);
@@ -211,7 +274,7 @@ fn compile(code: &str) -> Result<Filter, String> {
 
 fn compile_with(code: &str, prelude: Vec<jaq_core::load::parse::Def<&'static str>>) -> Result<Filter, String> {
     use jaq_core::load::{Arena, File, Loader};
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let funs = natives();
     let arena = Arena::default();
     let modules = Loader::new(prelude).load(&arena, File { code, path: () }).map_err(|errors| {
         let mut messages = Vec::new();
@@ -248,7 +311,8 @@ fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, No
     use jaq_core::{Ctx, Vars};
     let input: jaq_json::Val =
         serde_json::from_value(input).map_err(|e| NodeError::fatal_msg(format!("jq input: {e}")))?;
-    let ctx = Ctx::<jaq_core::data::JustLut<jaq_json::Val>>::new(&filter.lut, Vars::new([]));
+    let _watching = Watching::start(stop);
+    let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
     let mut outputs = Vec::new();
     // What the outputs take, roughly, as JSON.
     let mut bytes = 0usize;
@@ -355,115 +419,111 @@ fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
     false
 }
 
-/// Refuse, before the parser sees it, an expression that nests too deep or whose definitions
-/// call themselves (directly or through each other): jq evaluates such calls on the stack,
-/// and a call that never ends would exhaust it. `recurse`, `reduce`, `until`, `repeat` and
-/// `limit` cover what recursive definitions are written for.
-fn check(code: &str) -> Result<(), String> {
-    let scan = scan(code)?;
-    if let Some(cycle) = scan.recursion() {
-        return Err(if cycle.len() == 1 {
-            format!(
-                "the jq definition `{}` calls itself; recursive definitions are refused (they can exhaust the \
-                 stack): use `recurse`, `reduce`, `until` or `limit`",
-                cycle[0]
-            )
-        } else {
-            format!(
-                "the jq definitions {} call each other in a cycle; recursive definitions are refused (they can \
-                 exhaust the stack): use `recurse`, `reduce`, `until` or `limit`",
-                cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
-            )
-        });
+/// Check `code` and make it safe to run: refuse, before the parser sees it, an expression that
+/// nests too deep or loads modules; put [`GUARD`] at the start of every definition's body (so
+/// a definition that calls itself stops, with a jq error, before it exhausts the stack, and
+/// stops when the step is cancelled); give `$__loc__` its value. Returns the code to compile.
+fn check(code: &str) -> Result<String, String> {
+    let edits = scan(code)?;
+    if edits.is_empty() {
+        return Ok(code.to_string());
+    }
+    let mut out = String::with_capacity(code.len() + 16 * edits.len());
+    let mut at = 0;
+    for (start, end, text) in edits {
+        out.push_str(&code[at..start]);
+        out.push_str(&text);
+        at = end;
+    }
+    out.push_str(&code[at..]);
+    Ok(out)
+}
+
+/// The name of the guard the checked code calls; not a name a program can write (`builtins`
+/// does not list it).
+const GUARD: &str = "_pocket_guard";
+
+/// Stack the guard keeps free: whatever one cycle of a recursive definition takes between two
+/// guards (bounded by [`MAX_NESTING`]) fits in it many times over. (Evaluations run on
+/// threads with a [`cpu::STACK`] of 256 MiB.)
+const STACK_RESERVE: usize = 1 << 20;
+
+thread_local! {
+    /// The stop flag of the evaluation running on this thread.
+    static STOP: std::cell::RefCell<Option<cpu::Stop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Why the guard stops an evaluation, if it does.
+fn guard_check() -> Result<(), jaq_core::Error<jaq_json::Val>> {
+    if STOP.with(|stop| stop.borrow().as_ref().is_some_and(cpu::Stop::requested)) {
+        return Err(jaq_core::Error::str("stopped: the step timed out or was cancelled"));
+    }
+    if stacker::remaining_stack().is_some_and(|left| left < STACK_RESERVE) {
+        return Err(jaq_core::Error::str("recursion too deep: the evaluation has used up its stack"));
     }
     Ok(())
 }
 
-/// What a lexical pass over an expression finds: the definitions and the names each body
-/// mentions.
-#[derive(Default)]
-struct Scan {
-    /// Each definition's name and the identifiers its body mentions.
-    defs: Vec<(String, HashSet<String>)>,
+/// The guard as a jq filter: the identity (also as a path and in updates), or an error.
+fn guard() -> jaq_core::native::Fun<Data> {
+    use jaq_core::Exn;
+    use jaq_core::box_iter::box_once;
+    let native = jaq_core::Native::new(|cv| box_once(guard_check().map(|()| cv.1).map_err(Exn::from)))
+        .with_paths(|cv| box_once(guard_check().map(|()| cv.1).map_err(Exn::from)))
+        .with_update(|cv, f| match guard_check() {
+            Ok(()) => f(cv.1),
+            Err(e) => box_once(Err(Exn::from(e))),
+        });
+    (GUARD, Box::new([]), native)
 }
 
-impl Scan {
-    /// A cycle of definitions that mention each other, if any (names only: a shadowed name
-    /// may be refused too, which is on the safe side).
-    fn recursion(&self) -> Option<Vec<String>> {
-        let mut calls: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for (name, mentions) in &self.defs {
-            calls.entry(name).or_default().extend(mentions.iter().map(String::as_str));
-        }
-        let names: HashSet<&str> = calls.keys().copied().collect();
-        // Depth-first search for a back edge, without recursion.
-        let mut state: HashMap<&str, u8> = HashMap::new(); // 1: on the path, 2: done
-        let mut sorted: Vec<&str> = names.iter().copied().collect();
-        sorted.sort_unstable();
-        for start in sorted {
-            if state.contains_key(start) {
-                continue;
-            }
-            let mut path: Vec<(&str, Vec<&str>)> = Vec::new();
-            let next_of = |name: &str| -> Vec<&str> {
-                let mut next: Vec<&str> =
-                    calls.get(name).into_iter().flatten().copied().filter(|n| names.contains(n)).collect();
-                next.sort_unstable();
-                next
-            };
-            state.insert(start, 1);
-            path.push((start, next_of(start)));
-            while let Some((name, pending)) = path.last_mut() {
-                let name = *name;
-                match pending.pop() {
-                    Some(next) => match state.get(next) {
-                        Some(1) => {
-                            let from = path.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                            return Some(path[from..].iter().map(|(n, _)| n.to_string()).collect());
-                        }
-                        Some(_) => {}
-                        None => {
-                            state.insert(next, 1);
-                            path.push((next, next_of(next)));
-                        }
-                    },
-                    None => {
-                        state.insert(name, 2);
-                        path.pop();
-                    }
-                }
-            }
-        }
-        None
+/// Sets this thread's stop flag for the guard while an evaluation runs.
+struct Watching;
+
+impl Watching {
+    fn start(stop: &cpu::Stop) -> Watching {
+        STOP.with(|s| *s.borrow_mut() = Some(stop.clone()));
+        Watching
     }
 }
 
-/// One lexical pass: nesting depth (strings and comments skipped, string interpolations
-/// counted), and each `def`'s name with the identifiers of its body.
-fn scan(code: &str) -> Result<Scan, String> {
+impl Drop for Watching {
+    fn drop(&mut self) {
+        STOP.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// One lexical pass (strings and comments skipped, string interpolations counted): refuses
+/// nesting past [`MAX_NESTING`] and modules, and returns the edits [`check`] makes, as byte
+/// ranges and their replacements, in order.
+fn scan(code: &str) -> Result<Vec<(usize, usize, String)>, String> {
     #[derive(PartialEq)]
     enum Open {
         Bracket,
         Interpolation,
     }
-    struct Def {
-        name: String,
-        depth: usize,
-        pending: usize,
-        mentions: HashSet<String>,
-    }
-    let chars: Vec<char> = code.chars().collect();
-    let mut scan = Scan::default();
+    let chars: Vec<(usize, char)> = code.char_indices().collect();
+    let byte = |i: usize| chars.get(i).map_or(code.len(), |(b, _)| *b);
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let skip_space = |mut j: usize| {
+        while j < chars.len() && chars[j].1.is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    let mut edits = Vec::new();
     let mut open: Vec<Open> = Vec::new();
     let mut in_string = false;
-    let mut defs: Vec<Def> = Vec::new();
-    let mut expect_def_name = false;
+    let mut line = 1;
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
+        let c = chars[i].1;
+        if c == '\n' {
+            line += 1;
+        }
         if in_string {
             match c {
-                '\\' if chars.get(i + 1) == Some(&'(') => {
+                '\\' if chars.get(i + 1).map(|c| c.1) == Some('(') => {
                     open.push(Open::Interpolation);
                     in_string = false;
                     i += 2;
@@ -478,7 +538,7 @@ fn scan(code: &str) -> Result<Scan, String> {
         }
         match c {
             '#' => {
-                while i < chars.len() && chars[i] != '\n' {
+                while i + 1 < chars.len() && chars[i + 1].1 != '\n' {
                     i += 1;
                 }
             }
@@ -491,61 +551,75 @@ fn scan(code: &str) -> Result<Scan, String> {
             }
             // Closing an interpolation goes back into its string.
             ')' | ']' | '}' => in_string = open.pop() == Some(Open::Interpolation),
-            ';' => {
-                if let Some(def) = defs.last_mut()
-                    && def.depth == open.len()
-                {
-                    if def.pending > 0 {
-                        def.pending -= 1;
-                    } else if let Some(def) = defs.pop() {
-                        scan.defs.push((def.name, def.mentions));
-                    }
-                }
+            '$' if code[byte(i)..].starts_with("$__loc__") && !chars.get(i + 8).is_some_and(|c| ident(c.1)) => {
+                let value = format!("{{file: \"<top-level>\", line: {line}}}");
+                // `{$__loc__}` is `{__loc__: $__loc__}`.
+                let before = chars[..i].iter().rev().map(|c| c.1).find(|c| !c.is_whitespace());
+                let after = chars[i + 8..].iter().map(|c| c.1).find(|c| !c.is_whitespace());
+                let in_object = open.last() == Some(&Open::Bracket)
+                    && matches!(before, Some('{' | ','))
+                    && matches!(after, Some('}' | ','));
+                edits.push((byte(i), byte(i + 8), if in_object { format!("__loc__: {value}") } else { value }));
+                i += 7;
+            }
+            // jq reads `.5` as a number where a value starts (jaq does not).
+            '.' if chars.get(i + 1).is_some_and(|c| c.1.is_ascii_digit())
+                && chars[..i].iter().rev().map(|c| c.1).find(|c| !c.is_whitespace()).is_none_or(|c| {
+                    matches!(c, '(' | '[' | '{' | ',' | ':' | ';' | '|' | '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=')
+                }) =>
+            {
+                edits.push((byte(i), byte(i), "0".to_string()));
             }
             c if c.is_ascii_digit() => {
-                while i + 1 < chars.len() && (chars[i + 1].is_ascii_alphanumeric() || chars[i + 1] == '.') {
+                while i + 1 < chars.len() && (chars[i + 1].1.is_ascii_alphanumeric() || chars[i + 1].1 == '.') {
                     i += 1;
                 }
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
-                while i + 1 < chars.len()
-                    && (chars[i + 1].is_ascii_alphanumeric()
-                        || chars[i + 1] == '_'
-                        || (chars[i + 1] == ':' && chars.get(i + 2) == Some(&':')))
-                {
-                    i += if chars[i + 1] == ':' { 2 } else { 1 };
+                while i + 1 < chars.len() && ident(chars[i + 1].1) {
+                    i += 1;
                 }
-                let word: String = chars[start..=i].iter().collect();
-                let before = chars[..start].iter().rev().find(|c| !c.is_whitespace());
-                // `.field`, `$var`, `@format` and `{key: …}` are not calls.
-                let after = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-                let not_a_call = matches!(before, Some('.' | '$' | '@'))
-                    || (after == Some(&':') && !expect_def_name && matches!(before, Some('{' | ',')));
-                if expect_def_name {
-                    expect_def_name = false;
-                    // A definition inside another's body needs its own `;`.
-                    if let Some(outer) = defs.last_mut()
-                        && outer.depth == open.len()
-                    {
-                        // Its body counts as the outer body's (names only).
-                        outer.pending += 1;
-                    } else {
-                        defs.push(Def { name: word, depth: open.len(), pending: 0, mentions: HashSet::new() });
+                let word = &code[byte(start)..byte(i + 1)];
+                let before = chars[..start].iter().rev().map(|c| c.1).find(|c| !c.is_whitespace());
+                // `.field`, `$var`, `@format` and `::name` are not keywords.
+                if matches!(before, Some('.' | '$' | '@' | ':')) {
+                    i += 1;
+                    continue;
+                }
+                let next = skip_space(i + 1);
+                match word {
+                    "import" | "include" if chars.get(next).is_some_and(|c| c.1 == '"') => {
+                        return Err(format!(
+                            "jq modules (`{word}`) are not available: a workflow's jq programs are self-contained \
+                             (write the definitions in the expression)"
+                        ));
                     }
-                } else if word == "def" {
-                    expect_def_name = true;
-                } else if !not_a_call {
-                    for def in &mut defs {
-                        def.mentions.insert(word.clone());
+                    // `def name:` or `def name(params):` — the guard goes after the colon.
+                    "def" if chars.get(next).is_some_and(|c| c.1.is_ascii_alphabetic() || c.1 == '_') => {
+                        let mut j = next;
+                        while j < chars.len() && ident(chars[j].1) {
+                            j += 1;
+                        }
+                        j = skip_space(j);
+                        if chars.get(j).is_some_and(|c| c.1 == '(') {
+                            while j < chars.len() && chars[j].1 != ')' && chars[j].1 != '"' && chars[j].1 != '#' {
+                                j += 1;
+                            }
+                            j = skip_space(j + 1);
+                        }
+                        if chars.get(j).is_some_and(|c| c.1 == ':') {
+                            edits.push((byte(j + 1), byte(j + 1), format!(" {GUARD} |")));
+                        }
                     }
+                    _ => {}
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    Ok(scan)
+    Ok(edits)
 }
 
 #[cfg(test)]
@@ -583,29 +657,56 @@ mod tests {
         }
     }
 
+    fn eval(code: &str, input: serde_json::Value, stop: &super::cpu::Stop) -> Result<serde_json::Value, String> {
+        let code = check(code)?;
+        let filter = super::cpu::block_on(move || super::compile(&code)).map_err(|e| e.to_string())??;
+        super::cpu::block_on({
+            let stop = stop.clone();
+            move || super::evaluate(&filter, input, &stop).map_err(|e| e.to_string())
+        })?
+    }
+
     #[test]
-    fn recursion_and_nesting_are_refused_and_plain_programs_pass() {
-        for ok in [
-            ".a | map(. + 1)",
-            "def inc: . + 1; [.[] | inc]",
-            "def f(g): g | g; f(.+1)",
-            "{map: 1, def_: 2} | .map",
-            r#""\(.a) and \("x(")" | length"#,
-            "def outer: def inner: 1; inner + 2; outer",
-            "reduce .[] as $x (0; . + $x)",
-            "# def f: f;\n.",
-            "[limit(3; repeat(1))]",
-        ] {
-            assert_eq!(check(ok), Ok(()), "{ok}");
+    fn recursive_definitions_run_and_stop_with_an_error_before_the_stack_ends() {
+        let stop = super::cpu::Stop::default();
+        let fac = "def fac: if . <= 1 then 1 else . * (. - 1 | fac) end; [.[] | fac]";
+        assert_eq!(eval(fac, serde_json::json!([1, 5, 10]), &stop), Ok(serde_json::json!([1, 120, 3628800])));
+        // Recursion with a filter argument, a nested definition, a parameter named like its definition.
+        let code = "def f(g): def down: . - 1; if . > 0 then down | f(g) else g end; [.[] | f(. + 100)]";
+        assert_eq!(eval(code, serde_json::json!([0, 3, 10]), &stop), Ok(serde_json::json!([100, 100, 100])));
+        assert_eq!(eval("def f(f): f + 1; f(2)", serde_json::json!(null), &stop), Ok(serde_json::json!(3)));
+        // Without end: a jq error (catchable), not a crashed process.
+        let err = eval("def f: 1 + f; f", serde_json::json!(null), &stop).unwrap_err();
+        assert!(err.contains("recursion too deep"), "{err}");
+        assert_eq!(
+            eval("def f: [f]; try f catch \"caught\"", serde_json::json!(null), &stop),
+            Ok(serde_json::json!("caught"))
+        );
+    }
+
+    #[test]
+    fn a_stopped_evaluation_ends_in_a_definition_that_loops() {
+        let stop = super::cpu::Stop::default();
+        stop.request();
+        for code in ["def f: f; f", "def f: ., f; [f] | length", "def f(g): g | f(g); 1 | f(. + 1)"] {
+            let err = eval(code, serde_json::json!(0), &stop).unwrap_err();
+            assert!(err.contains("stopped"), "{code}: {err}");
         }
-        for (bad, says) in [
-            ("def f: [f]; f", "`f` calls itself"),
-            ("def a: b; def b: a; a", "call each other in a cycle"),
-            ("def f: def g: f; g; f", "calls itself"),
-        ] {
-            let err = check(bad).unwrap_err();
-            assert!(err.contains(says), "{bad}: {err}");
+    }
+
+    #[test]
+    fn modules_and_deep_nesting_are_refused_and_loc_is_known() {
+        let stop = super::cpu::Stop::default();
+        for ok in ["{map: 1, def_: 2} | .map", r#""\(.a) and \("x(")" | length"#, "# def f: f;\n.", ".import"] {
+            assert!(eval(ok, serde_json::json!({"a": 1}), &stop).is_ok(), "{ok}");
         }
+        for bad in [r#"import "a" as a; ."#, r#"include "b"; ."#, r#"import "data" as $d; $d"#] {
+            assert!(check(bad).unwrap_err().contains("jq modules"), "{bad}");
+        }
+        assert_eq!(
+            eval("1 as $x |\n$__loc__", serde_json::json!(null), &stop),
+            Ok(serde_json::json!({"file": "<top-level>", "line": 2}))
+        );
         let deep = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
         assert!(check(&deep).unwrap_err().contains("nests deeper than 256 levels"));
     }
