@@ -13,7 +13,9 @@ use crate::support::jq::Jq;
 #[serde(deny_unknown_fields)]
 pub(crate) struct TransformConfig {
     /// A jq expression applied to the input. One result is the output; several become a
-    /// list; none is null. Without it the input passes through.
+    /// list; none is null. Without it the input passes through. `import "lib" as lib;`,
+    /// `include "lib";` and `import "table" as $table;` read `lib.jq` / `table.json` from the
+    /// workflow's directory (never outside it).
     #[serde(default)]
     jq: Option<String>,
     /// The same as `jq`, in the original's documentation's spelling.
@@ -35,13 +37,17 @@ impl NodeKind for Transform {
         json!({"jq": "{total: (.items | map(.price) | add), count: (.items | length)}"})
     }
 
-    fn build(config: TransformConfig, _: &BuildCx<'_>) -> Result<Built, ConfigError> {
+    fn build(config: TransformConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
         let (field, code) = match (config.jq, config.expression) {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `jq` or `expression`, not both")),
             (Some(code), None) => ("jq", Some(code)),
             (None, code) => ("expression", code),
         };
-        let jq = code.as_deref().map(Jq::compile).transpose().map_err(|e| ConfigError::field(field, e))?;
+        let jq = code
+            .as_deref()
+            .map(|code| Jq::compile(code, Some(cx.spec().base_dir)))
+            .transpose()
+            .map_err(|e| ConfigError::field(field, e))?;
         Ok(super::built(Transform { jq }))
     }
 }

@@ -9,6 +9,7 @@
 //! see [`cpu`](super::cpu)).
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use pocket::NodeError;
@@ -32,6 +33,8 @@ pub(crate) use pocket_yaml::MAX_DEPTH;
 #[derive(Clone)]
 pub(crate) struct Jq {
     filter: Arc<Filter>,
+    /// The values of its data imports (`import "table" as $table;`), in order.
+    data: Arc<[jaq_json::Val]>,
 }
 
 /// jq definitions jaq does not have or has otherwise, as jq behaves: the `@csv` and `@tsv`
@@ -122,16 +125,29 @@ static PRELUDE: LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = LazyLo
 static COMPILED: LazyLock<Mutex<HashMap<String, Weak<Filter>>>> = LazyLock::new(Default::default);
 
 impl Jq {
-    /// Check and compile `code`.
+    /// Check and compile `code`; its modules and data imports (see
+    /// [`jq_modules`](super::jq_modules)) are read from `base`, and refused without one.
     ///
     /// # Errors
     ///
     /// A message saying what is wrong with the expression.
-    pub(crate) fn compile(code: &str) -> Result<Jq, String> {
-        let source = check(code)?;
+    pub(crate) fn compile(code: &str, base: Option<&Path>) -> Result<Jq, String> {
+        let (source, modules) = check(code)?;
+        if modules {
+            let Some(base) = base else {
+                return Err("jq modules (`import`, `include`) are not available here".into());
+            };
+            // Not cached: the files are read anew.
+            let base = base.to_path_buf();
+            let (filter, data) = cpu::block_on(move || {
+                let files = super::jq_modules::Files::open(&base)?;
+                compile_with(&source, PRELUDE.iter().cloned().collect(), Some(&files))
+            })??;
+            return Ok(Jq { filter: Arc::new(filter), data: data.into() });
+        }
         let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(filter) = compiled.get(code).and_then(Weak::upgrade) {
-            return Ok(Jq { filter });
+            return Ok(Jq { filter, data: Arc::new([]) });
         }
         // The parser recurses on nesting: give it the evaluation threads' stack.
         let filter = Arc::new(cpu::block_on(move || compile(&source))??);
@@ -139,7 +155,7 @@ impl Jq {
             compiled.retain(|_, filter| filter.strong_count() > 0);
         }
         compiled.insert(code.to_string(), Arc::downgrade(&filter));
-        Ok(Jq { filter })
+        Ok(Jq { filter, data: Arc::new([]) })
     }
 
     /// Run the program over `input`: one output is the result, several a list, none null.
@@ -148,9 +164,9 @@ impl Jq {
     ///
     /// A fatal [`NodeError`] for a jq error, `halt`, or an output past its limits.
     pub(crate) async fn run(&self, input: &Value) -> Result<Value, NodeError> {
-        let filter = self.filter.clone();
+        let (filter, data) = (self.filter.clone(), self.data.clone());
         let input = input.clone();
-        cpu::run(move |stop| evaluate(&filter, input, stop)).await?
+        cpu::run(move |stop| evaluate(&filter, &data, input, stop)).await?
     }
 }
 
@@ -269,37 +285,76 @@ fn prelude_for(code: &str) -> Vec<jaq_core::load::parse::Def<&'static str>> {
 fn compile(code: &str) -> Result<Filter, String> {
     // The definitions the program needs; should that miss one the compiler adds itself, the
     // whole library.
-    compile_with(code, prelude_for(code)).or_else(|_| compile_with(code, PRELUDE.iter().cloned().collect()))
+    compile_with(code, prelude_for(code), None)
+        .or_else(|_| compile_with(code, PRELUDE.iter().cloned().collect(), None))
+        .map(|(filter, _)| filter)
 }
 
-fn compile_with(code: &str, prelude: Vec<jaq_core::load::parse::Def<&'static str>>) -> Result<Filter, String> {
+/// Compile `code` with `prelude`, reading its imports from `files`; the filter and the values
+/// of its data imports.
+fn compile_with(
+    code: &str,
+    prelude: Vec<jaq_core::load::parse::Def<&'static str>>,
+    files: Option<&super::jq_modules::Files>,
+) -> Result<(Filter, Vec<jaq_json::Val>), String> {
     use jaq_core::load::{Arena, File, Loader};
     let funs = natives();
     let arena = Arena::default();
-    let modules = Loader::new(prelude).load(&arena, File { code, path: () }).map_err(|errors| {
-        let mut messages = Vec::new();
-        for (_, error) in errors {
+    let loader = Loader::new(prelude).with_read(|import: jaq_core::load::Import<&str, PathBuf>| match files {
+        Some(files) => files.module(import),
+        None => Err("jq modules are not available here".into()),
+    });
+    let modules = loader.load(&arena, File { code, path: PathBuf::new() }).map_err(|errors| {
+        let (mut messages, mut imports) = (Vec::new(), Vec::new());
+        for (file, error) in errors {
+            // A module's own errors name it.
+            let place =
+                if file.path.as_os_str().is_empty() { String::new() } else { format!(" in {}", file.path.display()) };
+            let expected = |expect: &str, at: &str| format!("expected {expect} at `{}`{place}", snippet(at));
             match error {
                 jaq_core::load::Error::Io(io) => {
-                    messages.extend(io.into_iter().map(|(path, e)| format!("{path}: {e}")))
+                    imports.extend(io.into_iter().map(|(path, e)| format!("`{path}`: {e}")))
                 }
-                jaq_core::load::Error::Lex(lex) => messages.extend(
-                    lex.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
-                ),
-                jaq_core::load::Error::Parse(parse) => messages.extend(
-                    parse.into_iter().map(|(expect, at)| format!("expected {} at `{}`", expect.as_str(), snippet(at))),
-                ),
+                jaq_core::load::Error::Lex(lex) => {
+                    messages.extend(lex.into_iter().map(|(expect, at)| expected(expect.as_str(), at)))
+                }
+                jaq_core::load::Error::Parse(parse) => {
+                    messages.extend(parse.into_iter().map(|(expect, at)| expected(expect.as_str(), at)))
+                }
             }
         }
-        format!("jq expression does not parse: {}", messages.join("; "))
+        if messages.is_empty() {
+            format!("jq import failed: {}", imports.join("; "))
+        } else {
+            format!("jq expression does not parse: {}", messages.join("; "))
+        }
     })?;
-    jaq_core::Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
+    let mut data = Vec::new();
+    if let Some(files) = files {
+        jaq_core::load::import(&modules, |import| {
+            let value = files.data(import)?;
+            data.push(serde_json::from_value(value).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+        .map_err(|errors| {
+            let messages: Vec<String> = errors
+                .into_iter()
+                .flat_map(|(_, error)| match error {
+                    jaq_core::load::Error::Io(io) => io.into_iter().map(|(path, e)| format!("{path}: {e}")).collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            format!("jq data import: {}", messages.join("; "))
+        })?;
+    }
+    let filter = jaq_core::Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
         let undefined: Vec<String> = errors
             .into_iter()
             .flat_map(|(_, list)| list.into_iter().map(|(name, what)| format!("{} `{name}`", what.as_str())))
             .collect();
         format!("jq expression does not compile: undefined {}", undefined.join(", "))
-    })
+    })?;
+    Ok((filter, data))
 }
 
 fn snippet(at: &str) -> String {
@@ -307,12 +362,12 @@ fn snippet(at: &str) -> String {
     if at.is_empty() { "end of expression".into() } else { at.chars().take(20).collect() }
 }
 
-fn evaluate(filter: &Filter, input: Value, stop: &cpu::Stop) -> Result<Value, NodeError> {
+fn evaluate(filter: &Filter, data: &[jaq_json::Val], input: Value, stop: &cpu::Stop) -> Result<Value, NodeError> {
     use jaq_core::{Ctx, Vars};
     let input: jaq_json::Val =
         serde_json::from_value(input).map_err(|e| NodeError::fatal_msg(format!("jq input: {e}")))?;
     let _watching = Watching::start(stop);
-    let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
+    let ctx = Ctx::<Data>::new(&filter.lut, Vars::new(data.iter().cloned()));
     let mut outputs = Vec::new();
     // What the outputs take, roughly, as JSON.
     let mut bytes = 0usize;
@@ -420,13 +475,13 @@ fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
 }
 
 /// Check `code` and make it safe to run: refuse, before the parser sees it, an expression that
-/// nests too deep or loads modules; put [`GUARD`] at the start of every definition's body (so
+/// nests too deep; put [`GUARD`] at the start of every definition's body (so
 /// a definition that calls itself stops, with a jq error, before it exhausts the stack, and
-/// stops when the step is cancelled); give `$__loc__` its value. Returns the code to compile.
-fn check(code: &str) -> Result<String, String> {
-    let edits = scan(code)?;
+/// stops when the step is cancelled); give `$__loc__` its value. Returns the code to compile and whether it imports modules.
+fn check(code: &str) -> Result<(String, bool), String> {
+    let (edits, modules) = scan(code)?;
     if edits.is_empty() {
-        return Ok(code.to_string());
+        return Ok((code.to_string(), modules));
     }
     let mut out = String::with_capacity(code.len() + 16 * edits.len());
     let mut at = 0;
@@ -436,7 +491,7 @@ fn check(code: &str) -> Result<String, String> {
         at = end;
     }
     out.push_str(&code[at..]);
-    Ok(out)
+    Ok((out, modules))
 }
 
 /// The name of the guard the checked code calls; not a name a program can write (`builtins`
@@ -493,10 +548,13 @@ impl Drop for Watching {
     }
 }
 
+/// The edits [`check`] makes, as byte ranges and their replacements, in order.
+type Edits = Vec<(usize, usize, String)>;
+
 /// One lexical pass (strings and comments skipped, string interpolations counted): refuses
-/// nesting past [`MAX_NESTING`] and modules, and returns the edits [`check`] makes, as byte
-/// ranges and their replacements, in order.
-fn scan(code: &str) -> Result<Vec<(usize, usize, String)>, String> {
+/// nesting past [`MAX_NESTING`]; returns the edits [`check`] makes and whether the code
+/// imports or includes modules.
+fn scan(code: &str) -> Result<(Edits, bool), String> {
     #[derive(PartialEq)]
     enum Open {
         Bracket,
@@ -512,6 +570,7 @@ fn scan(code: &str) -> Result<Vec<(usize, usize, String)>, String> {
         j
     };
     let mut edits = Vec::new();
+    let mut modules = false;
     let mut open: Vec<Open> = Vec::new();
     let mut in_string = false;
     let mut line = 1;
@@ -589,12 +648,7 @@ fn scan(code: &str) -> Result<Vec<(usize, usize, String)>, String> {
                 }
                 let next = skip_space(i + 1);
                 match word {
-                    "import" | "include" if chars.get(next).is_some_and(|c| c.1 == '"') => {
-                        return Err(format!(
-                            "jq modules (`{word}`) are not available: a workflow's jq programs are self-contained \
-                             (write the definitions in the expression)"
-                        ));
-                    }
+                    "import" | "include" if chars.get(next).is_some_and(|c| c.1 == '"') => modules = true,
                     // `def name:` or `def name(params):` — the guard goes after the colon.
                     "def" if chars.get(next).is_some_and(|c| c.1.is_ascii_alphabetic() || c.1 == '_') => {
                         let mut j = next;
@@ -619,7 +673,7 @@ fn scan(code: &str) -> Result<Vec<(usize, usize, String)>, String> {
         }
         i += 1;
     }
-    Ok(edits)
+    Ok((edits, modules))
 }
 
 #[cfg(test)]
@@ -647,10 +701,11 @@ mod tests {
             "[range(3)] | join(\",\")",
             "first(.a[]), last(.a[]), (.a | indices(1))",
         ] {
-            let small = super::compile_with(code, super::prelude_for(code)).unwrap_or_else(|e| panic!("{code}: {e}"));
-            let full = super::compile_with(code, super::PRELUDE.iter().cloned().collect()).unwrap();
+            let small =
+                super::compile_with(code, super::prelude_for(code), None).unwrap_or_else(|e| panic!("{code}: {e}")).0;
+            let full = super::compile_with(code, super::PRELUDE.iter().cloned().collect(), None).unwrap().0;
             let stop = super::cpu::Stop::default();
-            let run = |filter| super::evaluate(filter, input.clone(), &stop).map_err(|e| e.to_string());
+            let run = |filter| super::evaluate(filter, &[], input.clone(), &stop).map_err(|e| e.to_string());
             let out = run(&small);
             assert!(out.is_ok(), "{code}: {out:?}");
             assert_eq!(out, run(&full), "{code}");
@@ -658,11 +713,10 @@ mod tests {
     }
 
     fn eval(code: &str, input: serde_json::Value, stop: &super::cpu::Stop) -> Result<serde_json::Value, String> {
-        let code = check(code)?;
-        let filter = super::cpu::block_on(move || super::compile(&code)).map_err(|e| e.to_string())??;
+        let jq = super::Jq::compile(code, None)?;
         super::cpu::block_on({
             let stop = stop.clone();
-            move || super::evaluate(&filter, input, &stop).map_err(|e| e.to_string())
+            move || super::evaluate(&jq.filter, &jq.data, input, &stop).map_err(|e| e.to_string())
         })?
     }
 
@@ -695,13 +749,14 @@ mod tests {
     }
 
     #[test]
-    fn modules_and_deep_nesting_are_refused_and_loc_is_known() {
+    fn deep_nesting_is_refused_and_loc_is_known() {
         let stop = super::cpu::Stop::default();
         for ok in ["{map: 1, def_: 2} | .map", r#""\(.a) and \("x(")" | length"#, "# def f: f;\n.", ".import"] {
             assert!(eval(ok, serde_json::json!({"a": 1}), &stop).is_ok(), "{ok}");
         }
+        // Without a directory to read them from, imports are refused.
         for bad in [r#"import "a" as a; ."#, r#"include "b"; ."#, r#"import "data" as $d; $d"#] {
-            assert!(check(bad).unwrap_err().contains("jq modules"), "{bad}");
+            assert!(eval(bad, serde_json::json!(null), &stop).unwrap_err().contains("jq modules"), "{bad}");
         }
         assert_eq!(
             eval("1 as $x |\n$__loc__", serde_json::json!(null), &stop),

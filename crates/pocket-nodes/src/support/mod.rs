@@ -6,6 +6,7 @@ pub(crate) mod de;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod jq;
+pub(crate) mod jq_modules;
 pub(crate) mod process;
 pub(crate) mod sandbox;
 pub(crate) mod template;
