@@ -146,3 +146,27 @@ fn undefined_variables_and_stray_break_are_refused_at_parse_time_as_in_go() {
         assert!(error.contains(message), "{source}: {error}");
     }
 }
+
+#[test]
+fn values_print_as_go_fmt_prints_them() {
+    let data = json!({"big": 1.5e6, "f": 123456789.5, "small": 0.00001, "n": 7, "list": [1.5e6, "a", null], "m": {"b": 0.5, "a": 2e7}});
+    assert_eq!(
+        render("{{.big}} {{.f}} {{.small}} {{.n}} {{.list}} {{.m}}", data.clone()),
+        "1.5e+06 1.234567895e+08 1e-05 7 [1.5e+06 a <nil>] map[a:2e+07 b:0.5]"
+    );
+    // Inside control structures and defined templates too; assignments print nothing.
+    assert_eq!(
+        render(
+            "{{define \"x\"}}<{{.}}>{{end}}{{range .list}}{{.}};{{end}}{{with .big}}{{.}}{{end}}{{$v := .big}}{{template \"x\" $v}}",
+            data.clone()
+        ),
+        "1.5e+06;a;<no value>;1.5e+06<1.5e+06>"
+    );
+    assert_eq!(
+        render("{{printf \"%v|%T|%T|%d|%q|%5.1f|%x\" .big .n .list .big .list .n .n}}", data.clone()),
+        "1.5e+06|int|[]interface {}|%!d(float64=1.5e+06)|[%!q(float64=1.5e+06) \"a\" %!q(<nil>)]|  7.0|7"
+    );
+    assert_eq!(render("{{print .big 1 2 \"s\"}}|{{println .n .big}}", data.clone()), "1.5e+06 1 2s|7 1.5e+06\n");
+    assert_eq!(render("{{printf \"%d %d\" 1}}{{printf \"%d\" 1 2}}", data.clone()), "1 %!d(MISSING)1%!(EXTRA int=2)");
+    assert_eq!(render("{{html .big}} {{join \",\" .list}}", data), "1.5e+06 1.5e+06,a,<nil>");
+}

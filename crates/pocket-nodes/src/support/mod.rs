@@ -3,6 +3,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod de;
+pub(crate) mod gofmt;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod jq;

@@ -8,6 +8,11 @@ use gotmpl::Value as Tv;
 use serde_json::Value;
 
 use super::cpu::Stop;
+use super::gofmt;
+
+/// The helper every printing action ends in (a name no template can write): it prints the
+/// value as Go's `fmt` does.
+const PRINT: &str = " print";
 
 /// A template that failed to parse or to render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +49,8 @@ pub struct TemplateError(String);
 #[derive(Clone)]
 pub struct Template {
     inner: Arc<gotmpl::Template>,
+    /// The main tree's name among the trees, when it has actions.
+    main: Option<String>,
     source: Arc<str>,
 }
 
@@ -78,7 +85,16 @@ impl Template {
                 return Err(TemplateError(format!("template: {name}:{line}: {message}")));
             }
         }
-        Ok(Template { inner: Arc::new(parsed), source: source.into() })
+        // Every action that prints ends in PRINT, so that values print as Go prints them.
+        let mut parsed = parsed;
+        for tree_name in parsed.templates().into_iter().map(str::to_string).collect::<Vec<_>>() {
+            if let Some(tree) = parsed.lookup(&tree_name).cloned() {
+                parsed = parsed.add_parse_tree(&tree_name, printing(tree));
+            }
+        }
+        // A main tree of only text and definitions is not among them (nothing in it prints).
+        let main = parsed.lookup(name).is_some().then(|| name.to_string());
+        Ok(Template { inner: Arc::new(parsed), main, source: source.into() })
     }
 
     /// The template's text.
@@ -106,7 +122,11 @@ impl Template {
     /// [`render`](Self::render), stopping early (with an error) once `stop` is set.
     pub(crate) fn render_until(&self, data: &Value, stop: Option<&Stop>) -> Result<String, TemplateError> {
         let mut out = Capped { bytes: Vec::new(), full: false, stop };
-        let rendered = self.inner.execute(&mut out, &to_template_value(data));
+        let data = to_template_value(data);
+        let rendered = match &self.main {
+            Some(main) => self.inner.execute_template(&mut out, main, &data),
+            None => self.inner.execute(&mut out, &data),
+        };
         if out.full {
             return Err(TemplateError(format!(
                 "template: the output exceeds {}",
@@ -119,6 +139,32 @@ impl Template {
         rendered.map_err(|e| TemplateError(e.to_string()))?;
         String::from_utf8(out.bytes).map_err(|e| TemplateError(format!("template: the output is not UTF-8: {e}")))
     }
+}
+
+/// `tree` with PRINT at the end of every action that prints (not those that assign).
+fn printing(mut tree: gotmpl::parse::ListNode) -> gotmpl::parse::ListNode {
+    use gotmpl::parse::{CommandNode, Expr, Node};
+    fn walk(nodes: &mut [Node]) {
+        for node in nodes {
+            match node {
+                Node::List(list) => walk(&mut list.nodes),
+                Node::Action(action) if action.pipe.decl.is_empty() => {
+                    let pos = action.pos;
+                    action.pipe.commands.push(CommandNode { pos, args: vec![Expr::Identifier(pos, PRINT.into())] });
+                }
+                Node::If(branch) | Node::Range(branch) | Node::With(branch) => {
+                    walk(&mut branch.body.nodes);
+                    if let Some(otherwise) = &mut branch.else_body {
+                        walk(&mut otherwise.nodes);
+                    }
+                }
+                Node::Define(define) => walk(&mut define.body.nodes),
+                _ => {}
+            }
+        }
+    }
+    walk(&mut tree.nodes);
+    tree
 }
 
 /// Where a rendering writes: at most [`Template::MAX_OUTPUT`] bytes, and each write is a
@@ -472,30 +518,13 @@ fn is_empty(value: &Tv) -> bool {
 }
 
 /// An escaper over its arguments' text as Go's `evalArgs` makes it: one string as it is (a
-/// missing value as `<no value>`), otherwise `fmt.Sprint` of them all — a space between two
-/// operands when neither is a string (hand-written: Go's rule, which the crate keeps private).
+/// missing value as `<no value>`), otherwise `fmt.Sprint` of them all.
 fn escaper(name: &'static str, escape: fn(&str) -> String) -> gotmpl::ValueFunc {
     Arc::new(move |args: &[Tv]| -> HelperResult {
         let text = match args {
             [] => return Err(err(format!("wrong number of args for {name}: want at least 1 got 0"))),
-            [Tv::String(s)] => s.to_string(),
-            [Tv::Nil] => "<no value>".to_string(),
-            [one] => one.to_string(),
-            many => {
-                let is_string = |v: &Tv| matches!(v, Tv::String(_));
-                let mut text = String::new();
-                for (i, arg) in many.iter().enumerate() {
-                    if i > 0 && !is_string(arg) && !is_string(&many[i - 1]) {
-                        text.push(' ');
-                    }
-                    match arg {
-                        Tv::Nil => text.push_str("<nil>"),
-                        Tv::String(s) => text.push_str(s),
-                        other => text.push_str(&other.to_string()),
-                    }
-                }
-                text
-            }
+            [one] => gofmt::action(one),
+            many => gofmt::sprint(many),
         };
         Ok(Tv::String(Arc::from(escape(&text))))
     })
@@ -558,6 +587,32 @@ fn helpers() -> gotmpl::FuncMap {
             indexes.iter().try_fold(first.clone(), |value, index| value.index(index))
         }),
     );
+    // Go's fmt, for what the crate prints with Rust's formatting.
+    map.insert("print".into(), Arc::new(|args: &[Tv]| -> HelperResult { Ok(Tv::String(gofmt::sprint(args).into())) }));
+    map.insert(
+        "println".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult { Ok(Tv::String(gofmt::sprintln(args).into())) }),
+    );
+    map.insert(
+        "printf".into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            let Some((Tv::String(format), rest)) = args.split_first() else {
+                return Err(err("printf: the first argument must be a format string"));
+            };
+            Ok(Tv::String(gofmt::sprintf(format, rest).into()))
+        }),
+    );
+    map.insert(
+        PRINT.into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            Ok(match args.first() {
+                // The crate prints these as Go does: no copy.
+                None => Tv::Nil,
+                Some(value @ (Tv::Nil | Tv::Bool(_) | Tv::Int(_) | Tv::Uint(_) | Tv::String(_))) => value.clone(),
+                Some(value) => Tv::String(gofmt::action(value).into()),
+            })
+        }),
+    );
     // Go's escapers take any number of arguments, joined as `fmt.Sprint` joins them.
     map.insert("html".into(), escaper("html", gotmpl::html_escape));
     map.insert("js".into(), escaper("js", gotmpl::js_escape));
@@ -588,9 +643,14 @@ fn helpers() -> gotmpl::FuncMap {
             arity("join", args, 2)?;
             let sep = string_arg("join", args, 0)?;
             match &args[1] {
-                Tv::List(items) => {
-                    Ok(Tv::String(items.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep).into()))
-                }
+                Tv::List(items) => Ok(Tv::String(
+                    items
+                        .iter()
+                        .map(|item| gofmt::sprint(std::slice::from_ref(item)))
+                        .collect::<Vec<_>>()
+                        .join(sep)
+                        .into(),
+                )),
                 other => Err(err(format!("join: argument 2 must be a list, not {}", kind(other)))),
             }
         }),
