@@ -44,7 +44,12 @@ fn cases(text: &str) -> (Vec<Case>, usize) {
             line: start + 1,
             program: group[0].to_string(),
             input: group[1].to_string(),
-            expected: group[2..].iter().map(|s| s.to_string()).collect(),
+            // As jq's runner reads them: the outputs end at a comment line.
+            expected: group[2..]
+                .iter()
+                .take_while(|line| !line.trim_start_matches([' ', '\t']).starts_with('#'))
+                .map(|s| s.to_string())
+                .collect(),
         });
     }
     (cases, skipped)
@@ -119,7 +124,13 @@ async fn run_case(case: &Case) -> Result<(), (Cause, String)> {
     let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/suites/modules");
     let graph = pocket_nodes::build_graph(&workflow, &Registry::builtin(), BuildOptions::new(modules.as_ref()))
         .map_err(|e| (Cause::Refused, e.to_string()))?;
-    let got = graph.run(&pocket::Store::new(), input).await.map_err(|e| (Cause::Failed, common::error_text(&e)))?;
+    let got = match graph.run(&pocket::Store::new(), input).await {
+        Ok(got) => got,
+        // jq's runner takes an error after the expected outputs as the end of them: a case
+        // that expects none passes when the program fails.
+        Err(_) if case.expected.is_empty() => return Ok(()),
+        Err(e) => return Err((Cause::Failed, common::error_text(&e))),
+    };
     if same(&got, &expected) {
         Ok(())
     } else if case.program.contains("catch") && only_wording(&got, &expected) {
@@ -130,8 +141,8 @@ async fn run_case(case: &Case) -> Result<(), (Cause, String)> {
 }
 
 /// The share of jq's cases (those not about error wording) that must pass: what passes now, so
-/// that nothing regresses (the aim is 85%; docs/jq.md lists what stands between).
-const TARGET: f64 = 0.80;
+/// that nothing regresses (the target, 85%; docs/jq.md lists the rest).
+const TARGET: f64 = 0.85;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jq_own_test_suite_passes_through_the_transform_node() {

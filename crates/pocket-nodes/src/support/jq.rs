@@ -39,7 +39,8 @@ pub(crate) struct Jq {
 
 /// jq definitions jaq does not have or has otherwise, as jq behaves: the `@csv` and `@tsv`
 /// formats; `IN`, `INDEX`, `JOIN`, `trimstr`; `limit`, `skip`, `nth` and `flatten` refuse a
-/// negative count; `join` writes null as nothing; `from_entries` takes the key and value
+/// negative count; `setpath`, `delpaths` and `pick` go past the end of an array as jq does
+/// (padding with null, or leaving it alone); `join` writes null as nothing; `from_entries` takes the key and value
 /// spellings jq takes; `tonumber` takes a leading `+`; `mktime` and `strftime` take a short
 /// broken-down time; `input` (a node has one input); number literals are kept as written
 /// (`have_decnum`), arithmetic is on 64-bit integers or doubles. The standard generators
@@ -70,6 +71,42 @@ def from_entries: reduce .[] as $entry ({};
   .[$entry | if .key == null then .k // .name // .Name // .K // .Key else .key end
      | if type == "string" then . else tojson end]
   = ($entry | if has("value") then .value elif has("v") then .v else .Value end));
+def setpath($path; $value):
+  def step($i): _pocket_guard
+    | if $i == ($path | length) then $value
+      else $path[$i] as $key
+        | if . == null then (if ($key | type) == "string" then {} else [] end) end
+        | if type == "object" and ($key | type) != "string" then error("Cannot index object with \($key | type)")
+          elif type == "array" and ($key | type) == "string" then error("Cannot index array with string \"\($key)\"")
+          elif type == "array" and ($key | type) == "number" and $key >= length
+          then . + [range($key - length) | null] + [null | step($i + 1)]
+          else .[$key] |= step($i + 1) end
+      end;
+  step(0);
+def _native_delpaths($paths): delpaths($paths);
+def _pocket_normalized($path):
+  reduce range($path | length) as $i ({at: ., out: []};
+    $path[$i] as $key
+    | (if ($key | type) == "number" and $key < 0 and (.at | type) == "array" then $key + (.at | length) else $key end) as $key
+    | .out += [$key]
+    | .at |= (if ($key | type) != "object" and (type == "array" or type == "object") then .[$key]? else null end))
+  | .out;
+def _pocket_delpath($path):
+  def step($i): _pocket_guard
+    | $path[$i] as $key
+    | if . == null then null
+      elif type == "array" and ($key | type) == "number" and ($key >= length or $key < 0) then .
+      elif type == "object" and ($key | type) == "string" and (has($key) | not) then .
+      elif $i == ($path | length) - 1 then
+        if type == "array" and ($key | type) == "object" then .[:($key.start // 0)] + .[($key.end // length):]
+        else _native_delpaths([[$key]]) end
+      else .[$key] |= step($i + 1) end;
+  if ($path | length) == 0 then null else step(0) end;
+def delpaths($paths):
+  if ($paths | type) != "array" then error("Paths must be specified as an array")
+  else . as $value | reduce ([$paths[] as $path | $value | _pocket_normalized($path)] | sort | reverse)[] as $path
+    (.; _pocket_delpath($path)) end;
+def pick(pathexps): . as $top | reduce path(pathexps) as $path (null; setpath($path; $top | getpath($path)));
 def IN(s): any(s == .; .);
 def IN(source; s): any(source == s; .);
 def INDEX(stream; key): reduce stream as $row ({}; .[$row | key | if type == "string" then . else tojson end] = $row);
@@ -477,8 +514,16 @@ fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
 /// Check `code` and make it safe to run: refuse, before the parser sees it, an expression that
 /// nests too deep; put [`GUARD`] at the start of every definition's body (so
 /// a definition that calls itself stops, with a jq error, before it exhausts the stack, and
-/// stops when the step is cancelled); give `$__loc__` its value. Returns the code to compile and whether it imports modules.
+/// stops when the step is cancelled); give `$__loc__` its value; write out destructuring alternatives (`?//`, see
+/// [`jq_alternatives`](super::jq_alternatives)). Returns the code to compile and whether it imports modules.
 fn check(code: &str) -> Result<(String, bool), String> {
+    let desugared;
+    let code = if code.contains("?//") {
+        desugared = super::jq_alternatives::desugar(code)?;
+        desugared.as_str()
+    } else {
+        code
+    };
     let (edits, modules) = scan(code)?;
     if edits.is_empty() {
         return Ok((code.to_string(), modules));

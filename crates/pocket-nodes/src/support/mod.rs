@@ -7,6 +7,7 @@ pub(crate) mod gofmt;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod jq;
+pub(crate) mod jq_alternatives;
 pub(crate) mod jq_modules;
 pub(crate) mod process;
 pub(crate) mod sandbox;
