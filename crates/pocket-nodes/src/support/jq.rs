@@ -512,10 +512,11 @@ fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
 }
 
 /// Check `code` and make it safe to run: refuse, before the parser sees it, an expression that
-/// nests too deep; put [`GUARD`] at the start of every definition's body (so
-/// a definition that calls itself stops, with a jq error, before it exhausts the stack, and
-/// stops when the step is cancelled); give `$__loc__` its value; write out destructuring alternatives (`?//`, see
-/// [`jq_alternatives`](super::jq_alternatives)). Returns the code to compile and whether it imports modules.
+/// nests too deep; put [`GUARD`] at the start of the body of every definition that can call
+/// itself (so that it stops, with a jq error, before it exhausts the stack, and stops when the
+/// step is cancelled); give `$__loc__` its value; write out destructuring alternatives (`?//`,
+/// see [`jq_alternatives`](super::jq_alternatives)). Returns the code to compile and whether
+/// it imports modules.
 fn check(code: &str) -> Result<(String, bool), String> {
     let desugared;
     let code = if code.contains("?//") {
@@ -614,6 +615,16 @@ fn scan(code: &str) -> Result<(Edits, bool), String> {
         }
         j
     };
+    /// A definition being read: its name, bracket depth, where its guard would go, and every
+    /// name its body (nested definitions' bodies included) mentions.
+    struct OpenDef {
+        name: String,
+        depth: usize,
+        at: usize,
+        mentions: HashSet<String>,
+    }
+    let mut defs: Vec<OpenDef> = Vec::new();
+    let mut done: Vec<OpenDef> = Vec::new();
     let mut edits = Vec::new();
     let mut modules = false;
     let mut open: Vec<Open> = Vec::new();
@@ -655,6 +666,12 @@ fn scan(code: &str) -> Result<(Edits, bool), String> {
             }
             // Closing an interpolation goes back into its string.
             ')' | ']' | '}' => in_string = open.pop() == Some(Open::Interpolation),
+            // A `;` at a definition's own depth ends its body (the innermost such).
+            ';' => {
+                if let Some(at) = defs.iter().rposition(|d| d.depth == open.len()) {
+                    done.push(defs.remove(at));
+                }
+            }
             '$' if code[byte(i)..].starts_with("$__loc__") && !chars.get(i + 8).is_some_and(|c| ident(c.1)) => {
                 let value = format!("{{file: \"<top-level>\", line: {line}}}");
                 // `{$__loc__}` is `{__loc__: $__loc__}`.
@@ -687,7 +704,8 @@ fn scan(code: &str) -> Result<(Edits, bool), String> {
                 let word = &code[byte(start)..byte(i + 1)];
                 let before = chars[..start].iter().rev().map(|c| c.1).find(|c| !c.is_whitespace());
                 // `.field`, `$var`, `@format` and `::name` are not keywords.
-                if matches!(before, Some('.' | '$' | '@' | ':')) {
+                let qualified = start >= 2 && chars[start - 1].1 == ':' && chars[start - 2].1 == ':';
+                if matches!(before, Some('.' | '$' | '@')) || qualified {
                     i += 1;
                     continue;
                 }
@@ -708,16 +726,55 @@ fn scan(code: &str) -> Result<(Edits, bool), String> {
                             j = skip_space(j + 1);
                         }
                         if chars.get(j).is_some_and(|c| c.1 == ':') {
-                            edits.push((byte(j + 1), byte(j + 1), format!(" {GUARD} |")));
+                            let mut end = next;
+                            while end < chars.len() && ident(chars[end].1) {
+                                end += 1;
+                            }
+                            let name = code[byte(next)..byte(end)].to_string();
+                            defs.push(OpenDef { name, depth: open.len(), at: byte(j + 1), mentions: HashSet::new() });
+                            // The name is not a call.
+                            i = end;
+                            continue;
                         }
                     }
-                    _ => {}
+                    word => {
+                        for def in &mut defs {
+                            def.mentions.insert(word.to_string());
+                        }
+                    }
                 }
             }
             _ => {}
         }
         i += 1;
     }
+    done.append(&mut defs);
+    // Guard the definitions that can call themselves, directly or through others (by name:
+    // a shadowed name may be guarded needlessly, which costs only time). Calls run through a
+    // cycle of names, so every unbounded recursion passes a guard.
+    let mut calls: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for def in &done {
+        calls.entry(&def.name).or_default().extend(def.mentions.iter().map(String::as_str));
+    }
+    let recursive = |start: &str| {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut pending: Vec<&str> = calls.get(start).into_iter().flatten().copied().collect();
+        while let Some(name) = pending.pop() {
+            if name == start {
+                return true;
+            }
+            if seen.insert(name) {
+                pending.extend(calls.get(name).into_iter().flatten().copied());
+            }
+        }
+        false
+    };
+    for def in &done {
+        if recursive(&def.name) {
+            edits.push((def.at, def.at, format!(" {GUARD} |")));
+        }
+    }
+    edits.sort_by_key(|edit| edit.0);
     Ok((edits, modules))
 }
 
@@ -781,6 +838,16 @@ mod tests {
             eval("def f: [f]; try f catch \"caught\"", serde_json::json!(null), &stop),
             Ok(serde_json::json!("caught"))
         );
+    }
+
+    #[test]
+    fn only_definitions_that_can_call_themselves_are_guarded() {
+        let guarded = |code: &str| check(code).unwrap().0.matches(super::GUARD).count();
+        assert_eq!(guarded("def inc: . + 1; def twice(f): f | f; [.[] | twice(inc)]"), 0);
+        assert_eq!(guarded("def f: [f]; f"), 1);
+        assert_eq!(guarded("def f: def g: [g]; g; f"), 1);
+        assert_eq!(guarded("def a: b; def b: c; def c: a; def d: 1; a"), 3);
+        assert_eq!(guarded("def f(g): def h: f(h); h; 1"), 2);
     }
 
     #[test]
