@@ -100,14 +100,7 @@ pub(crate) fn sprintf(format: &str, args: &[Tv]) -> String {
         }
         // An argument index, then the width.
         let mut bad_index = false;
-        if let Some((index, after)) = arg_index(&chars, i) {
-            reordered = true;
-            match index {
-                Some(n) if n >= 1 && n <= args.len() => next_arg = n - 1,
-                _ => bad_index = true,
-            }
-            i = after;
-        }
+        i = take_index(&chars, i, args.len(), &mut next_arg, &mut reordered, &mut bad_index);
         if chars.get(i) == Some(&'*') {
             i += 1;
             match args.get(next_arg) {
@@ -129,14 +122,7 @@ pub(crate) fn sprintf(format: &str, args: &[Tv]) -> String {
         // The precision, which may have its own index.
         if chars.get(i) == Some(&'.') {
             i += 1;
-            if let Some((index, after)) = arg_index(&chars, i) {
-                reordered = true;
-                match index {
-                    Some(n) if n >= 1 && n <= args.len() => next_arg = n - 1,
-                    _ => bad_index = true,
-                }
-                i = after;
-            }
+            i = take_index(&chars, i, args.len(), &mut next_arg, &mut reordered, &mut bad_index);
             if chars.get(i) == Some(&'*') {
                 i += 1;
                 match args.get(next_arg) {
@@ -150,14 +136,7 @@ pub(crate) fn sprintf(format: &str, args: &[Tv]) -> String {
                 i = after;
             }
         }
-        if let Some((index, after)) = arg_index(&chars, i) {
-            reordered = true;
-            match index {
-                Some(n) if n >= 1 && n <= args.len() => next_arg = n - 1,
-                _ => bad_index = true,
-            }
-            i = after;
-        }
+        i = take_index(&chars, i, args.len(), &mut next_arg, &mut reordered, &mut bad_index);
         let Some(&verb) = chars.get(i) else {
             out.push_str("%!(NOVERB)");
             break;
@@ -193,6 +172,25 @@ pub(crate) fn sprintf(format: &str, args: &[Tv]) -> String {
         out.push(')');
     }
     out
+}
+
+/// An argument index `[n]` at `at`, if there is one: it sets the next argument (or marks a bad
+/// index). Where the text goes on.
+fn take_index(
+    chars: &[char],
+    at: usize,
+    count: usize,
+    next_arg: &mut usize,
+    reordered: &mut bool,
+    bad_index: &mut bool,
+) -> usize {
+    let Some((index, after)) = arg_index(chars, at) else { return at };
+    *reordered = true;
+    match index {
+        Some(n) if n >= 1 && n <= count => *next_arg = n - 1,
+        _ => *bad_index = true,
+    }
+    after
 }
 
 /// `[n]` at `at`: the index (`None` when it is not a number) and where the text goes on.
