@@ -133,7 +133,24 @@ enum NodesCommand {
     Docs,
 }
 
+/// Every thread of `pocket` (the main work, the runtime's workers and blocking threads) has
+/// this much stack (reserved address space; pages are used only as touched): enough for
+/// values nested [`pocket_yaml::DEEPEST`] levels deep, which the command allows.
+const STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
+    pocket_yaml::set_max_depth(pocket_yaml::DEEPEST);
+    // The main thread's stack is the system's (often 8 MiB): the work runs on one of ours.
+    match std::thread::Builder::new().name("pocket".into()).stack_size(STACK).spawn(command) {
+        Ok(work) => work.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => {
+            say!("error: cannot start: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

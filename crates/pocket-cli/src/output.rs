@@ -10,7 +10,11 @@ use crate::Format;
 /// Write `text` to stdout. A reader that went away (`pocket ... | head`) is not an error.
 pub(crate) fn print(text: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    finish(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+fn finish(written: std::io::Result<()>) -> ExitCode {
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
@@ -34,24 +38,42 @@ pub(crate) fn yaml(value: &Value) -> String {
     }
 }
 
-/// `value` rendered in `format`: text prints a string as it is and anything else as YAML;
-/// JSON is exactly one document.
-pub(crate) fn render(value: &Value, format: Format) -> String {
-    match (format, value) {
-        (Format::Json, v) => format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())),
-        (Format::Text, Value::String(s)) => {
-            if s.ends_with('\n') {
-                s.clone()
-            } else {
-                format!("{s}\n")
-            }
+/// Print `value` in `format`: text prints a string as it is and anything else as YAML; JSON is
+/// exactly one document. Written as it is made (a deep value's indentation can take far more
+/// than the value: nothing holds the whole text).
+pub(crate) fn print_value(value: &Value, format: Format) -> ExitCode {
+    let mut out = Tail { inner: std::io::BufWriter::new(std::io::stdout().lock()), last: None };
+    let written = match (format, value) {
+        (Format::Json, v) => serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from),
+        (Format::Text, Value::String(s)) => out.write_all(s.as_bytes()),
+        (Format::Text, Value::Null) => {
+            return finish(Ok(()));
         }
-        (Format::Text, Value::Null) => String::new(),
-        (_, v) => yaml(v),
-    }
+        (_, v) => serde_saphyr::to_io_writer(&mut out, v).map_err(|e| match e {
+            serde_saphyr::SerializeError::IO { error } => error,
+            other => std::io::Error::other(other.to_string()),
+        }),
+    };
+    let newline = |out: &mut Tail<_>| if out.last == Some(b'\n') { Ok(()) } else { out.write_all(b"\n") };
+    finish(written.and_then(|()| newline(&mut out)).and_then(|()| out.flush()))
 }
 
-/// Print `value` in `format`.
-pub(crate) fn print_value(value: &Value, format: Format) -> ExitCode {
-    print(&render(value, format))
+/// A writer that remembers the last byte through it (so the output can end with a newline).
+struct Tail<W> {
+    inner: W,
+    last: Option<u8>,
+}
+
+impl<W: Write> Write for Tail<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

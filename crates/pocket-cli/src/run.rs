@@ -151,7 +151,8 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         registry_layers.init();
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_stack_size(crate::STACK).enable_all().build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             say!("error: cannot start the runtime: {e}");

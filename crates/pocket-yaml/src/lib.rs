@@ -22,7 +22,9 @@ mod workflow;
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_duration, parse_duration};
 pub use env::{ExpandError, expand_env};
 pub use retry::{RETRY_KEYS, RetrySpec};
-pub use value::{JsonError, MAX_DEPTH, describe, json_exact, nests_deeper_than};
+pub use value::{
+    DEEPEST, DEFAULT_MAX_DEPTH, JsonError, describe, json_exact, max_depth, nests_deeper_than, set_max_depth,
+};
 pub use workflow::{
     BreakerSpec, CacheSpec, Connection, LoadError, MAX_YAML_VALUES, NodeDef, Position, Problem, ProblemKind, Severity,
     Workflow, closest, did_you_mean, parse_workflow, parse_workflow_with_env,

@@ -1,6 +1,9 @@
 //! How the loader reads loose scalars and names values in messages (one set of helpers for
 //! the whole crate).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Deserialize as _;
 use serde_json::Value;
 
 /// A number written as an integer, a float or a numeric string.
@@ -55,10 +58,21 @@ pub enum JsonError {
         /// Its column (1-based).
         column: usize,
     },
+    /// Lists and objects nest deeper than [`max_depth`] allows.
+    #[error("line {line}, column {column}: the value nests deeper than {max} levels")]
+    TooDeep {
+        /// The limit ([`max_depth`] when the text was read).
+        max: usize,
+        /// The line of the first list or object past the limit (1-based).
+        line: usize,
+        /// Its column (1-based).
+        column: usize,
+    },
 }
 
 /// Parse JSON text without changing any number: an integer beyond 64 bits (which a plain
-/// parse would silently turn into the nearest float) is refused, naming where it is.
+/// parse would silently turn into the nearest float) is refused, naming where it is. Lists and
+/// objects may nest [`max_depth`] levels; deeper text is refused before it is parsed.
 ///
 /// # Errors
 ///
@@ -70,25 +84,55 @@ pub enum JsonError {
 /// assert_eq!(pocket_yaml::json_exact(r#"{"id": 18446744073709551615}"#).unwrap()["id"], u64::MAX);
 /// assert!(pocket_yaml::json_exact(r#"{"id": 18446744073709551616}"#).is_err());
 /// assert!(pocket_yaml::json_exact(r#"{"id": "18446744073709551616", "x": 1e30}"#).is_ok());
+/// let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+/// assert!(pocket_yaml::json_exact(&deep).unwrap_err().to_string().contains("deeper than 128 levels"));
 /// ```
 pub fn json_exact(text: &str) -> Result<Value, JsonError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
-    if let Some(too_large) = large_integer(text) {
+    let found = scan(text, max_depth());
+    if let Some(too_deep) = found.too_deep {
+        return Err(too_deep);
+    }
+    // The depth is checked above, so serde_json's own limit (128) is lifted; its recursion
+    // runs on a stack that grows on the heap as needed, whatever thread reads the text.
+    let mut parser = serde_json::Deserializer::from_str(text);
+    parser.disable_recursion_limit();
+    let value = Value::deserialize(serde_stacker::Deserializer::new(&mut parser))
+        .and_then(|value| parser.end().map(|()| value))
+        .map_err(|e| JsonError::Syntax(e.to_string()))?;
+    if let Some(too_large) = found.too_large {
         return Err(too_large);
     }
     Ok(value)
 }
 
-/// The first integer literal outside strings that fits neither `i64` nor `u64`.
-fn large_integer(text: &str) -> Option<JsonError> {
+/// What one pass over JSON text finds before it is parsed.
+#[derive(Default)]
+struct Scanned {
+    too_deep: Option<JsonError>,
+    too_large: Option<JsonError>,
+}
+
+/// The first list or object nested deeper than `max`, and the first integer literal that fits
+/// neither `i64` nor `u64` (both outside strings), in one pass over the text.
+fn scan(text: &str, max: usize) -> Scanned {
     let bytes = text.as_bytes();
-    let (mut i, mut line, mut line_start) = (0, 1, 0);
+    let (mut i, mut line, mut line_start, mut depth) = (0, 1, 0, 0usize);
+    let mut found = Scanned::default();
     while i < bytes.len() {
         match bytes[i] {
             b'\n' => {
                 line += 1;
                 line_start = i + 1;
             }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    let column = text[line_start..i].chars().count() + 1;
+                    found.too_deep = Some(JsonError::TooDeep { max, line, column });
+                    return found;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
             b'"' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' {
@@ -103,8 +147,12 @@ fn large_integer(text: &str) -> Option<JsonError> {
                 }
                 let literal = &text[start..i];
                 let integer = !literal.contains(['.', 'e', 'E']);
-                if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
-                    return Some(JsonError::TooLarge {
+                if found.too_large.is_none()
+                    && integer
+                    && literal.parse::<i64>().is_err()
+                    && literal.parse::<u64>().is_err()
+                {
+                    found.too_large = Some(JsonError::TooLarge {
                         digits: literal.chars().take(40).collect(),
                         line,
                         column: text[line_start..start].chars().count() + 1,
@@ -116,12 +164,42 @@ fn large_integer(text: &str) -> Option<JsonError> {
         }
         i += 1;
     }
-    None
+    found
 }
 
-/// How deep JSON values may nest where Pocket makes them (the limit of JSON parsers,
-/// serde_json's included: deeper values cannot be read back).
-pub const MAX_DEPTH: usize = 128;
+/// How deep values may nest unless [`set_max_depth`] says otherwise: what JSON parsers
+/// commonly allow (serde_json's own limit), and shallow enough that cloning, comparing or
+/// printing such a value fits in any thread's stack (tokio's workers have 2 MiB).
+pub const DEFAULT_MAX_DEPTH: usize = 128;
+
+/// The most [`set_max_depth`] allows: jq's own limit.
+pub const DEEPEST: usize = 10_000;
+
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// How deep lists and objects may nest in the values Pocket reads ([`json_exact`]) and makes
+/// (jq's outputs, `echo`): [`DEFAULT_MAX_DEPTH`] unless the process set it otherwise.
+pub fn max_depth() -> usize {
+    MAX_DEPTH.load(Ordering::Relaxed)
+}
+
+/// Let values nest up to `levels` deep (at least 1, at most [`DEEPEST`]) in this process.
+///
+/// Only for a process whose threads all have the stack for it: serde_json clones, compares
+/// and drops values recursively, about 600 bytes of stack per level in a release build and
+/// 2.5 KiB in a debug build, so 10,000 levels take 6 MiB (25 MiB in debug) — past the 2 MiB
+/// of tokio's default workers. The `pocket` command sets [`DEEPEST`] and gives its threads
+/// 64 MiB stacks.
+///
+/// ```
+/// pocket_yaml::set_max_depth(200);
+/// let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
+/// assert!(pocket_yaml::json_exact(&deep).is_ok());
+/// pocket_yaml::set_max_depth(pocket_yaml::DEFAULT_MAX_DEPTH);
+/// ```
+pub fn set_max_depth(levels: usize) {
+    MAX_DEPTH.store(levels.clamp(1, DEEPEST), Ordering::Relaxed);
+}
 
 /// Whether `value` nests deeper than `max` levels (walked without recursion, so a value of any
 /// depth can be checked).

@@ -22,6 +22,19 @@ fn default_message() -> String {
     "Hello from echo node".into()
 }
 
+/// At most this many echo outputs nest inside each other (a longer chain is a cycle).
+const MAX_ECHOES: usize = 127;
+
+/// Whether `value` is an echo output (`{message, input, node}`).
+fn is_echo(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| {
+        o.len() == 3
+            && o.get("message").is_some_and(Value::is_string)
+            && o.contains_key("input")
+            && o.get("node").is_some_and(Value::is_string)
+    })
+}
+
 pub(crate) struct Echo {
     name: String,
     message: Text,
@@ -47,12 +60,19 @@ impl NodeKind for Echo {
 impl Behaviour for Echo {
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
         // The output holds the input one level deeper: a cycle of echo nodes nests without
-        // end (and copies ever more per step). Stop where JSON stops.
-        if pocket_yaml::nests_deeper_than(input, pocket_yaml::MAX_DEPTH - 1) {
+        // end, copying ever more per step. Stop it after `MAX_ECHOES` echoes inside each other
+        // (checked along the chain, cheaply), and anything at the depth limit.
+        let echoes = std::iter::successors(Some(input), |v| v.get("input")).take_while(|v| is_echo(v)).count();
+        if echoes >= MAX_ECHOES {
             return ready(Err(NodeError::fatal_msg(format!(
-                "echo: the input already nests {} levels deep; the output would nest deeper than JSON allows (a \
-                 cycle of echo nodes?)",
-                pocket_yaml::MAX_DEPTH - 1
+                "echo: the input already holds {echoes} echo outputs inside each other (a cycle of echo nodes?)"
+            ))));
+        }
+        let max = pocket_yaml::max_depth();
+        if pocket_yaml::nests_deeper_than(input, max - 1) {
+            return ready(Err(NodeError::fatal_msg(format!(
+                "echo: the input already nests {} levels deep; the output would nest deeper than {max} levels",
+                max - 1
             ))));
         }
         Box::pin(async move {

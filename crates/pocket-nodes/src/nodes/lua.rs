@@ -261,8 +261,9 @@ fn to_lua(lua: &Lua, value: &Value, array_mt: &mlua::Table) -> mlua::Result<mlua
 /// Lua to JSON: a table whose keys are exactly 1..n is a list, any other a map (string or
 /// number keys); integers stay integers.
 fn to_json(value: &mlua::Value, depth: usize, budget: &mut usize) -> Result<Value, String> {
-    if depth > 100 {
-        return Err("the value nests more than 100 levels (a table that contains itself?)".into());
+    let max = pocket_yaml::max_depth();
+    if depth > max {
+        return Err(format!("the value nests more than {max} levels (a table that contains itself?)"));
     }
     if *budget == 0 {
         return Err(format!(

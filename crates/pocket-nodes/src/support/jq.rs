@@ -5,7 +5,7 @@
 //! parsing, [`MAX_NESTING`]) or with a definition that calls itself without end (refused at
 //! validate time); end the process with `halt`/`halt_error` (a node error instead); produce
 //! unbounded output ([`MAX_OUTPUTS`], [`MAX_OUTPUT_BYTES`], values nested at most
-//! [`MAX_DEPTH`] deep); hold up a timeout or a cancellation (it runs off the async workers,
+//! [`max_depth`](pocket_yaml::max_depth) deep); hold up a timeout or a cancellation (it runs off the async workers,
 //! see [`cpu`](super::cpu)).
 
 use std::collections::{HashMap, HashSet};
@@ -26,8 +26,6 @@ pub(crate) use super::text::MAX_NESTING;
 pub(crate) const MAX_OUTPUTS: usize = 1_000_000;
 /// A program's outputs take at most this many bytes as JSON, together.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 64 << 20;
-/// An output is nested at most this deep (the depth JSON values are kept to everywhere).
-pub(crate) use pocket_yaml::MAX_DEPTH;
 
 /// A compiled jq program.
 #[derive(Clone)]
@@ -422,8 +420,11 @@ fn evaluate(filter: &Filter, data: &[jaq_json::Val], input: Value, stop: &cpu::S
                 Err(_) => NodeError::fatal_msg("jq: the expression ended in an unexpected way"),
             },
         })?;
-        if nested_deeper_than(&out, MAX_DEPTH) {
-            return Err(NodeError::fatal_msg(format!("jq: an output is nested deeper than {MAX_DEPTH} levels")));
+        // An output nests at most as deep as values are kept everywhere.
+        let max = pocket_yaml::max_depth();
+        if nested_deeper_than(&out, max) {
+            drop_deep(out);
+            return Err(NodeError::fatal_msg(format!("jq: an output is nested deeper than {max} levels")));
         }
         if outputs.len() == MAX_OUTPUTS {
             return Err(too_much());
@@ -446,7 +447,8 @@ fn too_much() -> NodeError {
 
 /// A jq value as JSON, as jq prints it: NaN is null, ±infinity the largest finite number; an
 /// integer beyond 64 bits is refused rather than rounded; `bytes` counts what it takes (checked
-/// against [`MAX_OUTPUT_BYTES`]). The value is known to nest at most [`MAX_DEPTH`] deep.
+/// against [`MAX_OUTPUT_BYTES`]). The value is known to nest at most
+/// [`max_depth`](pocket_yaml::max_depth) deep.
 fn to_json(value: &jaq_json::Val, bytes: &mut usize) -> Result<Value, NodeError> {
     use jaq_json::{Num, Val};
     *bytes += 8;
@@ -492,23 +494,44 @@ fn nested_deeper_than(value: &jaq_json::Val, max: usize) -> bool {
     use jaq_json::Val;
     let mut stack = vec![(value, 1usize)];
     while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Val>> = match value {
+            Val::Arr(items) => Box::new(items.iter()),
+            Val::Obj(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > max {
+            return true;
+        }
+        stack.extend(children.map(|item| (item, depth + 1)));
+    }
+    false
+}
+
+/// Drop a value of any depth without recursion: jaq's values drop recursively, so an output
+/// built millions of levels deep (`reduce range(1e7) as $_ ([]; [.])`) would overflow even an
+/// evaluation thread's stack when it is refused.
+fn drop_deep(value: jaq_json::Val) {
+    use jaq_json::{Rc, Val};
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
         match value {
-            Val::Arr(items) if !items.is_empty() => {
-                if depth >= max {
-                    return true;
+            // A list or object still shared elsewhere is not dropped here, only released.
+            Val::Arr(items) => {
+                if let Ok(items) = Rc::try_unwrap(items) {
+                    stack.extend(items);
                 }
-                stack.extend(items.iter().map(|item| (item, depth + 1)));
             }
-            Val::Obj(map) if !map.is_empty() => {
-                if depth >= max {
-                    return true;
+            Val::Obj(map) => {
+                if let Ok(map) = Rc::try_unwrap(map) {
+                    for (key, item) in map {
+                        stack.push(key);
+                        stack.push(item);
+                    }
                 }
-                stack.extend(map.values().map(|item| (item, depth + 1)));
             }
             _ => {}
         }
     }
-    false
 }
 
 /// Check `code` and make it safe to run: refuse, before the parser sees it, an expression that
