@@ -170,3 +170,20 @@ fn values_print_as_go_fmt_prints_them() {
     assert_eq!(render("{{printf \"%d %d\" 1}}{{printf \"%d\" 1 2}}", data.clone()), "1 %!d(MISSING)1%!(EXTRA int=2)");
     assert_eq!(render("{{html .big}} {{join \",\" .list}}", data), "1.5e+06 1.5e+06,a,<nil>");
 }
+
+#[test]
+fn a_field_given_arguments_is_an_error_unless_its_receiver_is_missing() {
+    let data = json!({"a": {"b": 1}, "n": null, "list": [null]});
+    // JSON has no methods: a field with arguments (its own or a piped value) fails, as in Go…
+    for source in ["{{.a.b 1}}", "{{1 | .a.b}}", "{{$.a 2}}", "{{(.a).b 3}}"] {
+        let error = Template::parse("t", source).unwrap().render(&data).unwrap_err().to_string();
+        assert!(error.contains("is not a method but has arguments"), "{source}: {error}");
+    }
+    let error = Template::parse("t", "{{range .list}}{{.f 1}}{{end}}").unwrap().render(&data).unwrap_err().to_string();
+    assert!(error.contains("nil pointer evaluating interface {}.f"), "{error}");
+    // …but through a missing key it gives no value, as Go's does.
+    assert_eq!(
+        render("{{.missing.f 1}}|{{if $.missing.f 2}}yes{{else}}no{{end}}|{{3 | .missing.f}}", data),
+        "<no value>|no|<no value>"
+    );
+}

@@ -14,6 +14,11 @@ use super::gofmt;
 /// value as Go's `fmt` does.
 const PRINT: &str = " print";
 
+/// The helper a field given arguments becomes (`{{.a.b $x}}`, `{{$x | .a.b}}`): JSON has no
+/// methods, so in Go that is an error — unless the field's receiver is missing, which gives
+/// no value. (The crate refuses every such command.)
+const FIELD_WITH_ARGS: &str = " field with args";
+
 /// A template that failed to parse or to render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -85,7 +90,8 @@ impl Template {
                 return Err(TemplateError(format!("template: {name}:{line}: {message}")));
             }
         }
-        // Every action that prints ends in PRINT, so that values print as Go prints them.
+        // Every action that prints ends in PRINT, so that values print as Go prints them; a
+        // field given arguments is a call of FIELD_WITH_ARGS.
         let mut parsed = parsed;
         for tree_name in parsed.templates().into_iter().map(str::to_string).collect::<Vec<_>>() {
             if let Some(tree) = parsed.lookup(&tree_name).cloned() {
@@ -141,21 +147,31 @@ impl Template {
     }
 }
 
-/// `tree` with PRINT at the end of every action that prints (not those that assign).
+/// `tree` with PRINT at the end of every action that prints (not those that assign), and
+/// every field given arguments made a call of FIELD_WITH_ARGS.
 fn printing(mut tree: gotmpl::parse::ListNode) -> gotmpl::parse::ListNode {
     use gotmpl::parse::{CommandNode, Expr, Node};
     fn walk(nodes: &mut [Node]) {
         for node in nodes {
             match node {
                 Node::List(list) => walk(&mut list.nodes),
-                Node::Action(action) if action.pipe.decl.is_empty() => {
-                    let pos = action.pos;
-                    action.pipe.commands.push(CommandNode { pos, args: vec![Expr::Identifier(pos, PRINT.into())] });
+                Node::Action(action) => {
+                    fields_with_args(&mut action.pipe);
+                    if action.pipe.decl.is_empty() {
+                        let pos = action.pos;
+                        action.pipe.commands.push(CommandNode { pos, args: vec![Expr::Identifier(pos, PRINT.into())] });
+                    }
                 }
                 Node::If(branch) | Node::Range(branch) | Node::With(branch) => {
+                    fields_with_args(&mut branch.pipe);
                     walk(&mut branch.body.nodes);
                     if let Some(otherwise) = &mut branch.else_body {
                         walk(&mut otherwise.nodes);
+                    }
+                }
+                Node::Template(template) => {
+                    if let Some(pipe) = &mut template.pipe {
+                        fields_with_args(pipe);
                     }
                 }
                 Node::Define(define) => walk(&mut define.body.nodes),
@@ -165,6 +181,56 @@ fn printing(mut tree: gotmpl::parse::ListNode) -> gotmpl::parse::ListNode {
     }
     walk(&mut tree.nodes);
     tree
+}
+
+/// In `pipe` (and the pipelines inside it), each command that gives a field arguments — its
+/// own, or the value piped into it — becomes `FIELD_WITH_ARGS receiver "name" args…`.
+fn fields_with_args(pipe: &mut gotmpl::parse::PipeNode) {
+    use gotmpl::parse::Expr;
+    for (i, command) in pipe.commands.iter_mut().enumerate() {
+        for arg in &mut command.args {
+            let mut arg = arg;
+            while let Expr::Chain(_, inner, _) = arg {
+                arg = &mut **inner;
+            }
+            if let Expr::Pipe(_, inner) = arg {
+                fields_with_args(inner);
+            }
+        }
+        let given = command.args.len() > 1 || i > 0;
+        // The receiver, the field's name, and whether the receiver is itself a field (only a
+        // missing field gives no value; a null dot or variable is Go's nil pointer error).
+        let split = match command.args.first() {
+            Some(Expr::Field(pos, fields)) if given => fields.split_last().map(|(name, rest)| {
+                let receiver = if rest.is_empty() { Expr::Dot(*pos) } else { Expr::Field(*pos, rest.to_vec()) };
+                (*pos, receiver, name.clone(), !rest.is_empty())
+            }),
+            Some(Expr::Variable(pos, var, fields)) if given => fields.split_last().map(|(name, rest)| {
+                (*pos, Expr::Variable(*pos, var.clone(), rest.to_vec()), name.clone(), !rest.is_empty())
+            }),
+            Some(Expr::Chain(pos, inner, fields)) if given && !matches!(**inner, Expr::Identifier(..)) => {
+                fields.split_last().map(|(name, rest)| {
+                    let receiver = if rest.is_empty() {
+                        (**inner).clone()
+                    } else {
+                        Expr::Chain(*pos, inner.clone(), rest.to_vec())
+                    };
+                    (*pos, receiver, name.clone(), !rest.is_empty())
+                })
+            }
+            _ => None,
+        };
+        if let Some((pos, receiver, name, is_field)) = split {
+            let rest = command.args.split_off(1);
+            command.args = vec![
+                Expr::Identifier(pos, FIELD_WITH_ARGS.into()),
+                receiver,
+                Expr::String(pos, Arc::from(name.as_str())),
+                Expr::Bool(pos, is_field),
+            ];
+            command.args.extend(rest);
+        }
+    }
 }
 
 /// Where a rendering writes: at most [`Template::MAX_OUTPUT`] bytes, and each write is a
@@ -611,6 +677,21 @@ fn helpers() -> gotmpl::FuncMap {
                 Some(value @ (Tv::Nil | Tv::Bool(_) | Tv::Int(_) | Tv::Uint(_) | Tv::String(_))) => value.clone(),
                 Some(value) => Tv::String(gofmt::action(value).into()),
             })
+        }),
+    );
+    map.insert(
+        FIELD_WITH_ARGS.into(),
+        Arc::new(|args: &[Tv]| -> HelperResult {
+            match args {
+                // Go: a missing field (here also a null one) gives no value.
+                [Tv::Nil, _, Tv::Bool(true), ..] => Ok(Tv::Nil),
+                [Tv::Nil, Tv::String(name), ..] => Err(err(format!("nil pointer evaluating interface {{}}.{name}"))),
+                [Tv::Map(_), Tv::String(name), ..] => Err(err(format!("{name} is not a method but has arguments"))),
+                [other, Tv::String(name), ..] => {
+                    Err(err(format!("can't evaluate field {name} in type {}", gofmt::type_name(other))))
+                }
+                _ => Err(err("a field given arguments")),
+            }
         }),
     );
     // Go's escapers take any number of arguments, joined as `fmt.Sprint` joins them.
