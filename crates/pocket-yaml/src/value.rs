@@ -92,24 +92,33 @@ pub fn json_exact(text: &str) -> Result<Value, JsonError> {
     if let Some(too_deep) = found.too_deep {
         return Err(too_deep);
     }
-    // The depth is checked above, so serde_json's own limit (128) is lifted; its recursion
-    // runs on a stack that grows on the heap as needed, whatever thread reads the text.
     let mut parser = serde_json::Deserializer::from_str(text);
-    parser.disable_recursion_limit();
-    let value = Value::deserialize(serde_stacker::Deserializer::new(&mut parser))
-        .and_then(|value| parser.end().map(|()| value))
-        .map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let value = if found.deepest < SERDE_JSON_DEPTH {
+        Value::deserialize(&mut parser)
+    } else {
+        // The depth is checked above, so serde_json's own limit is lifted; its recursion runs
+        // on a stack that grows on the heap as needed, whatever thread reads the text (at a
+        // cost per value, so only for text this deep).
+        parser.disable_recursion_limit();
+        Value::deserialize(serde_stacker::Deserializer::new(&mut parser))
+    };
+    let value = value.and_then(|value| parser.end().map(|()| value)).map_err(|e| JsonError::Syntax(e.to_string()))?;
     if let Some(too_large) = found.too_large {
         return Err(too_large);
     }
     Ok(value)
 }
 
+/// serde_json's own nesting limit.
+const SERDE_JSON_DEPTH: usize = 128;
+
 /// What one pass over JSON text finds before it is parsed.
 #[derive(Default)]
 struct Scanned {
     too_deep: Option<JsonError>,
     too_large: Option<JsonError>,
+    /// How deep lists and objects nest.
+    deepest: usize,
 }
 
 /// The first list or object nested deeper than `max`, and the first integer literal that fits
@@ -126,6 +135,7 @@ fn scan(text: &str, max: usize) -> Scanned {
             }
             b'[' | b'{' => {
                 depth += 1;
+                found.deepest = found.deepest.max(depth);
                 if depth > max {
                     let column = text[line_start..i].chars().count() + 1;
                     found.too_deep = Some(JsonError::TooDeep { max, line, column });

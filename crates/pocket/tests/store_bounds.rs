@@ -42,18 +42,75 @@ fn scopes_share_the_bound() {
 }
 
 #[test]
-fn large_bounds_are_sharded_and_never_exceeded() {
-    let store = Store::builder().max_entries(10_000).build();
-    for i in 0..50_000 {
-        store.set_value(&format!("k{i}"), json!(i));
-        if i % 7 == 0 {
-            let _ = store.get_value(&format!("k{}", i / 2)).unwrap();
+fn a_bound_of_n_keeps_exactly_the_n_most_recently_used_entries() {
+    // Against a reference model (keys by last use), for small and large bounds: the store
+    // keeps exactly the model's entries, and evicts exactly what the model evicts.
+    use std::collections::{BTreeMap, HashMap};
+    #[derive(Default)]
+    struct Model {
+        by_use: BTreeMap<usize, String>,
+        last_use: HashMap<String, usize>,
+    }
+    impl Model {
+        fn touch(&mut self, key: &str, now: usize) {
+            if let Some(then) = self.last_use.insert(key.to_string(), now) {
+                self.by_use.remove(&then);
+            }
+            self.by_use.insert(now, key.to_string());
+        }
+        fn pop_oldest(&mut self) -> String {
+            let (_, key) = self.by_use.pop_first().unwrap();
+            self.last_use.remove(&key);
+            key
         }
     }
-    assert!(store.len() <= 10_000);
-    assert!(store.len() >= 9_000, "{}", store.len());
-    // The most recent writes are all there.
-    assert!((49_000..50_000).all(|i| store.contains(&format!("k{i}"))));
+    for bound in [7, 4096, 4097, 5000, 10_000] {
+        let (log, callback) = recorder();
+        let store = Store::builder().max_entries(bound).on_evict(callback).build();
+        let mut model = Model::default();
+        let mut expected_evictions = Vec::new();
+        // A pseudo-random mix of new keys, rewrites and reads (a fixed linear congruential
+        // sequence, so the run is the same every time).
+        let mut x: u64 = 12345;
+        for step in 0..(bound * 3) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let key = format!("k{}", (x >> 33) % (bound as u64 * 2));
+            let present = model.last_use.contains_key(&key);
+            if step % 3 == 2 {
+                let hit = store.get_value(&key).unwrap().is_some();
+                assert_eq!(hit, present, "bound {bound}, step {step}: get {key}");
+                if hit {
+                    model.touch(&key, step);
+                }
+            } else {
+                store.set_value(&key, json!(step));
+                if !present && model.last_use.len() == bound {
+                    expected_evictions.push(model.pop_oldest());
+                }
+                model.touch(&key, step);
+            }
+        }
+        assert_eq!(store.len(), model.last_use.len(), "bound {bound}");
+        assert_eq!(store.len(), bound, "bound {bound}");
+        assert_eq!(store.max_entries(), Some(bound));
+        let mut kept = store.keys();
+        let mut expected: Vec<String> = model.last_use.into_keys().collect();
+        kept.sort();
+        expected.sort();
+        assert!(kept == expected, "bound {bound}: the entries kept differ from the model's");
+        let evicted: Vec<String> = log.lock().unwrap().iter().map(|(key, _)| key.clone()).collect();
+        assert!(evicted == expected_evictions, "bound {bound}: the evictions differ from the model's");
+    }
+}
+
+#[test]
+fn ten_thousand_distinct_writes_to_a_bound_of_ten_thousand_keep_all_of_them() {
+    let store = Store::builder().max_entries(10_000).build();
+    for i in 0..10_000 {
+        store.set_value(&format!("k{i}"), json!(i));
+    }
+    assert_eq!(store.len(), 10_000);
+    assert_eq!(Store::builder().max_entries(5000).build().max_entries(), Some(5000));
 }
 
 #[test]

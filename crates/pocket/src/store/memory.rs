@@ -18,12 +18,11 @@ use super::{Key, StoreError};
 type Hasher = foldhash::fast::FixedState;
 type Callback = Arc<dyn Fn(Evicted) + Send + Sync>;
 
-/// Shards of an unbounded store: enough that concurrent tasks rarely share a lock.
+/// Shards of an unbounded store: enough that concurrent tasks rarely share a lock. A bounded
+/// store is one shard: one exact LRU order over all its entries (shards with their own orders
+/// and bounds keep fewer entries than the bound and evict what is not the least recently
+/// used; see BENCHMARKS.md for what the one lock costs).
 const SHARDS: usize = 64;
-/// Shards of a large bounded store (each keeps its own LRU order).
-const BOUNDED_SHARDS: usize = 16;
-/// Bounded stores smaller than this keep one exact LRU order.
-const SHARDED_BOUND: usize = 4096;
 
 /// Why the store dropped an entry on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,21 +162,57 @@ impl Map {
         }
     }
 
-    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+    /// The entry under `key` (whose hash is `hash`), made the most recently used.
+    fn get_touched(&mut self, hash: u64, key: &str) -> Option<&Entry> {
+        use hashlink::linked_hash_map::RawEntryMut;
         match self {
-            Map::Plain(m) => m.get_mut(key),
-            Map::Linked(m) => m.get_mut(key),
+            Map::Plain(m) => m.get(key),
+            Map::Linked(m) => match m.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+                RawEntryMut::Occupied(mut found) => {
+                    found.to_back();
+                    Some(found.into_mut())
+                }
+                RawEntryMut::Vacant(_) => None,
+            },
         }
     }
 
-    fn insert(&mut self, key: SmolStr, entry: Entry) {
+    /// Put `entry` in place of the one under `key` (made the most recently used) and give
+    /// back the replaced value, or give `entry` back when there is none.
+    fn replace(&mut self, hash: u64, key: &str, entry: Entry) -> Result<Slot, Entry> {
+        use hashlink::linked_hash_map::RawEntryMut;
+        let found = match self {
+            Map::Plain(m) => m.get_mut(key),
+            Map::Linked(m) => match m.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+                RawEntryMut::Occupied(mut found) => {
+                    found.to_back();
+                    Some(found.into_mut())
+                }
+                RawEntryMut::Vacant(_) => None,
+            },
+        };
+        match found {
+            Some(old) => Ok(std::mem::replace(old, entry).slot),
+            None => Err(entry),
+        }
+    }
+
+    /// Insert `entry` under `key`, known to be absent (the most recently used).
+    fn insert_new(&mut self, hash: u64, key: &str, entry: Entry) {
+        use hashlink::linked_hash_map::RawEntryMut;
         match self {
             Map::Plain(m) => {
-                m.insert(key, entry);
+                m.insert(key.into(), entry);
             }
-            Map::Linked(m) => {
-                m.insert(key, entry);
-            }
+            Map::Linked(m) => match m.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+                RawEntryMut::Vacant(vacant) => {
+                    vacant.insert_hashed_nocheck(hash, key.into(), entry);
+                }
+                RawEntryMut::Occupied(mut found) => {
+                    found.to_back();
+                    *found.get_mut() = entry;
+                }
+            },
         }
     }
 
@@ -192,12 +227,6 @@ impl Map {
         match self {
             Map::Plain(m) => m.len(),
             Map::Linked(m) => m.len(),
-        }
-    }
-
-    fn touch(&mut self, key: &str) {
-        if let Map::Linked(m) = self {
-            m.to_back(key);
         }
     }
 
@@ -224,7 +253,8 @@ struct Shard {
 }
 
 struct Config {
-    cap_per_shard: usize,
+    /// The entry bound (`0`: none).
+    bound: usize,
     ttl: Option<Duration>,
     on_evict: Option<Callback>,
 }
@@ -307,16 +337,15 @@ impl StoreBuilder {
 
     /// Build the store.
     pub fn build(self) -> Store {
-        let (shards, cap_per_shard) = match self.max_entries {
+        let (shards, bound) = match self.max_entries {
             None => (SHARDS, 0),
-            Some(n) if n >= SHARDED_BOUND => (BOUNDED_SHARDS, n / BOUNDED_SHARDS),
             Some(n) => (1, n),
         };
         Store {
             shared: Arc::new(Shared {
                 shards: (0..shards)
                     .map(|_| {
-                        let map = if cap_per_shard > 0 {
+                        let map = if bound > 0 {
                             Map::Linked(LinkedHashMap::with_hasher(Hasher::default()))
                         } else {
                             Map::Plain(HashMap::with_hasher(Hasher::default()))
@@ -325,7 +354,7 @@ impl StoreBuilder {
                     })
                     .collect(),
                 hasher: Hasher::default(),
-                config: Config { cap_per_shard, ttl: self.ttl, on_evict: self.on_evict },
+                config: Config { bound, ttl: self.ttl, on_evict: self.on_evict },
                 backend: None,
             }),
             prefix: None,
@@ -353,11 +382,6 @@ impl fmt::Debug for StoreView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("StoreView").field(&self.store).finish()
     }
-}
-
-enum Write {
-    Inserted,
-    Replaced,
 }
 
 impl Store {
@@ -409,7 +433,7 @@ impl Store {
             shared: Arc::new(Shared {
                 shards: Box::new([]),
                 hasher: Hasher::default(),
-                config: Config { cap_per_shard: 0, ttl: None, on_evict: None },
+                config: Config { bound: 0, ttl: None, on_evict: None },
                 backend: Some(backend),
             }),
             prefix: None,
@@ -434,10 +458,10 @@ impl Store {
         StoreBuilder::default()
     }
 
-    /// The entry bound, if any (the total over all shards).
+    /// The entry bound, if any.
     pub fn max_entries(&self) -> Option<usize> {
-        let cap = self.shared.config.cap_per_shard;
-        (cap > 0).then(|| cap * self.shared.shards.len())
+        let bound = self.shared.config.bound;
+        (bound > 0).then_some(bound)
     }
 
     /// A read-only view of this store (same scope).
@@ -622,12 +646,14 @@ impl Store {
     }
 
     fn shard(&self, full: &str) -> MutexGuard<'_, Shard> {
+        self.shard_of(self.shared.hasher.hash_one(full))
+    }
+
+    /// The shard of a key whose hash is `hash` (computed before the lock is taken, and used by
+    /// a bounded store's map too).
+    fn shard_of(&self, hash: u64) -> MutexGuard<'_, Shard> {
         let shards = &self.shared.shards;
-        if shards.len() == 1 {
-            return lock(&shards[0]);
-        }
-        let index = (self.shared.hasher.hash_one(full) as usize) % shards.len();
-        lock(&shards[index])
+        lock(&shards[(hash as usize) % shards.len()])
     }
 
     /// The value under the full key `full`, from whichever backend holds the data.
@@ -650,57 +676,44 @@ impl Store {
     /// `f` to it under the shard's lock; `f` must be cheap and must not run user code.
     fn read_with<R>(&self, full: &str, f: impl FnOnce(&Slot) -> R) -> Option<R> {
         let config = &self.shared.config;
-        let mut shard = self.shard(full);
-        let entry = shard.map.get(full)?;
+        let hash = self.shared.hasher.hash_one(full);
+        let mut shard = self.shard_of(hash);
         if let Some(ttl) = config.ttl
-            && expired(entry.written, ttl, Instant::now())
+            && expired(shard.map.get(full)?.written, ttl, Instant::now())
         {
             let entry = shard.map.remove(full)?;
             drop(shard);
             self.notify(vec![evicted(full, &entry.slot, EvictReason::Expired)]);
             return None;
         }
-        let result = f(&entry.slot);
-        if config.cap_per_shard > 0 {
-            shard.map.touch(full);
-        }
-        Some(result)
+        shard.map.get_touched(hash, full).map(|entry| f(&entry.slot))
     }
 
     fn write(&self, full: &str, slot: Slot) {
         let config = &self.shared.config;
         let mut dropped = Vec::new();
-        let mut shard = self.shard(full);
+        let hash = self.shared.hasher.hash_one(full);
         let now = if config.ttl.is_some() { Instant::now() } else { zero_instant() };
+        let mut shard = self.shard_of(hash);
         shard.generation += 1;
         let generation = shard.generation;
-        let outcome = match shard.map.get_mut(full) {
-            Some(entry) => {
-                entry.slot = slot;
-                entry.written = now;
-                entry.generation = generation;
-                Write::Replaced
-            }
-            None => {
-                if config.cap_per_shard > 0 && shard.map.len() >= config.cap_per_shard {
+        // A replaced value is dropped after the lock is released (a large value's drop is not
+        // the lock's business).
+        let mut replaced = None;
+        match shard.map.replace(hash, full, Entry { slot, written: now, generation }) {
+            Ok(old) => replaced = Some(old),
+            Err(entry) => {
+                if config.bound > 0 && shard.map.len() >= config.bound {
                     self.purge_expired(&mut shard, now, &mut dropped);
-                    while shard.map.len() >= config.cap_per_shard {
-                        match shard.map.pop_front() {
-                            Some((key, entry)) => {
-                                if config.on_evict.is_some() {
-                                    dropped.push(evicted(&key, &entry.slot, EvictReason::Evicted));
-                                }
-                            }
-                            None => break,
+                    while shard.map.len() >= config.bound {
+                        let Some((key, entry)) = shard.map.pop_front() else { break };
+                        if config.on_evict.is_some() {
+                            dropped.push(evicted(&key, &entry.slot, EvictReason::Evicted));
                         }
                     }
                 }
-                shard.map.insert(full.into(), Entry { slot, written: now, generation });
-                Write::Inserted
+                shard.map.insert_new(hash, full, entry);
             }
-        };
-        if config.cap_per_shard > 0 && matches!(outcome, Write::Replaced) {
-            shard.map.touch(full);
         }
         if config.ttl.is_some() {
             shard.writes.push_back((full.into(), generation));
@@ -711,6 +724,7 @@ impl Store {
             }
         }
         drop(shard);
+        drop(replaced);
         self.notify(dropped);
     }
 

@@ -20,10 +20,9 @@
 //! eviction callback:
 //!
 //! * **LRU**: reads and writes make an entry most recently used; inserting past the bound
-//!   evicts the least recently used entry. Stores bounded to 4,096 entries or more are split
-//!   into 16 shards of `max_entries / 16` entries each, each with its own LRU order, so the
-//!   victim is the least recently used entry *of its shard*; smaller stores keep one exact
-//!   LRU order. The number of entries never exceeds the bound.
+//!   evicts the least recently used entry. A bound of N keeps exactly the N most recently
+//!   used entries: a bounded store keeps one LRU order under one lock (an unbounded store is
+//!   sharded, 64 ways, for concurrent tasks).
 //! * **TTL**: an entry lives for the TTL counted from its **last write** (a write refreshes
 //!   it; a read does not). Expired entries are never returned, never counted by
 //!   [`Store::len`], and are purged before any live entry is evicted, so they never take
