@@ -371,7 +371,8 @@ fn layered(
         def.fallback.as_deref().and_then(|f| by_name.get(f)).and_then(|t| Some((t, done.get(t.name.as_str())?)));
     let fallback = target.map(|(t, node)| move || (t.name.clone(), node.clone()));
     let cx = LayerCx {
-        def: Some(def),
+        retry: def.retry.as_ref(),
+        timeout: def.timeout,
         limiter: limiter.as_ref(),
         own_retry: retry.as_ref(),
         breaker: breaker.as_ref(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use pocket::layer::{AroundLayer, BoxLayer};
 use pocket::{BoxNode, NodeExt};
-use pocket_yaml::{NodeDef, RetrySpec};
+use pocket_yaml::RetrySpec;
 use serde_json::Value;
 
 use crate::kind::{Built as BuiltNode, Limiter, StepNode};
@@ -35,8 +35,10 @@ pub(crate) type SharedNode = Arc<BoxNode<Value, Value>>;
 
 /// What the layer kinds of one node are built from.
 pub(crate) struct LayerCx<'a> {
-    /// The node's definition (`None` for a `parallel` task, which has only its type's layers).
-    pub(crate) def: Option<&'a NodeDef>,
+    /// The node-level `retry` and `timeout` (a workflow node's, or a `map` body's; none for a
+    /// `parallel` task, which has only its type's layers).
+    pub(crate) retry: Option<&'a RetrySpec>,
+    pub(crate) timeout: Option<std::time::Duration>,
     /// The token bucket the node type shares per endpoint (`llm`), and the cost of a call.
     pub(crate) limiter: Option<&'a Limiter>,
     /// The retry policy the node type's config sets (`http`'s `config.retry`).
@@ -101,7 +103,7 @@ fn cache(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
 }
 
 fn timeout(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
-    let limit = cx.def?.timeout?;
+    let limit = cx.timeout?;
     Some(Built::Erased(BoxLayer::new(TimeoutLayer(Timeouts::step(limit)))))
 }
 
@@ -111,7 +113,7 @@ fn circuit_breaker(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
 
 /// A node-level `retry` replaces the one a node type's config sets.
 fn retry(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
-    let policy = cx.def.and_then(|d| d.retry.as_ref()).map(retry_policy).or_else(|| cx.own_retry.cloned())?;
+    let policy = cx.retry.map(retry_policy).or_else(|| cx.own_retry.cloned())?;
     Some(Built::Erased(BoxLayer::new(RetryLayer(policy))))
 }
 
@@ -126,8 +128,19 @@ fn fallback(cx: &LayerCx<'_>, name: &str) -> Option<Built> {
 /// A node with only the layers its own config asks for (a `parallel` task: its type's rate
 /// limit and retry), through the same table.
 pub(crate) fn own_layers(built: BuiltNode) -> BoxNode<Value, Value> {
+    own_layers_and(built, None, None)
+}
+
+/// A node with the layers its own config asks for and a node-level `retry` and `timeout` (a
+/// `map` body), through the same table.
+pub(crate) fn own_layers_and(
+    built: BuiltNode,
+    retry: Option<&RetrySpec>,
+    timeout: Option<std::time::Duration>,
+) -> BoxNode<Value, Value> {
     let cx = LayerCx {
-        def: None,
+        retry,
+        timeout,
         limiter: built.limiter.as_ref(),
         own_retry: built.retry.as_ref(),
         breaker: None,
@@ -188,7 +201,8 @@ mod tests {
         let fallback =
             || ("b".to_string(), std::sync::Arc::new(pocket::exec_fn(|v: Value| async move { Ok(v) }).boxed()));
         let cx = super::LayerCx {
-            def: Some(&workflow.nodes[0]),
+            retry: workflow.nodes[0].retry.as_ref(),
+            timeout: workflow.nodes[0].timeout,
             limiter: Some(&limiter),
             own_retry: Some(&retry),
             breaker: Some(&breaker),

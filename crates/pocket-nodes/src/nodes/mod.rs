@@ -23,6 +23,7 @@ mod jsonpath;
 mod llm;
 #[cfg(feature = "lua")]
 mod lua;
+mod map;
 mod parallel;
 mod router;
 mod template;
@@ -122,7 +123,8 @@ impl Registry {
             .register::<aggregate::Aggregate>()
             .register::<file::FileNode>()
             .register::<exec::Exec>()
-            .register::<parallel::Parallel>();
+            .register::<parallel::Parallel>()
+            .register::<map::MapNode>();
         #[cfg(feature = "http")]
         registry.register::<http::Http>().register::<llm::Llm>();
         #[cfg(feature = "lua")]

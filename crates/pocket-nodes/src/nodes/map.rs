@@ -1,0 +1,360 @@
+//! The `map` node type: one body node over each item of a list, on the library's fan-out —
+//! concurrently under a bound, results in input order, each item on its own scope of the
+//! run's store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pocket::node::{Compose, Composite, RunCx};
+use pocket::pattern::ItemError;
+use pocket::{BoxNode, CancellationToken, Ctx, FanOut, Next, Node, NodeError, Store, StoreView};
+use pocket_yaml::RetrySpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+
+use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind, NodeSpec};
+use crate::support::jq::Jq;
+
+/// How many items run at once unless `max_concurrency` says otherwise.
+pub(crate) const DEFAULT_CONCURRENCY: u64 = 16;
+
+/// `map` config.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MapConfig {
+    /// A jq expression over the node's input that gives the list of items (default `.`; an
+    /// expression with several outputs, such as `.tickets[]`, gives them as the list).
+    #[serde(default)]
+    items: Option<String>,
+    /// At most this many items (or batches) run at once (default 16).
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
+    #[schemars(with = "Option<u64>")]
+    max_concurrency: Option<u64>,
+    /// Above 1, the body receives a list of up to this many items, and gives one result per
+    /// list (default 1).
+    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
+    #[schemars(with = "Option<u64>")]
+    batch_size: Option<u64>,
+    /// What a failed item does: `fail_fast` (default: the node fails, the other items are
+    /// cancelled), `collect` (its error takes its place in `results`) or `skip` (it is left
+    /// out of `results`); with either of the last two it is listed in `errors`.
+    #[serde(default)]
+    on_error: OnError,
+    /// With `collect` or `skip`, the failures tolerated before the node fails (the items not
+    /// yet finished are cancelled): a count (`5`) or a share of the items (`"5%"`); default:
+    /// all of them.
+    #[serde(default, deserialize_with = "tolerance")]
+    #[schemars(with = "Option<Value>")]
+    max_failures: Option<Tolerance>,
+    /// The node run for each item: a node type with its config, and optionally a node-level
+    /// `retry` and `timeout` (each item's attempts).
+    body: BodyConfig,
+}
+
+/// The body of a `map` node.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BodyConfig {
+    /// The node type.
+    #[serde(rename = "type")]
+    kind: String,
+    /// Its config.
+    #[serde(default)]
+    config: Map<String, Value>,
+    /// Retry each item's failed attempts (as a node-level `retry`).
+    #[serde(default)]
+    retry: Option<RetrySpec>,
+    /// The most each attempt may take (a Go duration, as a node-level `timeout`).
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    timeout: Option<Duration>,
+}
+
+/// What a failed item does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OnError {
+    /// The node fails at the first failed item.
+    #[default]
+    FailFast,
+    /// The error takes the item's place in `results`.
+    Collect,
+    /// The item is left out of `results`.
+    Skip,
+}
+
+/// How many failures are tolerated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Tolerance {
+    Count(u64),
+    /// A percentage of the items, 0 to 100.
+    Share(f64),
+}
+
+impl Tolerance {
+    /// The failures tolerated among `total` items.
+    fn of(self, total: usize) -> usize {
+        match self {
+            Tolerance::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            // A share rounds down: 5% of 30 items tolerates one failure.
+            Tolerance::Share(percent) => (total as f64 * percent / 100.0).floor() as usize,
+        }
+    }
+}
+
+fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tolerance>, D::Error> {
+    use serde::de::Error;
+    let value = Value::deserialize(d)?;
+    let bad = || D::Error::custom(format!("expected a count or a percentage such as \"5%\", got {value}"));
+    match &value {
+        Value::Number(n) => n.as_u64().map(|n| Some(Tolerance::Count(n))).ok_or_else(bad),
+        Value::String(s) => match s.trim().strip_suffix('%') {
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Some(Tolerance::Share(p))),
+                _ => Err(bad()),
+            },
+            None => s.trim().parse::<u64>().map(|n| Some(Tolerance::Count(n))).map_err(|_| bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
+pub(crate) struct MapNode {
+    name: String,
+    items: Option<Jq>,
+    body: Arc<BoxNode<Value, Value>>,
+    limit: usize,
+    batch: usize,
+    on_error: OnError,
+    max_failures: Option<Tolerance>,
+}
+
+impl NodeKind for MapNode {
+    const TYPE: &'static str = "map";
+    const CATEGORY: Category = Category::Flow;
+    const DESCRIPTION: &'static str =
+        "Runs a body node over each item of a list, a bounded number at once; results in input order.";
+    type Config = MapConfig;
+
+    fn example() -> Value {
+        json!({
+            "items": ".tickets",
+            "max_concurrency": 8,
+            "on_error": "collect",
+            "max_failures": "5%",
+            "body": {"type": "transform", "config": {"jq": "{id, words: (.text | split(\" \") | length)}"}}
+        })
+    }
+
+    fn build(config: MapConfig, cx: &BuildCx<'_>) -> Result<Built, ConfigError> {
+        let spec = cx.spec();
+        let mut problems = Vec::new();
+        let items = match config.items.as_deref().map(|code| Jq::compile(code, Some(spec.base_dir))).transpose() {
+            Ok(items) => items,
+            Err(e) => {
+                problems.push(ConfigError::field("items", e));
+                None
+            }
+        };
+        let count = |field: &str, n: Option<u64>, default: u64| match n.unwrap_or(default) {
+            0 => Err(ConfigError::field(field, "must be at least 1")),
+            n => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        let limit = count("max_concurrency", config.max_concurrency, DEFAULT_CONCURRENCY).map_err(|e| problems.push(e));
+        let batch = count("batch_size", config.batch_size, 1).map_err(|e| problems.push(e));
+        if config.max_failures.is_some() && config.on_error == OnError::FailFast {
+            problems.push(ConfigError::field(
+                "max_failures",
+                "needs `on_error: collect` or `on_error: skip` (with `fail_fast` no failure is tolerated)",
+            ));
+        }
+        let body_name = format!("{}.body", spec.name);
+        let body_spec = NodeSpec { name: &body_name, config: &config.body.config, ..spec.clone() };
+        let body = match cx.build_child(&config.body.kind, &body_spec) {
+            None => {
+                problems.push(ConfigError::field("body.type", cx.unknown_type(&config.body.kind)));
+                None
+            }
+            Some(Err(e)) => {
+                for e in std::iter::once(&e).chain(&e.also) {
+                    let field =
+                        e.field.as_ref().map_or_else(|| "body.config".to_string(), |f| format!("body.config.{f}"));
+                    problems.push(ConfigError::field(field, &e.message));
+                }
+                None
+            }
+            Some(Ok(built)) => {
+                Some(crate::layers::own_layers_and(built, config.body.retry.as_ref(), config.body.timeout))
+            }
+        };
+        match (body, limit, batch) {
+            (Some(body), Ok(limit), Ok(batch)) if problems.is_empty() => Ok(Built::new(Composite(MapNode {
+                name: spec.name.to_string(),
+                items,
+                body: Arc::new(body),
+                limit,
+                batch,
+                on_error: config.on_error,
+                max_failures: config.max_failures,
+            }))),
+            _ => {
+                let mut first = problems.remove(0);
+                first.also = problems;
+                Err(first)
+            }
+        }
+    }
+}
+
+/// The body, counting failed items: past the tolerated number it cancels the rest.
+struct Counted {
+    body: Arc<BoxNode<Value, Value>>,
+    node: String,
+    total: usize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    tolerated: usize,
+    stop: CancellationToken,
+}
+
+impl Counted {
+    fn step<T>(&self, result: Result<T, NodeError>) -> Result<T, NodeError> {
+        if result.is_err() && self.failed.fetch_add(1, Ordering::Relaxed) + 1 > self.tolerated {
+            self.stop.cancel();
+        }
+        result
+    }
+}
+
+impl Node for Counted {
+    type Input = Value;
+    type Prep = pocket::node::BoxPrep;
+    type Exec = pocket::node::BoxExec;
+    type Output = Value;
+
+    async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Self::Prep, NodeError> {
+        self.step(self.body.prep(ctx, store, input).await)
+    }
+
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> Result<Self::Exec, NodeError> {
+        self.step(self.body.exec(ctx, prep).await)
+    }
+
+    async fn post(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &Store,
+        input: Value,
+        prep: Self::Prep,
+        exec: Self::Exec,
+    ) -> Result<(Value, Next), NodeError> {
+        let out = self.step(self.body.post(ctx, store, input, prep, exec).await)?;
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(target: "pocket::progress", node = %self.node, done, total = self.total, "item done");
+        Ok(out)
+    }
+}
+
+/// The items run on the run's store: item `i` on the scope `<node>:item-<i>:` of it, under
+/// the run's cancellation.
+impl Compose for MapNode {
+    type Input = Value;
+    type Output = Value;
+
+    async fn run(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        let result = self.run_items(cx, input).await;
+        if result.is_err() && cx.token().is_cancelled() {
+            return Err(NodeError::cancelled());
+        }
+        result
+    }
+}
+
+impl MapNode {
+    async fn items_of(&self, input: &Value) -> Result<Vec<Value>, NodeError> {
+        let items = match &self.items {
+            None => input.clone(),
+            Some(jq) => {
+                jq.run(input).await.map_err(|e| NodeError::fatal_msg(format!("map: items: {}", pocket::report(&e))))?
+            }
+        };
+        match items {
+            Value::Array(items) => Ok(items),
+            other => Err(NodeError::fatal_msg(format!(
+                "map: items: the expression gave {}, not a list",
+                pocket_yaml::describe(&other)
+            ))),
+        }
+    }
+
+    async fn run_items(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        let items = self.items_of(input).await?;
+        let total = items.len();
+        let units: Vec<Value> = if self.batch > 1 {
+            items.chunks(self.batch).map(|chunk| Value::Array(chunk.to_vec())).collect()
+        } else {
+            items
+        };
+        let unit_count = units.len();
+        let token = cx.token().child_token();
+        let tolerated = match self.on_error {
+            OnError::FailFast => 0,
+            _ => self.max_failures.map_or(usize::MAX, |t| t.of(unit_count)),
+        };
+        let counted = Counted {
+            body: self.body.clone(),
+            node: self.name.clone(),
+            total: unit_count,
+            done: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            tolerated,
+            stop: token.clone(),
+        };
+        let fan_out = FanOut::new(counted).name(self.name.clone()).limit(self.limit);
+        let store = cx.store().scope(cx.node());
+        let what = if self.batch > 1 { "batch" } else { "item" };
+        let failure = |e: &ItemError| format!("{what} {} failed: {}", e.index, pocket::report(&e.error));
+        if self.on_error == OnError::FailFast {
+            let results = fan_out
+                .run_with(&store, units, &token)
+                .await
+                .map_err(|e| NodeError::fatal_msg(format!("map: {}", failure(&e))))?;
+            return Ok(json!({
+                "results": results,
+                "errors": [],
+                "stats": {"total": total, "succeeded": unit_count, "failed": 0},
+            }));
+        }
+        let all = fan_out.run_all_with(&store, units, &token).await;
+        // (Past the tolerated number the rest were cancelled, and count as failed too.)
+        if fan_out.node().failed.load(Ordering::Relaxed) > tolerated {
+            let first = all.iter().find_map(|r| r.as_ref().err()).map(failure).unwrap_or_default();
+            let plural = if self.batch > 1 { "batches" } else { "items" };
+            return Err(NodeError::fatal_msg(format!(
+                "map: more than {tolerated} of {unit_count} {plural} failed (`max_failures`); the first: {first}"
+            )));
+        }
+        let mut results = Vec::with_capacity(unit_count);
+        let mut errors = Vec::new();
+        for result in all {
+            match result {
+                Ok(out) => results.push(out),
+                Err(e) => {
+                    let error = json!({"index": e.index, "error": pocket::report(&e.error)});
+                    if self.on_error == OnError::Collect {
+                        results.push(error.clone());
+                    }
+                    errors.push(error);
+                }
+            }
+        }
+        let failed = errors.len();
+        Ok(json!({
+            "results": results,
+            "errors": errors,
+            "stats": {"total": total, "succeeded": unit_count - failed, "failed": failed},
+        }))
+    }
+}
