@@ -68,13 +68,17 @@ impl NodeKind for ProbeKind {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn results_keep_input_order_and_the_bound_holds() {
+/// A one-`map` workflow with `config`, whose body may be a `probe`.
+fn with_probe(config: &str) -> pocket::Graph<Value, Value> {
     let mut registry = Registry::builtin();
     registry.register::<ProbeKind>();
-    let yaml = single("map", "      max_concurrency: 3\n      body: { type: probe }");
-    let workflow = pocket_yaml::parse_workflow(&yaml, "map.yaml").unwrap();
-    let graph = build_graph(&workflow, &registry, BuildOptions::new(".".as_ref())).unwrap();
+    let workflow = pocket_yaml::parse_workflow(&single("map", config), "map.yaml").unwrap();
+    build_graph(&workflow, &registry, BuildOptions::new(".".as_ref())).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_keep_input_order_and_the_bound_holds() {
+    let graph = with_probe("      max_concurrency: 3\n      body: { type: probe }");
     // Later items finish first: the results still come in input order.
     let items: Vec<Value> = (0..10).map(|i| json!({"id": i, "ms": 100 - i * 10})).collect();
     let started = tokio::time::Instant::now();
@@ -190,11 +194,7 @@ fn bad_configs_are_named_at_validate_time() {
 #[tokio::test]
 async fn every_item_has_its_own_scope_of_the_store() {
     // Item i writes under `<map node>:item-<i>:`, so two maps (or two items) never share keys.
-    let mut registry = Registry::builtin();
-    registry.register::<ProbeKind>();
-    let yaml = single("map", "      body: { type: probe }");
-    let workflow = pocket_yaml::parse_workflow(&yaml, "map.yaml").unwrap();
-    let graph = build_graph(&workflow, &registry, BuildOptions::new(".".as_ref())).unwrap();
+    let graph = with_probe("      body: { type: probe }");
     let store = Store::new();
     graph.run(&store, json!([{"id": "a"}, {"id": "b"}])).await.unwrap();
     assert_eq!(store.keys(), ["n:item-0:seen", "n:item-1:seen"]);

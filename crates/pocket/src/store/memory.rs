@@ -163,10 +163,10 @@ impl Map {
     }
 
     /// The entry under `key` (whose hash is `hash`), made the most recently used.
-    fn get_touched(&mut self, hash: u64, key: &str) -> Option<&Entry> {
+    fn touched(&mut self, hash: u64, key: &str) -> Option<&mut Entry> {
         use hashlink::linked_hash_map::RawEntryMut;
         match self {
-            Map::Plain(m) => m.get(key),
+            Map::Plain(m) => m.get_mut(key),
             Map::Linked(m) => match m.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
                 RawEntryMut::Occupied(mut found) => {
                     found.to_back();
@@ -180,18 +180,7 @@ impl Map {
     /// Put `entry` in place of the one under `key` (made the most recently used) and give
     /// back the replaced value, or give `entry` back when there is none.
     fn replace(&mut self, hash: u64, key: &str, entry: Entry) -> Result<Slot, Entry> {
-        use hashlink::linked_hash_map::RawEntryMut;
-        let found = match self {
-            Map::Plain(m) => m.get_mut(key),
-            Map::Linked(m) => match m.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
-                RawEntryMut::Occupied(mut found) => {
-                    found.to_back();
-                    Some(found.into_mut())
-                }
-                RawEntryMut::Vacant(_) => None,
-            },
-        };
-        match found {
+        match self.touched(hash, key) {
             Some(old) => Ok(std::mem::replace(old, entry).slot),
             None => Err(entry),
         }
@@ -686,7 +675,7 @@ impl Store {
             self.notify(vec![evicted(full, &entry.slot, EvictReason::Expired)]);
             return None;
         }
-        shard.map.get_touched(hash, full).map(|entry| f(&entry.slot))
+        shard.map.touched(hash, full).map(|entry| f(&entry.slot))
     }
 
     fn write(&self, full: &str, slot: Slot) {
