@@ -5,6 +5,8 @@
 //!
 //! Usage: `cargo run --release -p pocket-bench -- WORKLOAD [SIZE] [ARGS...]`
 
+mod map;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -394,7 +396,7 @@ fn fanout_rate_limited(args: &[String]) -> Result<(), String> {
 }
 
 const WORKLOADS: &str = "chain, chain-async, agent-loop, agent-loop-async, fanout-cpu, fanout-io, fanout-io-limited, \
-     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru";
+     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru, map-cpu, map-io";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -419,6 +421,8 @@ fn main() -> ExitCode {
         "fanin" => fanin(rest),
         "store" => store_bench(rest, false),
         "store-lru" => store_bench(rest, true),
+        "map-cpu" => map::map_cpu(rest),
+        "map-io" => map::map_io(rest),
         other => {
             eprintln!("unknown workload `{other}`; known: {WORKLOADS}");
             return ExitCode::from(2);
