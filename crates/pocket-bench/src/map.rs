@@ -10,14 +10,15 @@ use crate::{arg, line};
 
 /// A one-node workflow: a `map` with `config` (YAML flow mapping).
 fn map_graph(config: &str) -> Result<Graph<Value, Value>, String> {
+    map_graph_in(config, ".".as_ref())
+}
+
+/// The same, its files relative to `dir`.
+fn map_graph_in(config: &str, dir: &std::path::Path) -> Result<Graph<Value, Value>, String> {
     let source = format!("name: bench\nstart: m\nnodes:\n  - name: m\n    type: map\n    config: {config}\n");
     let workflow = pocket_yaml::parse_workflow(&source, "bench.yaml").map_err(|e| e.to_string())?;
-    pocket_nodes::build_graph(
-        &workflow,
-        &pocket_nodes::Registry::builtin(),
-        pocket_nodes::BuildOptions::new(".".as_ref()),
-    )
-    .map_err(|e| e.to_string())
+    pocket_nodes::build_graph(&workflow, &pocket_nodes::Registry::builtin(), pocket_nodes::BuildOptions::new(dir))
+        .map_err(|e| e.to_string())
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -103,4 +104,51 @@ pub(crate) fn map_io(args: &[String]) -> Result<(), String> {
         &format!("limit={limit} ideal_s={ideal:.3} ratio_vs_ideal={:.3}", wall.as_secs_f64() / ideal),
     );
     Ok(())
+}
+
+/// `map-file N`: N JSON lines from `items_file` through a `transform` body to `output_file`
+/// (16 at once); items/s, and the peak RSS, which must not grow with N.
+pub(crate) fn map_file(args: &[String]) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    let n = arg(args, 0, 1_000_000)?;
+    let dir = std::env::temp_dir().join(format!("pocket-bench-map-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = (|| {
+        let mut items =
+            std::io::BufWriter::new(std::fs::File::create(dir.join("items.jsonl")).map_err(|e| e.to_string())?);
+        for i in 0..n {
+            writeln!(items, "{{\"id\": {i}, \"text\": \"ticket number {i}\"}}").map_err(|e| e.to_string())?;
+        }
+        items.flush().map_err(|e| e.to_string())?;
+        drop(items);
+        let graph = map_graph_in(
+            "{items_file: items.jsonl, output_file: out.jsonl, body: {type: transform, config: {jq: '{id, n: (.text | length)}'}}}",
+            &dir,
+        )?;
+        let rt = runtime();
+        let start = Instant::now();
+        let out = rt.block_on(graph.run(&Store::new(), Value::Null)).map_err(|e| pocket::report(&e))?;
+        let wall = start.elapsed();
+        if out["count"] != json!(n) || out["failed"] != json!(0) {
+            return Err(format!("map-file: unexpected output {out}"));
+        }
+        let written = std::io::BufReader::new(std::fs::File::open(dir.join("out.jsonl")).map_err(|e| e.to_string())?);
+        let mut count = 0u64;
+        for (i, line) in written.lines().enumerate() {
+            let line = line.map_err(|e| e.to_string())?;
+            let value: Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+            let expected = json!({"id": i, "n": format!("ticket number {i}").len()});
+            if value != expected {
+                return Err(format!("map-file: line {} is {value}, not {expected}", i + 1));
+            }
+            count += 1;
+        }
+        if count != n {
+            return Err(format!("map-file: {count} results written, not {n}"));
+        }
+        line("map-file", n, wall, n as f64 / wall.as_secs_f64(), "items/s", "");
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

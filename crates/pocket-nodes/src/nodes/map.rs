@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind, NodeSpec};
+use crate::support::items;
 use crate::support::jq::Jq;
+use crate::support::sandbox::{Sandbox, check_relative};
 
 /// How many items run at once unless `max_concurrency` says otherwise.
 pub(crate) const DEFAULT_CONCURRENCY: u64 = 16;
@@ -28,6 +30,21 @@ pub(crate) struct MapConfig {
     /// expression with several outputs, such as `.tickets[]`, gives them as the list).
     #[serde(default)]
     items: Option<String>,
+    /// Read the items from this file instead, as they are needed (bounded memory): JSON Lines,
+    /// CSV (a header row, then an object per row) or one JSON array, by its extension or
+    /// `items_format`. Relative to the workflow's directory, never outside it; `-` is standard
+    /// input (JSON Lines unless `items_format` says otherwise).
+    #[serde(default)]
+    items_file: Option<String>,
+    /// The format of `items_file`: `jsonl`, `csv` or `json` (default: by its extension).
+    #[serde(default)]
+    items_format: Option<items::Format>,
+    /// Write the results to this JSON Lines file, one line per item (or batch) in input
+    /// order, as they come, instead of keeping them in the output (which then says where they
+    /// went and how many). Relative to the workflow's directory; the file is replaced whole
+    /// when the node succeeds, and left as it was when it fails.
+    #[serde(default)]
+    output_file: Option<String>,
     /// At most this many items (or batches) run at once (default 16).
     #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
@@ -43,8 +60,9 @@ pub(crate) struct MapConfig {
     #[serde(default)]
     on_error: OnError,
     /// With `collect` or `skip`, the failures tolerated before the node fails (the items not
-    /// yet finished are cancelled): a count (`5`) or a share of the items (`"5%"`); default:
-    /// all of them.
+    /// yet finished are cancelled): a count (`5`) or a share of the items (`"5%"`; with
+    /// `items_file`, where the total is known only at the end, a share is checked then);
+    /// default: all of them.
     #[serde(default, deserialize_with = "tolerance")]
     #[schemars(with = "Option<Value>")]
     max_failures: Option<Tolerance>,
@@ -124,6 +142,9 @@ fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tolerance>, D::Er
 pub(crate) struct MapNode {
     name: String,
     items: Option<Jq>,
+    items_file: Option<(String, items::Format)>,
+    output_file: Option<String>,
+    base_dir: std::path::PathBuf,
     body: Arc<BoxNode<Value, Value>>,
     limit: usize,
     batch: usize,
@@ -158,6 +179,23 @@ impl NodeKind for MapNode {
                 None
             }
         };
+        if config.items.is_some() && config.items_file.is_some() {
+            problems.push(ConfigError::field("items_file", "give `items` or `items_file`, not both"));
+        }
+        if config.items_format.is_some() && config.items_file.is_none() {
+            problems.push(ConfigError::field("items_format", "is the format of `items_file`, which is not given"));
+        }
+        for (field, path) in [("items_file", &config.items_file), ("output_file", &config.output_file)] {
+            if let Some(path) = path.as_deref().filter(|p| field != "items_file" || *p != "-")
+                && let Err(e) = check_relative(path, false)
+            {
+                problems.push(ConfigError::field(field, e));
+            }
+        }
+        let items_file = config.items_file.map(|path| {
+            let format = config.items_format.unwrap_or_else(|| items::Format::of(&path));
+            (path, format)
+        });
         let count = |field: &str, n: Option<u64>, default: u64| match n.unwrap_or(default) {
             0 => Err(ConfigError::field(field, "must be at least 1")),
             n => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -193,6 +231,9 @@ impl NodeKind for MapNode {
             (Some(body), Ok(limit), Ok(batch)) if problems.is_empty() => Ok(Built::new(Composite(MapNode {
                 name: spec.name.to_string(),
                 items,
+                items_file,
+                output_file: config.output_file,
+                base_dir: spec.base_dir.to_path_buf(),
                 body: Arc::new(body),
                 limit,
                 batch,
@@ -290,6 +331,9 @@ impl MapNode {
     }
 
     async fn run_items(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        if self.items_file.is_some() || self.output_file.is_some() {
+            return self.run_streamed(cx, input).await;
+        }
         let items = self.items_of(input).await?;
         let total = items.len();
         let units: Vec<Value> = if self.batch > 1 {
@@ -299,23 +343,10 @@ impl MapNode {
         };
         let unit_count = units.len();
         let token = cx.token().child_token();
-        let tolerated = match self.on_error {
-            OnError::FailFast => 0,
-            _ => self.max_failures.map_or(usize::MAX, |t| t.of(unit_count)),
-        };
-        let counted = Counted {
-            body: self.body.clone(),
-            node: self.name.clone(),
-            total: unit_count,
-            done: AtomicUsize::new(0),
-            failed: AtomicUsize::new(0),
-            tolerated,
-            stop: token.clone(),
-        };
-        let fan_out = FanOut::new(counted).name(self.name.clone()).limit(self.limit);
+        let tolerated = self.tolerated(Some(unit_count));
+        let fan_out = self.fan_out(unit_count, tolerated, &token);
         let store = cx.store().scope(cx.node());
-        let what = if self.batch > 1 { "batch" } else { "item" };
-        let failure = |e: &ItemError| format!("{what} {} failed: {}", e.index, pocket::report(&e.error));
+        let failure = |e: &ItemError| format!("{} {} failed: {}", self.what(), e.index, pocket::report(&e.error));
         if self.on_error == OnError::FailFast {
             let results = fan_out
                 .run_with(&store, units, &token)
@@ -331,10 +362,7 @@ impl MapNode {
         // (Past the tolerated number the rest were cancelled, and count as failed too.)
         if fan_out.node().failed.load(Ordering::Relaxed) > tolerated {
             let first = all.iter().find_map(|r| r.as_ref().err()).map(failure).unwrap_or_default();
-            let plural = if self.batch > 1 { "batches" } else { "items" };
-            return Err(NodeError::fatal_msg(format!(
-                "map: more than {tolerated} of {unit_count} {plural} failed (`max_failures`); the first: {first}"
-            )));
+            return Err(self.too_many(tolerated, unit_count, &first));
         }
         let mut results = Vec::with_capacity(unit_count);
         let mut errors = Vec::new();
@@ -357,4 +385,183 @@ impl MapNode {
             "stats": {"total": total, "succeeded": unit_count - failed, "failed": failed},
         }))
     }
+
+    /// `item` or `batch`, in messages.
+    fn what(&self) -> &'static str {
+        if self.batch > 1 { "batch" } else { "item" }
+    }
+
+    /// The failures tolerated among `units` (unknown for a file until its end).
+    fn tolerated(&self, units: Option<usize>) -> usize {
+        match (self.on_error, self.max_failures, units) {
+            (OnError::FailFast, _, _) => 0,
+            (_, None, _) => usize::MAX,
+            (_, Some(tolerance), Some(units)) => tolerance.of(units),
+            (_, Some(Tolerance::Count(n)), None) => usize::try_from(n).unwrap_or(usize::MAX),
+            (_, Some(Tolerance::Share(_)), None) => usize::MAX,
+        }
+    }
+
+    fn too_many(&self, tolerated: usize, units: usize, first: &str) -> NodeError {
+        let plural = if self.batch > 1 { "batches" } else { "items" };
+        NodeError::fatal_msg(format!(
+            "map: more than {tolerated} of {units} {plural} failed (`max_failures`); the first: {first}"
+        ))
+    }
+
+    fn fan_out(&self, total: usize, tolerated: usize, token: &CancellationToken) -> FanOut<Counted> {
+        let counted = Counted {
+            body: self.body.clone(),
+            node: self.name.clone(),
+            total,
+            done: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            tolerated,
+            stop: token.clone(),
+        };
+        FanOut::new(counted).name(self.name.clone()).limit(self.limit)
+    }
+
+    /// Items from a file, or results to one: the items are read as they start and the results
+    /// handed on in order as they come, a window of them at a time.
+    async fn run_streamed(&self, cx: &RunCx<'_>, input: &Value) -> Result<Value, NodeError> {
+        use futures_util::StreamExt;
+        type Units = std::pin::Pin<Box<dyn futures_util::Stream<Item = Value> + Send>>;
+        let (items, lines): (Units, Option<Arc<items::Lines>>) = match &self.items_file {
+            Some((path, format)) => {
+                let (stream, lines) = items::open(&self.base_dir, path, *format)?;
+                (Box::pin(stream), Some(lines))
+            }
+            None => (Box::pin(futures_util::stream::iter(self.items_of(input).await?)), None),
+        };
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let items = items.inspect(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let units: Units =
+            if self.batch > 1 { Box::pin(items.chunks(self.batch).map(Value::Array)) } else { Box::pin(items) };
+        let sandbox = match &self.output_file {
+            Some(_) => Some(Sandbox::open(&self.base_dir)?),
+            None => None,
+        };
+        let mut output = match (&self.output_file, &sandbox) {
+            (Some(path), Some(sandbox)) => Some(items::Output::create(sandbox, path)?),
+            _ => None,
+        };
+        let token = cx.token().child_token();
+        let tolerated = self.tolerated(None);
+        let fan_out = self.fan_out(0, tolerated, &token);
+        let store = cx.store().scope(cx.node());
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        let (mut units_done, mut failed, mut stopped) = (0usize, 0usize, None);
+        // The line of a unit's first item (a batch's later items are taken with it).
+        let line_of = |lines: &Option<Arc<items::Lines>>| {
+            let lines = lines.as_ref()?;
+            let first = lines.take();
+            for _ in 1..self.batch {
+                lines.take();
+            }
+            first
+        };
+        let window = self.limit.saturating_mul(4).max(64);
+        fan_out
+            .run_stream_with(&store, units, &token, window, |index, result| {
+                units_done += 1;
+                let line = line_of(&lines);
+                let at = match line {
+                    Some(line) if self.batch == 1 => format!("{} {index} (line {line})", self.what()),
+                    Some(line) => format!("{} {index} (from line {line})", self.what()),
+                    None => format!("{} {index}", self.what()),
+                };
+                let written = match result {
+                    Ok(out) => match &mut output {
+                        Some(file) => file.write(&out),
+                        None => {
+                            results.push(out);
+                            Ok(())
+                        }
+                    },
+                    // Cancelled because another item failed past what is tolerated: that
+                    // item's error is the one to report, and it is still to come.
+                    Err(e) if token.is_cancelled() && !cx.token().is_cancelled() && cancelled(&e.error) => Ok(()),
+                    Err(e) => {
+                        failed += 1;
+                        let message = format!("{at} failed: {}", pocket::report(&e.error));
+                        if self.on_error == OnError::FailFast || failed > tolerated {
+                            stopped = Some(message);
+                            return false;
+                        }
+                        let mut error = json!({"index": index, "error": pocket::report(&e.error)});
+                        if let Some(line) = line {
+                            error["line"] = json!(line);
+                        }
+                        let written = match (self.on_error, &mut output) {
+                            (OnError::Collect, Some(file)) => file.write(&error),
+                            (OnError::Collect, None) => {
+                                results.push(error.clone());
+                                Ok(())
+                            }
+                            _ => Ok(()),
+                        };
+                        // With a file, the errors kept in the output are the first ones only.
+                        if output.is_none() || errors.len() < MAX_ERRORS_LISTED {
+                            errors.push(error);
+                        }
+                        written
+                    }
+                };
+                match written {
+                    Ok(()) => true,
+                    Err(e) => {
+                        stopped = Some(pocket::report(&e));
+                        false
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = lines.as_ref().and_then(|l| l.error()) {
+            return Err(NodeError::fatal_msg(format!("map: {e}")));
+        }
+        if let Some(message) = stopped {
+            if failed > tolerated && self.on_error != OnError::FailFast {
+                return Err(self.too_many(tolerated, units_done, &message));
+            }
+            return Err(NodeError::fatal_msg(format!("map: {message}")));
+        }
+        // A share of a file's items is known only now.
+        if let Some(Tolerance::Share(_)) = self.max_failures
+            && self.on_error != OnError::FailFast
+        {
+            let share = self.tolerated(Some(units_done));
+            if failed > share {
+                let first = errors.first().map(|e| e["error"].to_string()).unwrap_or_default();
+                return Err(self.too_many(share, units_done, &first));
+            }
+        }
+        let stats = json!({
+            "total": seen.load(Ordering::Relaxed),
+            "succeeded": units_done - failed,
+            "failed": failed,
+        });
+        match (output, &self.output_file) {
+            (Some(file), Some(path)) => {
+                file.commit()?;
+                Ok(
+                    json!({"output_file": path, "count": units_done, "failed": failed, "errors": errors, "stats": stats}),
+                )
+            }
+            _ => Ok(json!({"results": results, "errors": errors, "stats": stats})),
+        }
+    }
 }
+
+/// Whether an item's error is its cancellation.
+fn cancelled(error: &pocket::RunError) -> bool {
+    matches!(error, pocket::RunError::Cancelled { .. }) || error.node_error().is_some_and(NodeError::is_cancelled)
+}
+
+/// With `output_file`, at most this many errors are listed in the node's output (all are
+/// counted; with `on_error: collect` all are in the file).
+const MAX_ERRORS_LISTED: usize = 100;

@@ -6,6 +6,7 @@ pub(crate) mod de;
 pub(crate) mod gofmt;
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod items;
 pub(crate) mod jq;
 pub(crate) mod jq_alternatives;
 pub(crate) mod jq_modules;

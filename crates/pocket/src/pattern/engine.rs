@@ -17,7 +17,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
@@ -87,7 +87,66 @@ impl<F: FnMut(usize) -> usize> Schedule for F {
 /// their own.
 pub(crate) async fn run<I, T, E, Fut>(
     items: impl IntoIterator<Item = I>,
-    mut launch: impl FnMut(Slot, I) -> Fut,
+    launch: impl FnMut(Slot, I) -> Fut,
+    schedule: &mut impl Schedule,
+    gauge: &TaskGauge,
+    token: &CancellationToken,
+    done: impl FnMut(usize, Result<T, E>) -> bool,
+    cancelled: impl Fn(usize) -> E,
+) where
+    Fut: Future<Output = (Slot, Result<T, E>)>,
+{
+    run_source(Listed(items.into_iter()), launch, schedule, gauge, token, done, cancelled).await;
+}
+
+/// Where the engine's items come from: a list (every pattern's items are known at the start)
+/// or a stream read as items are started (the `map` node's file of items), so that no more
+/// than the one item waiting for its start is read ahead.
+pub(crate) trait Source {
+    type Item;
+    /// The next item, `Ready(None)` when there are no more, or `Pending` (then `cx` is woken
+    /// when there is one).
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Item>>;
+    /// How many items are left, not started, once the run is cancelled: a list's are reported
+    /// as cancelled; a stream's are not read.
+    fn left(self) -> usize;
+}
+
+/// Items of a list.
+pub(crate) struct Listed<It>(pub(crate) It);
+
+impl<It: Iterator> Source for Listed<It> {
+    type Item = It::Item;
+
+    #[inline]
+    fn poll_item(&mut self, _: &mut Context<'_>) -> Poll<Option<It::Item>> {
+        Poll::Ready(self.0.next())
+    }
+
+    fn left(self) -> usize {
+        self.0.count()
+    }
+}
+
+/// Items of a stream.
+pub(crate) struct Streamed<S>(pub(crate) S);
+
+impl<S: futures_util::Stream + Unpin> Source for Streamed<S> {
+    type Item = S::Item;
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        futures_util::Stream::poll_next(std::pin::Pin::new(&mut self.0), cx)
+    }
+
+    fn left(self) -> usize {
+        0
+    }
+}
+
+/// [`run`] over a [`Source`].
+pub(crate) async fn run_source<S: Source, T, E, Fut>(
+    mut source: S,
+    mut launch: impl FnMut(Slot, S::Item) -> Fut,
     schedule: &mut impl Schedule,
     gauge: &TaskGauge,
     token: &CancellationToken,
@@ -97,7 +156,9 @@ pub(crate) async fn run<I, T, E, Fut>(
     Fut: Future<Output = (Slot, Result<T, E>)>,
 {
     let watch = Watch::new(token);
-    let mut items = items.into_iter().enumerate().peekable();
+    // The next item, read and waiting for its start; `ended` once the source has no more.
+    let mut next: Option<S::Item> = None;
+    let mut ended = false;
     let mut running = FuturesUnordered::new();
     // One bit per started item, cleared when it is reported: cheap bookkeeping for the rare
     // cancellation path.
@@ -106,7 +167,18 @@ pub(crate) async fn run<I, T, E, Fut>(
     let mut on_cancel = pin!(None);
     loop {
         let mut wake_at = None;
-        while items.peek().is_some() && !watch.is_cancelled() {
+        while !watch.is_cancelled() {
+            if next.is_none() && !ended {
+                // A stream that is not ready is polled again below, with this task's waker.
+                match source.poll_item(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Some(item)) => next = Some(item),
+                    Poll::Ready(None) => ended = true,
+                    Poll::Pending => {}
+                }
+            }
+            if next.is_none() {
+                break;
+            }
             match schedule.admit(started, running.len()) {
                 Admit::Wait if !running.is_empty() => break,
                 Admit::SleepUntil(at) if at > Instant::now() => {
@@ -114,7 +186,8 @@ pub(crate) async fn run<I, T, E, Fut>(
                     break;
                 }
                 Admit::Start | Admit::Wait | Admit::SleepUntil(_) => {
-                    let (index, item) = items.next().expect("peeked");
+                    let item = next.take().expect("checked");
+                    let index = started;
                     in_flight.set(index);
                     started += 1;
                     let slot = Slot { index, _task: gauge.enter() };
@@ -125,7 +198,7 @@ pub(crate) async fn run<I, T, E, Fut>(
         // Results are taken as they come inside one poll while there is nothing left to start;
         // otherwise each result goes back to the schedule, which may start the next item. The token's future is made once, and only polled
         // when no item is ready: a ready item costs no cancellation bookkeeping.
-        let exhausted = items.peek().is_none();
+        let exhausted = ended && next.is_none();
         let mut sleep = wake_at.map(|at| Box::pin(tokio::time::sleep_until(at)));
         let sleeping = sleep.is_some();
         let event = poll_fn(|cx| {
@@ -155,6 +228,22 @@ pub(crate) async fn run<I, T, E, Fut>(
             {
                 return Poll::Ready(Event::Progress);
             }
+            // A stream not ready before: wait for its next item with this task's waker.
+            if next.is_none() && !ended {
+                match source.poll_item(cx) {
+                    Poll::Ready(Some(item)) => {
+                        next = Some(item);
+                        return Poll::Ready(Event::Progress);
+                    }
+                    Poll::Ready(None) => {
+                        ended = true;
+                        if running.is_empty() && !sleeping {
+                            return Poll::Ready(Event::Done);
+                        }
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             if running.is_empty() && !sleeping {
                 return Poll::Ready(if exhausted { Event::Done } else { Event::Progress });
             }
@@ -180,7 +269,8 @@ pub(crate) async fn run<I, T, E, Fut>(
                     }
                 }
                 drop(running);
-                let rest = in_flight.ones().chain(items.map(|(index, _)| index));
+                let waiting = usize::from(next.is_some());
+                let rest = in_flight.ones().chain(started..started + waiting + source.left());
                 for index in rest {
                     if !done(index, Err(cancelled(index))) {
                         return;

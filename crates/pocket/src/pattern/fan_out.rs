@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -164,6 +165,96 @@ impl<N: Node> FanOut<N> {
         .enumerate()
         .map(|(index, r)| r.map_err(|error| ItemError { index, error }))
         .collect()
+    }
+
+    /// Run every item of a stream, handing each result to `each` in input order as soon as it
+    /// and every item before it are done, under a cancellation token. The stream is read only
+    /// as items start, and at most `window` items are started and not yet handed on (at least
+    /// the limit), so memory stays bounded by the window however long the stream is: this is
+    /// the fan-out for inputs read from a file and results written to one.
+    ///
+    /// `each` returns whether to go on: `false` cancels the items in flight and ends the run.
+    /// Once `token` is cancelled, the items in flight are handed on as cancelled and the rest
+    /// of the stream is not read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pocket::{exec_fn, FanOut, Store};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let square = exec_fn(|x: u64| async move { Ok(x * x) });
+    /// let mut out = Vec::new();
+    /// let items = futures_util::stream::iter(1..=4u64);
+    /// FanOut::new(square).limit(2)
+    ///     .run_stream_with(&Store::new(), items, &CancellationToken::new(), 4, |_, r| {
+    ///         out.push(r.unwrap());
+    ///         true
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, [1, 4, 9, 16]);
+    /// # });
+    /// ```
+    pub async fn run_stream_with<S>(
+        &self,
+        store: &Store,
+        items: S,
+        token: &CancellationToken,
+        window: usize,
+        mut each: impl FnMut(usize, Result<N::Output, ItemError>) -> bool,
+    ) where
+        S: futures_util::Stream<Item = N::Input> + Unpin,
+    {
+        let token = token.child_token();
+        let on = Items { node: &self.node, name: &self.name, store, offset: 0 };
+        let cancelled = |_| RunError::Cancelled { node: self.name.clone() };
+        let window = window.max(self.limit.unwrap_or(1)).max(1);
+        // `waiting[k]` is item `handed + k`: finished items wait there for the ones before.
+        let handed = AtomicUsize::new(0);
+        let mut waiting: std::collections::VecDeque<Option<Result<N::Output, RunError>>> =
+            std::collections::VecDeque::new();
+        let done = |index: usize, result: Result<N::Output, RunError>| {
+            let k = index - handed.load(Ordering::Relaxed);
+            if waiting.len() <= k {
+                waiting.resize_with(k + 1, || None);
+            }
+            waiting[k] = Some(result);
+            while let Some(Some(_)) = waiting.front() {
+                let result = waiting.pop_front().flatten().expect("checked");
+                let index = handed.fetch_add(1, Ordering::Relaxed);
+                if !each(index, result.map_err(|error| ItemError { index, error })) {
+                    return false;
+                }
+            }
+            true
+        };
+        let mut schedule = Windowed { limit: self.limit, window, handed: &handed };
+        engine::run_source(
+            engine::Streamed(items),
+            |slot, item| on.launch(&token, slot, item),
+            &mut schedule,
+            &self.gauge,
+            &token,
+            done,
+            cancelled,
+        )
+        .await;
+    }
+}
+
+/// At most `limit` in flight, and at most `window` started and not yet handed on.
+struct Windowed<'a> {
+    limit: Option<usize>,
+    window: usize,
+    handed: &'a AtomicUsize,
+}
+
+impl Schedule for Windowed<'_> {
+    fn admit(&mut self, started: usize, in_flight: usize) -> engine::Admit {
+        let full =
+            self.limit.is_some_and(|n| in_flight >= n) || started - self.handed.load(Ordering::Relaxed) >= self.window;
+        if full { engine::Admit::Wait } else { engine::Admit::Start }
     }
 }
 
