@@ -396,7 +396,7 @@ fn fanout_rate_limited(args: &[String]) -> Result<(), String> {
 }
 
 const WORKLOADS: &str = "chain, chain-async, agent-loop, agent-loop-async, fanout-cpu, fanout-io, fanout-io-limited, \
-     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru, map-cpu, map-io, map-file";
+     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru, map-cpu, map-io, map-file, map-limited";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -424,6 +424,7 @@ fn main() -> ExitCode {
         "map-cpu" => map::map_cpu(rest),
         "map-io" => map::map_io(rest),
         "map-file" => map::map_file(rest),
+        "map-limited" => map::map_limited(rest),
         other => {
             eprintln!("unknown workload `{other}`; known: {WORKLOADS}");
             return ExitCode::from(2);

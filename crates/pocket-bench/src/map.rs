@@ -152,3 +152,37 @@ pub(crate) fn map_file(args: &[String]) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
+
+/// `map-limited N RATE`: N items through a `map` under a named limit of RATE requests a
+/// second (burst 1, so the first goes at once and the rest one every 1/RATE s): the wall time
+/// next to the ideal (N − 1) / RATE.
+pub(crate) fn map_limited(args: &[String]) -> Result<(), String> {
+    let n = arg(args, 0, 600)?.max(1);
+    let rate = arg(args, 1, 20)?.max(1);
+    let source = format!(
+        "name: bench\nstart: m\nlimits:\n  api: {{ requests_per_second: {rate}, burst: 1 }}\nnodes:\n  - name: m\n    type: map\n    config: {{limit: api, max_concurrency: 64, body: {{type: transform}}}}\n"
+    );
+    let workflow = pocket_yaml::parse_workflow(&source, "bench.yaml").map_err(|e| e.to_string())?;
+    let graph = pocket_nodes::build_graph(
+        &workflow,
+        &pocket_nodes::Registry::builtin(),
+        pocket_nodes::BuildOptions::new(".".as_ref()),
+    )
+    .map_err(|e| e.to_string())?;
+    let items = Value::Array((0..n).map(Value::from).collect());
+    let rt = runtime();
+    let start = Instant::now();
+    let out = rt.block_on(graph.run(&Store::new(), items)).map_err(|e| pocket::report(&e))?;
+    let wall = start.elapsed();
+    check(&out, n, |i| json!(i))?;
+    let ideal = (n - 1) as f64 / rate as f64;
+    line(
+        "map-limited",
+        n,
+        wall,
+        n as f64 / wall.as_secs_f64(),
+        "items/s",
+        &format!("rate={rate} ideal_s={ideal:.3} ratio_vs_ideal={:.4}", wall.as_secs_f64() / ideal.max(1e-9)),
+    );
+    Ok(())
+}

@@ -15,6 +15,7 @@ macro_rules! say {
 }
 
 mod docs;
+mod each;
 mod load;
 mod output;
 mod progress;

@@ -56,6 +56,20 @@ pub(crate) struct RunArgs {
     /// Check everything (every node is built) without running.
     #[arg(long)]
     dry_run: bool,
+    /// Run the workflow once per line of this JSON Lines file (`-`: stdin), each line its
+    /// input, printing one JSON result per line (a failed line: `{"line", "error"}`); with it,
+    /// `--timeout` and `--max-steps` hold for each line.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["input", "input_file"])]
+    each: Option<PathBuf>,
+    /// With `--each`: lines run at once (default 16).
+    #[arg(long, value_name = "N", requires = "each")]
+    concurrency: Option<usize>,
+    /// With `--each`: print results as they finish, not in input order.
+    #[arg(long, requires = "each")]
+    unordered: bool,
+    /// With `--each`: stop at the first failed line.
+    #[arg(long, requires = "each")]
+    fail_fast: bool,
 }
 
 fn duration_arg(flag: &str, text: Option<&str>) -> Result<Option<Duration>, ()> {
@@ -81,6 +95,24 @@ fn read_input(args: &RunArgs) -> Result<Value, ()> {
         pocket_yaml::JsonError::Syntax(e) => say!("error: {what}: not valid JSON: {e}"),
         other => say!("error: {what}: {other}"),
     })
+}
+
+/// How many `--each` lines run at once unless `--concurrency` says otherwise.
+const DEFAULT_EACH_CONCURRENCY: usize = 16;
+
+/// The `--each` source, opened before anything runs.
+fn open_each(args: &RunArgs) -> Result<Option<Box<dyn std::io::Read + Send>>, ()> {
+    match &args.each {
+        None => Ok(None),
+        Some(path) if path == Path::new("-") => Ok(Some(Box::new(std::io::stdin()))),
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(e) => {
+                say!("error: --each: cannot read {}: {e}", path.display());
+                Err(())
+            }
+        },
+    }
 }
 
 fn make_store(args: &RunArgs) -> Result<Store, ()> {
@@ -113,8 +145,8 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
             return ExitCode::from(INVALID);
         }
     };
-    let (Ok(input), Ok(store), Ok(deadline)) =
-        (read_input(args), make_store(args), duration_arg("--timeout", args.timeout.as_deref()))
+    let (Ok(input), Ok(store), Ok(deadline), Ok(lines)) =
+        (read_input(args), make_store(args), duration_arg("--timeout", args.timeout.as_deref()), open_each(args))
     else {
         return ExitCode::from(INVALID);
     };
@@ -165,6 +197,46 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     tracing::info!(workflow = %name, nodes = loaded.workflow.nodes.len(), "starting");
 
     let token = CancellationToken::new();
+    if let Some(lines) = lines {
+        let each = crate::each::Each {
+            concurrency: args.concurrency.unwrap_or(DEFAULT_EACH_CONCURRENCY).max(1),
+            unordered: args.unordered,
+            fail_fast: args.fail_fast,
+            deadline,
+            max_steps: args.max_steps,
+        };
+        let (outcome, interrupted) = runtime.block_on(async {
+            let interrupted = signals::watch(token.clone());
+            (crate::each::run(graph, &store, lines, &each, &token).await, interrupted)
+        });
+        pocket_nodes::stop_children();
+        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        return match outcome {
+            _ if token.is_cancelled() => {
+                say!("interrupted: workflow `{name}` (--each)");
+                ExitCode::from(interrupted.code().unwrap_or(130))
+            }
+            Err(e) => {
+                say!("error: --each: {e}");
+                ExitCode::from(FAILED)
+            }
+            Ok(outcome) => {
+                if let Some(e) = &outcome.write_error {
+                    say!("error: cannot write the output: {e}");
+                    return ExitCode::from(FAILED);
+                }
+                if outcome.failed > 0 {
+                    say!(
+                        "error: workflow `{name}`: {} of {} lines failed",
+                        outcome.failed,
+                        outcome.failed + outcome.succeeded
+                    );
+                    return ExitCode::from(FAILED);
+                }
+                ExitCode::SUCCESS
+            }
+        };
+    }
     let result = runtime.block_on(async {
         let interrupted = signals::watch(token.clone());
         let mut options = RunOptions::new().token(token);

@@ -47,6 +47,23 @@ pub(crate) fn workflow_schema(registry: &Registry) -> Value {
             "version": { "type": ["string", "number"] },
             "metadata": { "type": "object", "description": "In the store as `graph:metadata:<key>`." },
             "start": { "type": "string", "description": "The node the run starts at." },
+            "limits": {
+                "type": "object",
+                "description": "Named limits shared by every node (`map`, `llm`, `http`) that names one in its `limit:`.",
+                "additionalProperties": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "requests_per_second": { "type": ["number", "string"], "description": "Requests started per second." },
+                        "requests_per_minute": { "type": ["number", "string"], "description": "Requests started per minute." },
+                        "burst": { "type": ["integer", "string"], "description": "Requests at once after a quiet spell (default: one second's worth)." },
+                        "tokens_per_minute": { "type": ["integer", "string"], "description": "LLM tokens per minute (estimated before a call, settled with its reported usage)." },
+                        "max_concurrency": { "type": ["integer", "string"], "description": "Calls in flight at once." }
+                    },
+                    "not": { "required": ["requests_per_second", "requests_per_minute"] },
+                    "additionalProperties": false
+                }
+            },
             "nodes": {
                 "type": "array",
                 "minItems": 1,

@@ -125,6 +125,12 @@ pub fn build_graph(
     let own_limiters = SharedLimiters::new();
     let limiters = options.limiters.unwrap_or(&own_limiters);
     let mut problems = Vec::new();
+    for (name, message) in limiters.define(&workflow.limits) {
+        let mut p = Problem::error(ProblemKind::Invalid, message);
+        p.field = Some(format!("limits.{name}"));
+        p.position = workflow.limits.get(&name).map(|l| l.position);
+        problems.push(p);
+    }
     let mut built: HashMap<&str, Built> = HashMap::new();
     let mut config_edges: Vec<(&NodeDef, String, String)> = Vec::new();
     for (def, node) in build_each(&workflow.nodes, registry, options, limiters, &mut problems) {
@@ -205,7 +211,8 @@ pub fn build_graph(
 /// assert!(more[0].to_string().contains("unknown node type `tempalte` (did you mean `template`?)"));
 /// ```
 pub fn check_nodes(nodes: &[NodeDef], registry: &Registry, options: BuildOptions<'_>) -> Vec<Problem> {
-    let own_limiters = SharedLimiters::new();
+    // The nodes' `limit:` names are not checked here: the file's `limits:` is not at hand.
+    let own_limiters = SharedLimiters::lenient();
     let limiters = options.limiters.unwrap_or(&own_limiters);
     let mut problems = Vec::new();
     build_each(nodes, registry, options, limiters, &mut problems);
@@ -365,7 +372,7 @@ fn layered(
     by_name: &HashMap<&str, &NodeDef>,
     done: &HashMap<&str, Arc<BoxNode<Value, Value>>>,
 ) -> BoxNode<Value, Value> {
-    let Built { node, retry, limiter, .. } = &built[def.name.as_str()];
+    let Built { node, retry, limiter, limits, .. } = &built[def.name.as_str()];
     let NodeState { breaker, cache } = &state[def.name.as_str()];
     let target =
         def.fallback.as_deref().and_then(|f| by_name.get(f)).and_then(|t| Some((t, done.get(t.name.as_str())?)));
@@ -374,6 +381,7 @@ fn layered(
         retry: def.retry.as_ref(),
         timeout: def.timeout,
         limiter: limiter.as_ref(),
+        limits,
         own_retry: retry.as_ref(),
         breaker: breaker.as_ref(),
         cache: cache.as_ref(),

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::limits::SharedLimiters;
+use crate::limits::{NamedLimit, SharedLimiters};
 use crate::registry::Registry;
 
 /// A node's config that cannot be used: the field (a path such as `conditions[1].if`, when the
@@ -234,6 +234,9 @@ pub struct Built {
     pub(crate) edges: Vec<(String, String)>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) limiter: Option<Limiter>,
+    /// The named limits it runs under (its config's `limit:`; a `map` adds its own to its
+    /// body's).
+    pub(crate) limits: Vec<NamedLimit>,
     pub(crate) warnings: Vec<ConfigError>,
 }
 
@@ -251,6 +254,7 @@ impl Built {
             edges: Vec::new(),
             retry: None,
             limiter: None,
+            limits: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -333,6 +337,24 @@ impl<'a> BuildCx<'a> {
     /// A message when another node asked for a different rate, or the rate is unusable.
     pub fn shared_limiter(&self, endpoint: &str, per_second: f64, burst: u32) -> Result<RateLimiter, String> {
         self.limiters.get(endpoint, per_second, burst)
+    }
+
+    /// The registry the node is built from (for nodes that build other workflows).
+    pub(crate) fn registry(&self) -> &'a Registry {
+        self.registry
+    }
+
+    /// Options to build another workflow with, whose files are relative to `base_dir`: the
+    /// same permissions and the same run-wide limits as this node's.
+    pub(crate) fn build_options<'b>(&'b self, base_dir: &'b Path) -> crate::BuildOptions<'b> {
+        let mut options = crate::BuildOptions::new(base_dir).allow_exec(self.spec.allow_exec);
+        options.limiters = Some(self.limiters);
+        options
+    }
+
+    /// The workflow's named limit `name` (its `limits:`), shared by every node that names it.
+    pub(crate) fn named_limit(&self, name: &str) -> Result<NamedLimit, String> {
+        self.limiters.named(name)
     }
 }
 

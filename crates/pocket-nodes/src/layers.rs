@@ -18,6 +18,7 @@ use pocket_yaml::RetrySpec;
 use serde_json::Value;
 
 use crate::kind::{Built as BuiltNode, Limiter, StepNode};
+use crate::limits::NamedLimit;
 
 /// A YAML node with its step types: the layers that read the Prep result (the rate limit's
 /// cost, the cache key) wrap this.
@@ -41,6 +42,8 @@ pub(crate) struct LayerCx<'a> {
     pub(crate) timeout: Option<std::time::Duration>,
     /// The token bucket the node type shares per endpoint (`llm`), and the cost of a call.
     pub(crate) limiter: Option<&'a Limiter>,
+    /// The workflow's named limits the node runs under (`limit:`).
+    pub(crate) limits: &'a [NamedLimit],
     /// The retry policy the node type's config sets (`http`'s `config.retry`).
     pub(crate) own_retry: Option<&'a RetryPolicy>,
     /// The node's breaker and cache: shared by the node and its uses as a fallback.
@@ -57,12 +60,13 @@ struct LayerKind {
 }
 
 /// The kinds, innermost first — the documented order: the node type's rate limit, `cache`
-/// (keyed by the input: a hit spends no tokens), `timeout` (each attempt, the wait for tokens
-/// included), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
+/// (keyed by the input: a hit spends no tokens), the named `limit` (each attempt takes a slot
+/// and a request token), `timeout` (each attempt, the waits for tokens and slots included), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
 /// `fallback` (a [`FallbackChain`] to the named node when every attempt failed).
 const KINDS: &[LayerKind] = &[
     LayerKind { key: "rate_limit", build: rate_limit },
     LayerKind { key: "cache", build: cache },
+    LayerKind { key: "limit", build: named_limits },
     LayerKind { key: "timeout", build: timeout },
     LayerKind { key: "circuit_breaker", build: circuit_breaker },
     LayerKind { key: "retry", build: retry },
@@ -100,6 +104,28 @@ fn rate_limit(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
 
 fn cache(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
     cx.cache.cloned().map(|cache| Built::Typed(BoxLayer::typed(cache)))
+}
+
+/// Each named limit: a slot of its `max_concurrency` held from Prep to Post, and one token of
+/// its request rate for Exec (its token rate is the node type's own limiter: an `llm` call is
+/// priced by its tokens).
+fn named_limits(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    if cx.limits.is_empty() {
+        return None;
+    }
+    let limits = cx.limits.to_vec();
+    Some(Built::Erased(BoxLayer::from_fn(move |node| {
+        let mut node = node;
+        for limit in &limits {
+            if let Some(requests) = &limit.requests {
+                node = pocket::layer::Layer::layer(requests, node).boxed();
+            }
+            if let Some(slots) = &limit.concurrency {
+                node = pocket::layer::Layer::layer(slots, node).boxed();
+            }
+        }
+        node
+    })))
 }
 
 fn timeout(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
@@ -142,6 +168,7 @@ pub(crate) fn own_layers_and(
         retry,
         timeout,
         limiter: built.limiter.as_ref(),
+        limits: &built.limits,
         own_retry: built.retry.as_ref(),
         breaker: None,
         cache: None,
@@ -161,7 +188,7 @@ mod tests {
     #[test]
     fn the_layer_order_is_the_documented_one() {
         let order: Vec<_> = super::KINDS.iter().map(|k| k.key).collect();
-        assert_eq!(order, ["rate_limit", "cache", "timeout", "circuit_breaker", "retry", "fallback"]);
+        assert_eq!(order, ["rate_limit", "cache", "limit", "timeout", "circuit_breaker", "retry", "fallback"]);
     }
 
     #[test]
@@ -204,6 +231,7 @@ mod tests {
             retry: workflow.nodes[0].retry.as_ref(),
             timeout: workflow.nodes[0].timeout,
             limiter: Some(&limiter),
+            limits: &[],
             own_retry: Some(&retry),
             breaker: Some(&breaker),
             cache: Some(&cache),

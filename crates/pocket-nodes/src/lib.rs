@@ -24,6 +24,7 @@ pub use build::{BuildOptions, WorkflowError, build_graph, check_nodes, seed_stor
 pub use kind::{BuildCx, Built, Category, ConfigError, NodeInfo, NodeKind, NodeSpec, StepNode};
 pub use limits::SharedLimiters;
 pub use registry::Registry;
+pub use support::items::json_lines;
 pub use support::process::stop_children;
 pub use support::template::{Template, TemplateError};
 pub use support::text::printable;

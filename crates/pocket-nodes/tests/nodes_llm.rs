@@ -186,3 +186,36 @@ async fn a_reply_in_a_declared_charset_is_decoded_and_one_that_is_not_text_fails
     let err = run(&llm(&server, "      prompt: hi"), json!({})).await.unwrap_err();
     assert!(error_text(&err).contains("is not UTF-8 text"), "{}", error_text(&err));
 }
+
+#[tokio::test]
+async fn a_named_token_budget_is_settled_with_the_usage_each_reply_reports() {
+    // The first call is priced at its estimate (10 tokens) but reports 61,000: the budget of
+    // 60,000 a minute (1,000 a second) is overspent by 1,000, and the second call waits for
+    // that and its own 10 tokens.
+    let mut costly = completion("long");
+    costly.body = serde_json::to_vec(&json!({
+        "model": "stub-1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "long"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 60000, "completion_tokens": 1000}
+    }))
+    .unwrap();
+    let server = Server::scripted(vec![costly, completion("short")]).await.unwrap();
+    let node = |name: &str, next: &str| {
+        format!(
+            "  - name: {name}\n    type: llm\n    config:\n      base_url: {}\n      model: stub-1\n      prompt: hi\n      max_tokens: 10\n      limit: openai\n{next}",
+            server.url("/v1")
+        )
+    };
+    let yaml = format!(
+        "name: l\nstart: a\nlimits:\n  openai: {{ tokens_per_minute: 60000 }}\nnodes:\n{}{}connections:\n  - {{ from: a, to: b }}\n",
+        node("a", ""),
+        node("b", "")
+    );
+    let started = Instant::now();
+    let out = run(&yaml, json!({})).await.map_err(|e| error_text(&e)).unwrap();
+    assert_eq!(out["text"], "short");
+    // 1,010 tokens at 1,000 a second: a second at least (without the settlement 59,980 would
+    // be left, and no wait at all).
+    assert!(started.elapsed() >= Duration::from_millis(1_000), "{:?}", started.elapsed());
+    assert_eq!(server.requests().len(), 2);
+}

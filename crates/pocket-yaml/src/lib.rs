@@ -26,8 +26,8 @@ pub use value::{
     DEEPEST, DEFAULT_MAX_DEPTH, JsonError, describe, json_exact, max_depth, nests_deeper_than, set_max_depth,
 };
 pub use workflow::{
-    BreakerSpec, CacheSpec, Connection, LoadError, MAX_YAML_VALUES, NodeDef, Position, Problem, ProblemKind, Severity,
-    Workflow, closest, did_you_mean, parse_workflow, parse_workflow_with_env,
+    BreakerSpec, CacheSpec, Connection, LIMIT_KEYS, LimitSpec, LoadError, MAX_YAML_VALUES, NodeDef, Position, Problem,
+    ProblemKind, Severity, Workflow, closest, did_you_mean, parse_workflow, parse_workflow_with_env,
 };
 
 /// Parse a YAML (or JSON) document into a JSON value.

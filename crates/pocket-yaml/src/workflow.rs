@@ -315,9 +315,32 @@ pub struct Workflow {
     pub nodes: Vec<NodeDef>,
     /// The connections, in file order; of duplicate `(from, action)` pairs only the last is kept.
     pub connections: Vec<Connection>,
+    /// `limits`: the named limits nodes share, by name.
+    pub limits: BTreeMap<String, LimitSpec>,
     /// Warnings: unknown keys, duplicate connections, unreachable nodes.
     pub warnings: Vec<Problem>,
 }
+
+/// One of a workflow's named `limits:`, shared by every node and `map` item that names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSpec {
+    /// Requests started per second (`requests_per_second`, or `requests_per_minute` / 60).
+    pub requests_per_second: Option<f64>,
+    /// The most requests started at once after a quiet spell (default: one second's worth,
+    /// at least 1).
+    pub burst: Option<u32>,
+    /// LLM tokens per minute (an `llm` call's estimate is taken before it and reconciled with
+    /// the usage reported after it).
+    pub tokens_per_minute: Option<u64>,
+    /// The most calls in flight at once.
+    pub max_concurrency: Option<usize>,
+    /// Where it is defined.
+    pub position: Position,
+}
+
+/// The settings of a named limit.
+pub const LIMIT_KEYS: [&str; 5] =
+    ["requests_per_second", "requests_per_minute", "burst", "tokens_per_minute", "max_concurrency"];
 
 #[derive(Deserialize)]
 struct RawWorkflow {
@@ -328,6 +351,7 @@ struct RawWorkflow {
     start: Option<Spanned<Value>>,
     nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
     connections: Option<Vec<Spanned<RawConnection>>>,
+    limits: Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
 }
 
 #[derive(Deserialize)]
@@ -559,6 +583,10 @@ fn expand_raw(raw: &mut RawWorkflow, env: crate::env::Lookup<'_>, report: &mut R
             expand_value(value, position, env, &mut problems);
         }
     }
+    for spec in raw.limits.iter_mut().flat_map(|all| all.value.values_mut()) {
+        let position = at(spec);
+        expand_value(&mut spec.value, position, env, &mut problems);
+    }
     for (message, position) in problems {
         let position = (position != Position::default()).then_some(position);
         report.problem(ProblemKind::Environment, position, None, None, message);
@@ -693,6 +721,12 @@ fn parse(source: &str, origin: &str, env: Option<crate::env::Lookup<'_>>) -> Res
     };
 
     let connections = connections(raw.connections.as_deref().unwrap_or_default(), &known, &mut report);
+    let limits = raw
+        .limits
+        .iter()
+        .flat_map(|all| all.value.iter())
+        .filter_map(|(name, spec)| Some((name.clone(), limit_spec(name, at(spec), &spec.value, &mut report)?)))
+        .collect();
     if report.problems.is_empty() {
         unreachable(&start, &nodes, &connections, &mut report);
     }
@@ -712,7 +746,71 @@ fn parse(source: &str, origin: &str, env: Option<crate::env::Lookup<'_>>) -> Res
         start,
         nodes,
         connections,
+        limits,
         warnings: report.warnings,
+    })
+}
+
+/// One named limit of `limits:`.
+fn limit_spec(name: &str, position: Position, value: &Value, report: &mut Report) -> Option<LimitSpec> {
+    let field = format!("limits.{name}");
+    let fields = settings(value, &LIMIT_KEYS, position, None, &field, report)?;
+    let before = report.problems.len();
+    let mut rate = |key: &str| {
+        let v = fields.get(key)?;
+        match number(v) {
+            Some(n) if n > 0.0 && n.is_finite() => Some(n),
+            _ => {
+                let message = format!("must be a number above 0, not {v}");
+                report.problem(ProblemKind::Invalid, Some(position), None, Some(&format!("{field}.{key}")), message);
+                None
+            }
+        }
+    };
+    let per_second = rate("requests_per_second");
+    let per_minute = rate("requests_per_minute");
+    if fields.contains_key("requests_per_second") && fields.contains_key("requests_per_minute") {
+        report.problem(
+            ProblemKind::Invalid,
+            Some(position),
+            None,
+            Some(&field),
+            "give `requests_per_second` or `requests_per_minute`, not both",
+        );
+    }
+    let whole = |key: &str, report: &mut Report| {
+        fields.get(key).and_then(|v| count(v, 1.0, position, None, &format!("{field}.{key}"), report))
+    };
+    let burst = whole("burst", report);
+    let tokens = whole("tokens_per_minute", report);
+    let concurrency = whole("max_concurrency", report);
+    if fields.contains_key("burst") && per_second.is_none() && per_minute.is_none() {
+        report.problem(
+            ProblemKind::Invalid,
+            Some(position),
+            None,
+            Some(&format!("{field}.burst")),
+            "is the burst of a request rate, and none is given",
+        );
+    }
+    if fields.is_empty() {
+        report.problem(
+            ProblemKind::Missing,
+            Some(position),
+            None,
+            Some(&field),
+            format!("limits nothing (give one of: {})", LIMIT_KEYS.join(", ")),
+        );
+    }
+    if report.problems.len() != before {
+        return None;
+    }
+    Some(LimitSpec {
+        requests_per_second: per_second.or(per_minute.map(|n| n / 60.0)),
+        burst: burst.map(|b| b as u32),
+        tokens_per_minute: tokens,
+        max_concurrency: concurrency.map(|c| c as usize),
+        position,
     })
 }
 

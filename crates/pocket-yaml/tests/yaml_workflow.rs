@@ -259,3 +259,31 @@ fn a_large_real_workflow_is_read_and_limits_are_worded_for_people() {
     assert!(err.contains("the file nests too deep (more than 64 levels"), "{err}");
     assert!(!err.contains("Depth {"), "no debug formatting: {err}");
 }
+
+#[test]
+fn named_limits_are_read_and_every_problem_is_named() {
+    let source = "name: l\nstart: a\nlimits:\n  openai: { requests_per_minute: 500, tokens_per_minute: 200000, max_concurrency: 50 }\n  api: { requests_per_second: 10, burst: 5 }\nnodes:\n  - name: a\n    type: echo\n";
+    let workflow = pocket_yaml::parse_workflow(source, "l.yaml").unwrap();
+    let openai = &workflow.limits["openai"];
+    assert!((openai.requests_per_second.unwrap() - 500.0 / 60.0).abs() < 1e-9);
+    assert_eq!((openai.tokens_per_minute, openai.max_concurrency, openai.burst), (Some(200_000), Some(50), None));
+    assert_eq!(openai.position.line, 4);
+    let api = &workflow.limits["api"];
+    assert_eq!((api.requests_per_second, api.burst), (Some(10.0), Some(5)));
+
+    let bad = "name: l\nstart: a\nlimits:\n  a: { requests_per_second: 0 }\n  b: { requests_per_second: 1, requests_per_minute: 60 }\n  c: { burst: 3 }\n  d: {}\n  e: { max_concurrency: 2.5, rps: 3 }\n  f: 12\nnodes:\n  - name: a\n    type: echo\n";
+    let err = pocket_yaml::parse_workflow(bad, "l.yaml").unwrap_err().to_string();
+    for expected in [
+        "limits.a.requests_per_second",
+        "must be a number above 0",
+        "give `requests_per_second` or `requests_per_minute`, not both",
+        "limits.c.burst",
+        "limits.d",
+        "limits nothing",
+        "limits.e.max_concurrency",
+        "limits.e.rps",
+        "9:6: `limits.f`: must be a mapping",
+    ] {
+        assert!(err.contains(expected), "`{expected}` missing from: {err}");
+    }
+}

@@ -103,6 +103,10 @@ pub(crate) struct HttpConfig {
     /// created; replaced atomically). The output then has `saved_to` and `size`, no `body`.
     #[serde(default)]
     save_to: Option<String>,
+    /// A named limit of the workflow's `limits:` (its request rate and `max_concurrency`)
+    /// every attempt is held to, shared with the other nodes that name it.
+    #[serde(default)]
+    limit: Option<String>,
 }
 
 fn yes() -> bool {
@@ -182,6 +186,8 @@ impl NodeKind for Http {
             return Err(ConfigError::field("response", "has no effect with `save_to` (the body goes to the file)"));
         }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(30))).map_err(ConfigError::whole)?;
+        let limit = config.limit.as_deref().map(|name| cx.named_limit(name)).transpose();
+        let limit = limit.map_err(|e| ConfigError::field("limit", e))?;
         let mut built = super::built(Http {
             client,
             method: config.method,
@@ -207,6 +213,7 @@ impl NodeKind for Http {
         if config.retry.is_some() || idempotent {
             built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         }
+        built.limits.extend(limit);
         Ok(built)
     }
 }

@@ -81,6 +81,12 @@ pub(crate) struct LlmConfig {
     /// A token budget shared with the run's other `llm` nodes on the same endpoint.
     #[serde(default)]
     rate_limit: Option<RateLimitConfig>,
+    /// A named limit of the workflow's `limits:` every attempt is held to: its request rate,
+    /// `max_concurrency` and `tokens_per_minute` (each call priced by its estimated tokens
+    /// before it is sent, and the difference from the usage the reply reports settled after
+    /// it), shared with the other nodes that name it. Not with `rate_limit`.
+    #[serde(default)]
+    limit: Option<String>,
     /// The largest reply read (bytes, or `10MiB`; default 64 MiB): a larger one fails the node.
     #[serde(default, deserialize_with = "crate::support::de::opt_bytes")]
     #[schemars(with = "Option<serde_json::Value>")]
@@ -101,8 +107,10 @@ pub(crate) struct Llm {
     temperature: Option<f64>,
     max_tokens: Option<u64>,
     json_mode: bool,
-    /// `rate_limit.tokens_per_minute`, if any: no request may cost more.
+    /// `rate_limit.tokens_per_minute` (or the named limit's), if any: no request may cost more.
     budget: Option<u64>,
+    /// The token bucket calls are priced in, settled with each reply's reported usage.
+    tokens: Option<pocket::layer::rate_limit::RateLimiter>,
     max_response: u64,
     max_retry_after: Duration,
 }
@@ -188,7 +196,39 @@ impl NodeKind for Llm {
             ));
         }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(60))).map_err(ConfigError::whole)?;
-        let budget = config.rate_limit.as_ref().map(|l| l.tokens_per_minute);
+        let named = config.limit.as_deref().map(|name| cx.named_limit(name)).transpose();
+        let named = named.map_err(|e| ConfigError::field("limit", e))?;
+        let named_tokens = named.as_ref().and_then(|l| l.tokens.clone());
+        if config.rate_limit.is_some() && named_tokens.is_some() {
+            return Err(ConfigError::field(
+                "rate_limit",
+                "give `rate_limit` or a `limit` with `tokens_per_minute`, not both (two token budgets)",
+            ));
+        }
+        if let (Some((_, per_minute)), Some(max_tokens)) = (&named_tokens, config.max_tokens)
+            && max_tokens > *per_minute
+        {
+            return Err(ConfigError::field(
+                "max_tokens",
+                format!(
+                    "{max_tokens} can never fit the budget of {per_minute} tokens a minute of limit `{}`: every \
+                     request would wait forever",
+                    config.limit.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        let budget = config.rate_limit.as_ref().map(|l| l.tokens_per_minute).or(named_tokens.as_ref().map(|t| t.1));
+        let own_tokens = config
+            .rate_limit
+            .as_ref()
+            .map(|limit| {
+                #[allow(clippy::cast_precision_loss)]
+                let per_second = limit.tokens_per_minute as f64 / 60.0;
+                cx.shared_limiter(&base, per_second, u32::try_from(limit.tokens_per_minute).unwrap_or(u32::MAX))
+                    .map_err(|e| ConfigError::field("rate_limit.tokens_per_minute", e))
+            })
+            .transpose()?;
+        let tokens = own_tokens.or(named_tokens.map(|(limiter, _)| limiter));
         let mut built = super::built(Llm {
             client,
             url,
@@ -199,18 +239,13 @@ impl NodeKind for Llm {
             max_tokens: config.max_tokens,
             json_mode: config.json,
             budget,
+            tokens: tokens.clone(),
             max_response: config.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE),
             max_retry_after: config.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER),
         });
         built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
-        if let Some(limit) = config.rate_limit {
-            #[allow(clippy::cast_precision_loss)]
-            let per_second = limit.tokens_per_minute as f64 / 60.0;
-            let limiter = cx
-                .shared_limiter(&base, per_second, u32::try_from(limit.tokens_per_minute).unwrap_or(u32::MAX))
-                .map_err(|e| ConfigError::field("rate_limit.tokens_per_minute", e))?;
-            built.limiter = Some((limiter, estimated_tokens));
-        }
+        built.limiter = tokens.map(|limiter| (limiter, estimated_tokens as fn(&Value) -> u32));
+        built.limits.extend(named);
         Ok(built)
     }
 }
@@ -290,10 +325,17 @@ impl Behaviour for Llm {
             let Some(content) = choice["message"]["content"].as_str() else {
                 return Err(NodeError::retryable(format!("{what}: the answer has no `choices[0].message.content`")));
             };
-            let usage = json!({
-                "prompt_tokens": reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-                "completion_tokens": reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-            });
+            let (prompt, completion) = (
+                reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+                reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+            );
+            // The call was priced by its estimate; the usage reported settles it.
+            if let Some(tokens) = &self.tokens
+                && prompt + completion > 0
+            {
+                tokens.settle(estimated_tokens(request), prompt + completion);
+            }
+            let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion});
             let mut out = json!({"text": content, "usage": usage, "model": reply["model"], "finish_reason": choice["finish_reason"]});
             if self.json_mode {
                 let parsed: Value = pocket_yaml::json_exact(unfenced(content)).map_err(|e| {

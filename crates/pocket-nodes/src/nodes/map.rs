@@ -54,6 +54,10 @@ pub(crate) struct MapConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
     batch_size: Option<u64>,
+    /// A named limit of the workflow's `limits:` each item's run is held to (every attempt
+    /// takes a slot and a request token), shared with the other nodes that name it.
+    #[serde(default)]
+    limit: Option<String>,
     /// What a failed item does: `fail_fast` (default: the node fails, the other items are
     /// cancelled), `collect` (its error takes its place in `results`) or `skip` (it is left
     /// out of `results`); with either of the last two it is listed in `errors`.
@@ -71,16 +75,30 @@ pub(crate) struct MapConfig {
     body: BodyConfig,
 }
 
-/// The body of a `map` node.
+/// The body of a `map` node: a node type with its config, another workflow file
+/// (`workflow: file.yaml`), or a workflow written here (`start`, `nodes`, `connections`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BodyConfig {
     /// The node type.
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     /// Its config.
     #[serde(default)]
     config: Map<String, Value>,
+    /// Or a workflow file run for each item (relative to this workflow's directory), as a
+    /// `workflow` node runs it.
+    #[serde(default)]
+    workflow: Option<String>,
+    /// Or a workflow written here: its start node...
+    #[serde(default)]
+    start: Option<Value>,
+    /// ...its nodes...
+    #[serde(default)]
+    nodes: Option<Value>,
+    /// ...and its connections.
+    #[serde(default)]
+    connections: Option<Value>,
     /// Retry each item's failed attempts (as a node-level `retry`).
     #[serde(default)]
     retry: Option<RetrySpec>,
@@ -88,6 +106,43 @@ pub(crate) struct BodyConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
     #[schemars(with = "Option<String>")]
     timeout: Option<Duration>,
+}
+
+impl BodyConfig {
+    /// The body as a node type and its config: a workflow body is a `workflow` node.
+    fn shape(&self) -> Result<(String, Map<String, Value>), ConfigError> {
+        let inline = self.start.is_some() || self.nodes.is_some() || self.connections.is_some();
+        let given = usize::from(self.kind.is_some()) + usize::from(self.workflow.is_some()) + usize::from(inline);
+        if given != 1 {
+            return Err(ConfigError::field(
+                "body",
+                "give one of `type` (a node type), `workflow` (a file) or `start`/`nodes`/`connections` (a workflow)",
+            ));
+        }
+        if !self.config.is_empty() && self.kind.is_none() {
+            return Err(ConfigError::field("body.config", "is the config of a node type: give `type` too"));
+        }
+        if let Some(kind) = &self.kind {
+            return Ok((kind.clone(), self.config.clone()));
+        }
+        let mut config = Map::new();
+        match &self.workflow {
+            Some(file) => {
+                config.insert("file".into(), Value::from(file.clone()));
+            }
+            None => {
+                let mut workflow = Map::new();
+                for (key, value) in [("start", &self.start), ("nodes", &self.nodes), ("connections", &self.connections)]
+                {
+                    if let Some(value) = value {
+                        workflow.insert(key.into(), value.clone());
+                    }
+                }
+                config.insert("workflow".into(), Value::Object(workflow));
+            }
+        }
+        Ok(("workflow".to_string(), config))
+    }
 }
 
 /// What a failed item does.
@@ -209,21 +264,38 @@ impl NodeKind for MapNode {
             ));
         }
         let body_name = format!("{}.body", spec.name);
-        let body_spec = NodeSpec { name: &body_name, config: &config.body.config, ..spec.clone() };
-        let body = match cx.build_child(&config.body.kind, &body_spec) {
+        let (kind, body_config) = match config.body.shape() {
+            Ok(shape) => shape,
+            Err(e) => {
+                problems.push(e);
+                (String::new(), Map::new())
+            }
+        };
+        let body_spec = NodeSpec { name: &body_name, config: &body_config, ..spec.clone() };
+        let body = match cx.build_child(&kind, &body_spec) {
+            None if kind.is_empty() => None,
             None => {
-                problems.push(ConfigError::field("body.type", cx.unknown_type(&config.body.kind)));
+                problems.push(ConfigError::field("body.type", cx.unknown_type(&kind)));
                 None
             }
             Some(Err(e)) => {
                 for e in std::iter::once(&e).chain(&e.also) {
-                    let field =
-                        e.field.as_ref().map_or_else(|| "body.config".to_string(), |f| format!("body.config.{f}"));
+                    // A workflow body's problems are the body's, not a `workflow` node's config.
+                    let field = match (&config.body.kind, &e.field) {
+                        (None, _) if config.body.workflow.is_some() => "body.workflow".to_string(),
+                        (None, _) => "body".to_string(),
+                        (Some(_), None) => "body.config".to_string(),
+                        (Some(_), Some(f)) => format!("body.config.{f}"),
+                    };
                     problems.push(ConfigError::field(field, &e.message));
                 }
                 None
             }
-            Some(Ok(built)) => {
+            Some(Ok(mut built)) => {
+                match config.limit.as_deref().map(|name| cx.named_limit(name)).transpose() {
+                    Ok(limit) => built.limits.extend(limit),
+                    Err(e) => problems.push(ConfigError::field("limit", e)),
+                }
                 Some(crate::layers::own_layers_and(built, config.body.retry.as_ref(), config.body.timeout))
             }
         };

@@ -29,6 +29,7 @@ mod router;
 mod template;
 mod transform;
 mod validate;
+mod workflow;
 
 /// A boxed future of a step's result.
 pub(crate) type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, NodeError>> + Send + 'a>>;
@@ -124,7 +125,8 @@ impl Registry {
             .register::<file::FileNode>()
             .register::<exec::Exec>()
             .register::<parallel::Parallel>()
-            .register::<map::MapNode>();
+            .register::<map::MapNode>()
+            .register::<workflow::WorkflowNode>();
         #[cfg(feature = "http")]
         registry.register::<http::Http>().register::<llm::Llm>();
         #[cfg(feature = "lua")]

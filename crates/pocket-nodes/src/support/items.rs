@@ -146,7 +146,17 @@ fn send(tx: &mpsc::Sender<Result<Item, String>>, line: u64, value: Value) -> Sen
     tx.blocking_send(Ok(Item { line, value })).map_err(|_| None)
 }
 
-fn read_jsonl(mut reader: impl BufRead, tx: &mpsc::Sender<Result<Item, String>>) -> Sent {
+fn read_jsonl(reader: impl BufRead, tx: &mpsc::Sender<Result<Item, String>>) -> Sent {
+    each_json_line(reader, |line, value| match value {
+        Ok(value) => send(tx, line, value),
+        Err(e) => Err(Some(e)),
+    })
+}
+
+/// Call `each` with every non-blank line of `reader` (its number and its value, or why it is
+/// not JSON), until `each` says stop; a line longer than [`MAX_ITEM_BYTES`] or a read error
+/// ends the reading with that error.
+fn each_json_line(mut reader: impl BufRead, mut each: impl FnMut(u64, Result<Value, String>) -> Sent) -> Sent {
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {
@@ -159,13 +169,40 @@ fn read_jsonl(mut reader: impl BufRead, tx: &mpsc::Sender<Result<Item, String>>)
         if n as u64 > MAX_ITEM_BYTES && buf.last() != Some(&b'\n') {
             return Err(Some(format!("line {line}: longer than {} MiB", MAX_ITEM_BYTES >> 20)));
         }
-        let text = std::str::from_utf8(&buf).map_err(|_| Some(format!("line {line}: not UTF-8 text")))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let value = pocket_yaml::json_exact(text).map_err(|e| Some(format!("line {line}: not JSON: {e}")))?;
-        send(tx, line, value)?;
+        let value = match std::str::from_utf8(&buf) {
+            Err(_) => Err(format!("line {line}: not UTF-8 text")),
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => pocket_yaml::json_exact(text).map_err(|e| format!("line {line}: not JSON: {e}")),
+        };
+        each(line, value)?;
     }
+}
+
+/// The lines of JSON text from `source` (a file, standard input), read on a thread of their
+/// own a few lines ahead of the consumer: each non-blank line's number and its value, or why
+/// it is not JSON (the reading goes on); a line longer than 16 MiB or a read error is the last
+/// item. Dropping the stream stops the reading (a read of standard input that never returns
+/// keeps its thread, never the process).
+///
+/// # Errors
+///
+/// The reading thread cannot be started.
+pub fn json_lines(
+    source: Box<dyn Read + Send>,
+) -> std::io::Result<impl futures_util::Stream<Item = (u64, Result<Value, String>)> + Send + Unpin> {
+    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+    std::thread::Builder::new().name("pocket-lines".into()).spawn(move || {
+        let reader = BufReader::with_capacity(64 << 10, source);
+        let mut last = 0;
+        let ended = each_json_line(reader, |line, value| {
+            last = line;
+            tx.blocking_send((line, value)).map_err(|_| None)
+        });
+        if let Err(Some(e)) = ended {
+            let _ = tx.blocking_send((last + 1, Err(e)));
+        }
+    })?;
+    Ok(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 fn read_csv(reader: impl Read, tx: &mpsc::Sender<Result<Item, String>>) -> Sent {

@@ -126,6 +126,29 @@ impl RateLimiter {
         refund.armed = false;
     }
 
+    /// Settle a call that took `reserved` tokens and turned out to cost `used` (an LLM call
+    /// priced by its estimate, then by the usage its reply reports): the difference is
+    /// returned to the bucket, or taken from it — below empty if need be, so that the next
+    /// callers wait for what was overspent.
+    ///
+    /// ```
+    /// use pocket::layer::rate_limit::RateLimiter;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let tokens = RateLimiter::new(100.0, 1000).unwrap();
+    /// tokens.acquire(600).await; // the estimate
+    /// tokens.settle(600, 900); // the reply used 900
+    /// assert!(!tokens.try_acquire(101));
+    /// assert!(tokens.try_acquire(100));
+    /// # });
+    /// ```
+    pub fn settle(&self, reserved: u32, used: u64) {
+        #[allow(clippy::cast_precision_loss)]
+        let difference = f64::from(reserved) - used as f64;
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        bucket.tokens = (bucket.tokens + difference).min(self.burst);
+    }
+
     /// Take `cost` tokens if they are available now.
     pub fn try_acquire(&self, cost: u32) -> bool {
         let cost = f64::from(cost);
