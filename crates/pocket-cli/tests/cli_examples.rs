@@ -125,6 +125,7 @@ fn every_example_is_covered_here() {
         "aggregate",
         "score-leads",
         "agent-loop",
+        "classify-tickets",
         "http-pipeline",
         "parallel-fanout",
         "lua-scoring",
@@ -166,6 +167,30 @@ fn agent_loop() {
         );
         assert_eq!(out, "No results found. (found by searching for \"Who wrote Hamlet?\")\n");
     });
+}
+
+#[test]
+fn classify_tickets() {
+    // Run from a copy, so that the results file is written there.
+    let dir = std::env::temp_dir().join(format!("pocket-classify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["classify-tickets.yaml", "tickets.jsonl"] {
+        std::fs::copy(repo(&format!("{EX}/{file}")), dir.join(file)).unwrap();
+    }
+    let flow = dir.join("classify-tickets.yaml").display().to_string();
+    with_stub(|base| {
+        let llm = format!("{base}/v1");
+        let out = run_env(&flow, &[], &[("LLM_BASE_URL", &llm), ("TICKETS_OUT", "results.jsonl")]);
+        assert_eq!(out, "Classified 12 tickets (0 failed) into results.jsonl.\n");
+    });
+    let written = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=12).collect::<Vec<_>>(), "in the file's order");
+    let category = |id: usize| rows[id - 1]["category"].as_str().unwrap().to_string();
+    assert_eq!((category(1), category(2), category(3)), ("billing".into(), "bug".into(), "question".into()));
+    assert_eq!(rows[3]["urgent"], true);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -323,11 +323,36 @@ pub fn research_agent(messages: &[Value]) -> String {
     }
 }
 
-/// The demo API the examples use: `POST /v1/chat/completions` (the [`research_agent`]),
+/// The scripted ticket classifier of the classify-tickets example: the last message's
+/// `Ticket <id>: <text>` becomes `{"id", "category", "urgent"}` — `billing` for money words,
+/// `bug` for failure words, else `question`; urgent when the text says so.
+pub fn ticket_classifier(messages: &[Value]) -> String {
+    let last = messages.iter().rev().find_map(|m| m["content"].as_str()).unwrap_or_default();
+    let rest = last.strip_prefix("Ticket ").unwrap_or(last);
+    let (id, text) = rest.split_once(": ").unwrap_or(("", rest));
+    let id: Value = id.trim().parse::<u64>().map_or_else(|_| Value::from(id.trim()), Value::from);
+    let lower = text.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let category = if has(&["refund", "invoice", "charge", "billing", "price"]) {
+        "billing"
+    } else if has(&["crash", "error", "broken", "fails", "bug"]) {
+        "bug"
+    } else {
+        "question"
+    };
+    let urgent = has(&["urgent", "asap", "down", "immediately"]);
+    serde_json::json!({"id": id, "category": category, "urgent": urgent}).to_string()
+}
+
+/// The demo API the examples use: `POST /v1/chat/completions` (the [`research_agent`], or the
+/// [`ticket_classifier`] for the model `stub-ticket-classifier`),
 /// `GET /api/orders` and `GET /api/customers` (small fixed data sets), a 404 otherwise.
 pub fn demo(request: &Request) -> Reply {
     let path = request.path.split('?').next().unwrap_or_default();
     match (request.method.as_str(), path) {
+        ("POST", "/v1/chat/completions") if request.json()["model"] == "stub-ticket-classifier" => {
+            chat_reply(request, &ticket_classifier)
+        }
         ("POST", "/v1/chat/completions") => chat_reply(request, &research_agent),
         ("GET", "/api/orders") => Reply::json(
             200,
