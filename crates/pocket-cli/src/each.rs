@@ -95,6 +95,14 @@ pub(crate) async fn run(
         } else {
             outcome.failed += 1;
         }
+        tracing::debug!(
+            target: "pocket::progress",
+            node = "--each",
+            done = outcome.succeeded + outcome.failed,
+            total = 0u64,
+            failed = outcome.failed,
+            "line done"
+        );
         // Each line as soon as it is known: a consumer reading as it goes sees it now, and a
         // slow one slows the processing down.
         let written = out.write_all(text.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());

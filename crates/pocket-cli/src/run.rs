@@ -169,8 +169,14 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         (false, 1) => LevelFilter::DEBUG,
         (false, _) => LevelFilter::TRACE,
     };
+    // Log lines go above the progress display while it is shown.
+    let writer = if show_progress {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(progress.writer())
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    };
     let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .with_timer(TimeOfDay)
         .with_ansi(std::io::stderr().is_terminal() && !cli.no_color && std::env::var_os("NO_COLOR").is_none())
@@ -207,7 +213,17 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         };
         let (outcome, interrupted) = runtime.block_on(async {
             let interrupted = signals::watch(token.clone());
-            (crate::each::run(graph, &store, lines, &each, &token).await, interrupted)
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            let drawer = show_progress.then(|| {
+                let progress = progress.clone();
+                tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
+            });
+            let outcome = crate::each::run(graph, &store, lines, &each, &token).await;
+            let _ = done_tx.send(());
+            if let Some(drawer) = drawer {
+                let _ = drawer.await;
+            }
+            (outcome, interrupted)
         });
         pocket_nodes::stop_children();
         runtime.shutdown_timeout(SHUTDOWN_GRACE);

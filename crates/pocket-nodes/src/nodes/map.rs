@@ -334,10 +334,22 @@ struct Counted {
 
 impl Counted {
     fn step<T>(&self, result: Result<T, NodeError>) -> Result<T, NodeError> {
-        if result.is_err() && self.failed.fetch_add(1, Ordering::Relaxed) + 1 > self.tolerated {
-            self.stop.cancel();
+        if let Err(e) = &result
+            && !e.is_cancelled()
+        {
+            let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+            if failed > self.tolerated {
+                self.stop.cancel();
+            }
+            self.progress(failed);
         }
         result
+    }
+
+    /// An item finished (`failed` so far): the progress display's event (`total` 0: unknown).
+    fn progress(&self, failed: usize) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(target: "pocket::progress", node = %self.node, done, total = self.total, failed, "item done");
     }
 }
 
@@ -364,8 +376,7 @@ impl Node for Counted {
         exec: Self::Exec,
     ) -> Result<(Value, Next), NodeError> {
         let out = self.step(self.body.post(ctx, store, input, prep, exec).await)?;
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::debug!(target: "pocket::progress", node = %self.node, done, total = self.total, "item done");
+        self.progress(self.failed.load(Ordering::Relaxed));
         Ok(out)
     }
 }
