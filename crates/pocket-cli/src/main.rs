@@ -22,6 +22,7 @@ mod progress;
 mod run;
 mod schema;
 mod signals;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -70,6 +70,10 @@ pub(crate) struct RunArgs {
     /// With `--each`: stop at the first failed line.
     #[arg(long, requires = "each")]
     fail_fast: bool,
+    /// At the end, print what the run did on stderr (one JSON document with `--output json`):
+    /// per node visits, time, failures, retries and LLM tokens; time waited on each limit.
+    #[arg(long)]
+    stats: bool,
 }
 
 fn duration_arg(flag: &str, text: Option<&str>) -> Result<Option<Duration>, ()> {
@@ -182,12 +186,15 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         .with_ansi(std::io::stderr().is_terminal() && !cli.no_color && std::env::var_os("NO_COLOR").is_none())
         .with_span_events(if verbose > 0 { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_filter(level);
-    let registry_layers = tracing_subscriber::registry().with(logs);
-    if show_progress {
-        registry_layers.with(progress.layer()).init();
-    } else {
-        registry_layers.init();
-    }
+    let stats = crate::stats::Stats::default();
+    stats.limits(loaded.workflow.limits.keys());
+    // The figures need the library's debug events: without `-v` they are not logged, only
+    // counted (the log layer has its own filter).
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(show_progress.then(|| progress.layer()))
+        .with(args.stats.then(|| stats.layer()))
+        .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().thread_stack_size(crate::STACK).enable_all().build()
     {
@@ -227,7 +234,7 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         });
         pocket_nodes::stop_children();
         runtime.shutdown_timeout(SHUTDOWN_GRACE);
-        return match outcome {
+        let code = match outcome {
             _ if token.is_cancelled() => {
                 say!("interrupted: workflow `{name}` (--each)");
                 ExitCode::from(interrupted.code().unwrap_or(130))
@@ -236,22 +243,27 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
                 say!("error: --each: {e}");
                 ExitCode::from(FAILED)
             }
-            Ok(outcome) => {
-                if let Some(e) = &outcome.write_error {
-                    say!("error: cannot write the output: {e}");
-                    return ExitCode::from(FAILED);
-                }
-                if outcome.failed > 0 {
-                    say!(
-                        "error: workflow `{name}`: {} of {} lines failed",
-                        outcome.failed,
-                        outcome.failed + outcome.succeeded
-                    );
-                    return ExitCode::from(FAILED);
-                }
-                ExitCode::SUCCESS
+            Ok(outcome) if outcome.write_error.is_some() => {
+                say!(
+                    "error: cannot write the output: {}",
+                    outcome.write_error.as_ref().map(ToString::to_string).unwrap_or_default()
+                );
+                ExitCode::from(FAILED)
             }
+            Ok(outcome) if outcome.failed > 0 => {
+                say!(
+                    "error: workflow `{name}`: {} of {} lines failed",
+                    outcome.failed,
+                    outcome.failed + outcome.succeeded
+                );
+                ExitCode::from(FAILED)
+            }
+            Ok(_) => ExitCode::SUCCESS,
         };
+        if args.stats {
+            print_stats(&stats, format);
+        }
+        return code;
     }
     let result = runtime.block_on(async {
         let interrupted = signals::watch(token.clone());
@@ -281,8 +293,7 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     // off the runtime (a `file` write) finish or roll back before `pocket` exits.
     pocket_nodes::stop_children();
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
-
-    match result {
+    let code = match result {
         Ok(out) => output::print_value(&out, format),
         Err(e @ RunError::Cancelled { .. }) => {
             say!("interrupted: workflow `{name}`: {e}");
@@ -291,6 +302,21 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         Err(e) => {
             say!("error: workflow `{name}` failed: {}", pocket::report(&e));
             ExitCode::from(FAILED)
+        }
+    };
+    if args.stats {
+        print_stats(&stats, format);
+    }
+    code
+}
+
+/// `--stats`, on stderr: a table, or one JSON document with `--output json`.
+fn print_stats(stats: &crate::stats::Stats, format: Format) {
+    match format {
+        Format::Json => say!("{}", stats.to_json()),
+        _ => {
+            let text = stats.to_text();
+            say!("{}", text.trim_end());
         }
     }
 }

@@ -20,14 +20,14 @@ pub(crate) struct NamedLimit {
 }
 
 impl NamedLimit {
-    fn new(spec: &LimitSpec) -> Result<Self, String> {
+    fn new(name: &str, spec: &LimitSpec) -> Result<Self, String> {
         let requests = spec
             .requests_per_second
             .map(|rate| {
                 // Default burst: one second's worth, at least one request.
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let burst = spec.burst.unwrap_or_else(|| rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
-                RateLimiter::new(rate, burst).map_err(|e| e.to_string())
+                RateLimiter::new(rate, burst).map(|l| l.labeled(name)).map_err(|e| e.to_string())
             })
             .transpose()?;
         let tokens = spec
@@ -36,11 +36,15 @@ impl NamedLimit {
                 #[allow(clippy::cast_precision_loss)]
                 let rate = per_minute as f64 / 60.0;
                 RateLimiter::new(rate, u32::try_from(per_minute).unwrap_or(u32::MAX))
-                    .map(|limiter| (limiter, per_minute))
+                    .map(|limiter| (limiter.labeled(format!("{name} (tokens)")), per_minute))
                     .map_err(|e| e.to_string())
             })
             .transpose()?;
-        Ok(NamedLimit { requests, tokens, concurrency: spec.max_concurrency.map(ConcurrencyLimit::new) })
+        Ok(NamedLimit {
+            requests,
+            tokens,
+            concurrency: spec.max_concurrency.map(|n| ConcurrencyLimit::new(n).labeled(name)),
+        })
     }
 }
 
@@ -82,7 +86,7 @@ impl SharedLimiters {
                     name.clone(),
                     "is already defined with other settings by a workflow sharing this run's limits".to_string(),
                 )),
-                None => match NamedLimit::new(spec) {
+                None => match NamedLimit::new(name, spec) {
                     Ok(limit) => {
                         named.insert(name.clone(), (spec.clone(), limit));
                     }

@@ -335,6 +335,7 @@ impl Behaviour for Llm {
             {
                 tokens.settle(estimated_tokens(request), prompt + completion);
             }
+            tracing::debug!(target: "pocket::usage", prompt_tokens = prompt, completion_tokens = completion, "llm usage");
             let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion});
             let mut out = json!({"text": content, "usage": usage, "model": reply["model"], "finish_reason": choice["finish_reason"]});
             if self.json_mode {

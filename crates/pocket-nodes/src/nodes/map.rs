@@ -444,7 +444,10 @@ impl MapNode {
         let all = fan_out.run_all_with(&store, units, &token).await;
         // (Past the tolerated number the rest were cancelled, and count as failed too.)
         if fan_out.node().failed.load(Ordering::Relaxed) > tolerated {
-            let first = all.iter().find_map(|r| r.as_ref().err()).map(failure).unwrap_or_default();
+            // The first failure of its own: the items cancelled because of it are not the cause.
+            let errors = || all.iter().filter_map(|r| r.as_ref().err());
+            let first = errors().find(|e| !cancelled(&e.error)).or_else(|| errors().next());
+            let first = first.map(failure).unwrap_or_default();
             return Err(self.too_many(tolerated, unit_count, &first));
         }
         let mut results = Vec::with_capacity(unit_count);

@@ -455,6 +455,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             if inner.linear {
                 // A pipeline (its runs have no observer): every stage feeds the next, whatever
                 // its action.
+                if let Some(span) = &span {
+                    span.record("action", next.action().map_or("<end>", |a| a.as_str()));
+                }
                 if index + 1 < inner.nodes.len() {
                     index += 1;
                     continue;

@@ -35,6 +35,7 @@ use crate::store::{Store, StoreView};
 pub struct ConcurrencyLimit {
     semaphore: Arc<Semaphore>,
     max: usize,
+    label: Option<Arc<str>>,
 }
 
 impl fmt::Debug for ConcurrencyLimit {
@@ -47,7 +48,14 @@ impl ConcurrencyLimit {
     /// At most `max` (at least 1) executions at once.
     pub fn new(max: usize) -> Self {
         let max = max.clamp(1, Semaphore::MAX_PERMITS);
-        ConcurrencyLimit { semaphore: Arc::new(Semaphore::new(max)), max }
+        ConcurrencyLimit { semaphore: Arc::new(Semaphore::new(max)), max, label: None }
+    }
+
+    /// Name the limit in the `pocket::wait` events its waits emit (`limit = label`).
+    #[must_use]
+    pub fn labeled(mut self, label: impl Into<Arc<str>>) -> Self {
+        self.label = Some(label.into());
+        self
     }
 
     /// The cap.
@@ -110,11 +118,19 @@ impl<N: Node> Node for Limited<N> {
     crate::node::delegate!(finish actions);
 
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &N::Input) -> Result<Self::Prep, NodeError> {
-        let permit = tokio::select! {
-            biased;
-            () = ctx.cancelled() => return Err(NodeError::cancelled()),
-            permit = self.limit.semaphore.clone().acquire_owned() => {
-                permit.map_err(|_| NodeError::fatal_msg("the concurrency limiter was closed"))?
+        let permit = match self.limit.semaphore.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let since = tokio::time::Instant::now();
+                let permit = tokio::select! {
+                    biased;
+                    () = ctx.cancelled() => return Err(NodeError::cancelled()),
+                    permit = self.limit.semaphore.clone().acquire_owned() => {
+                        permit.map_err(|_| NodeError::fatal_msg("the concurrency limiter was closed"))?
+                    }
+                };
+                super::rate_limit::waited_for(ctx.node(), self.limit.label.as_deref(), since.elapsed());
+                permit
             }
         };
         let inner = self.inner.prep(ctx, store, input).await?;

@@ -51,6 +51,7 @@ pub struct RateLimiter {
     bucket: Arc<Mutex<Bucket>>,
     rate: f64,
     burst: f64,
+    label: Option<Arc<str>>,
 }
 
 struct Bucket {
@@ -78,7 +79,19 @@ impl RateLimiter {
             return Err(RateLimitError::Burst);
         }
         let burst = f64::from(burst);
-        Ok(RateLimiter { bucket: Arc::new(Mutex::new(Bucket { tokens: burst, last: Instant::now() })), rate, burst })
+        Ok(RateLimiter {
+            bucket: Arc::new(Mutex::new(Bucket { tokens: burst, last: Instant::now() })),
+            rate,
+            burst,
+            label: None,
+        })
+    }
+
+    /// Name the limiter in the `pocket::wait` events its waits emit (`limit = label`).
+    #[must_use]
+    pub fn labeled(mut self, label: impl Into<Arc<str>>) -> Self {
+        self.label = Some(label.into());
+        self
     }
 
     /// The configured rate (tokens per second).
@@ -257,18 +270,30 @@ impl<C> RateLimit<C> {
 impl<N: Node, C: Cost<N::Prep>> AroundExec<N> for RateLimit<C> {
     async fn exec(&self, inner: &N, ctx: &Ctx<'_>, prep: &N::Prep) -> Result<N::Exec, NodeError> {
         let cost = self.cost.cost(prep);
+        let mut waited = None;
         tokio::select! {
             biased;
             () = ctx.cancelled() => return Err(NodeError::cancelled()),
             () = self.limiter.acquire_noting(cost, |wait| {
+                waited = Some(Instant::now());
                 // A long wait is worth knowing about (`-v`): it looks like a hang otherwise.
                 if wait > Duration::from_secs(1) {
                     tracing::info!(node = ctx.node(), cost, ?wait, "waiting for the rate limit");
                 }
             }) => {}
         }
+        if let Some(since) = waited {
+            waited_for(ctx.node(), self.limiter.label.as_deref(), since.elapsed());
+        }
         inner.exec(ctx, prep).await
     }
+}
+
+/// Tell whoever listens (`pocket run --stats`) that `node` waited `waited` for the limit
+/// `label` (a `pocket::wait` event; only waits that happened are told).
+pub(crate) fn waited_for(node: &str, label: Option<&str>, waited: Duration) {
+    let waited_us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(target: "pocket::wait", node, limit = label.unwrap_or(""), waited_us, "waited for a limit");
 }
 
 /// A limiter is a layer of one token per call; its nodes share the bucket.
