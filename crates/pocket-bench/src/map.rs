@@ -15,10 +15,26 @@ fn map_graph(config: &str) -> Result<Graph<Value, Value>, String> {
 
 /// The same, its files relative to `dir`.
 fn map_graph_in(config: &str, dir: &std::path::Path) -> Result<Graph<Value, Value>, String> {
-    let source = format!("name: bench\nstart: m\nnodes:\n  - name: m\n    type: map\n    config: {config}\n");
-    let workflow = pocket_yaml::parse_workflow(&source, "bench.yaml").map_err(|e| e.to_string())?;
+    workflow_graph(&format!("name: bench\nstart: m\nnodes:\n  - name: m\n    type: map\n    config: {config}\n"), dir)
+}
+
+/// The graph of a whole workflow file's text, its files relative to `dir`.
+fn workflow_graph(source: &str, dir: &std::path::Path) -> Result<Graph<Value, Value>, String> {
+    let workflow = pocket_yaml::parse_workflow(source, "bench.yaml").map_err(|e| e.to_string())?;
     pocket_nodes::build_graph(&workflow, &pocket_nodes::Registry::builtin(), pocket_nodes::BuildOptions::new(dir))
         .map_err(|e| e.to_string())
+}
+
+/// Run `graph` over the numbers `0..n` on a fresh runtime, check that its results are the
+/// numbers in order, and give the time the run took.
+fn run_numbers(graph: &Graph<Value, Value>, n: u64) -> Result<Duration, String> {
+    let items = Value::Array((0..n).map(Value::from).collect());
+    let rt = runtime();
+    let start = Instant::now();
+    let out = rt.block_on(graph.run(&Store::new(), items)).map_err(|e| pocket::report(&e))?;
+    let wall = start.elapsed();
+    check(&out, n, |i| json!(i))?;
+    Ok(wall)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -88,12 +104,7 @@ pub(crate) fn map_io(args: &[String]) -> Result<(), String> {
     let limit = arg(args, 2, 1000)?.max(1);
     let graph =
         map_graph(&format!("{{max_concurrency: {limit}, body: {{type: delay, config: {{duration: {sleep_ms}ms}}}}}}"))?;
-    let items = Value::Array((0..n).map(Value::from).collect());
-    let rt = runtime();
-    let start = Instant::now();
-    let out = rt.block_on(graph.run(&Store::new(), items)).map_err(|e| pocket::report(&e))?;
-    let wall = start.elapsed();
-    check(&out, n, |i| json!(i))?;
+    let wall = run_numbers(&graph, n)?;
     let ideal = (n.div_ceil(limit) * sleep_ms) as f64 / 1000.0;
     line(
         "map-io",
@@ -162,19 +173,8 @@ pub(crate) fn map_limited(args: &[String]) -> Result<(), String> {
     let source = format!(
         "name: bench\nstart: m\nlimits:\n  api: {{ requests_per_second: {rate}, burst: 1 }}\nnodes:\n  - name: m\n    type: map\n    config: {{limit: api, max_concurrency: 64, body: {{type: transform}}}}\n"
     );
-    let workflow = pocket_yaml::parse_workflow(&source, "bench.yaml").map_err(|e| e.to_string())?;
-    let graph = pocket_nodes::build_graph(
-        &workflow,
-        &pocket_nodes::Registry::builtin(),
-        pocket_nodes::BuildOptions::new(".".as_ref()),
-    )
-    .map_err(|e| e.to_string())?;
-    let items = Value::Array((0..n).map(Value::from).collect());
-    let rt = runtime();
-    let start = Instant::now();
-    let out = rt.block_on(graph.run(&Store::new(), items)).map_err(|e| pocket::report(&e))?;
-    let wall = start.elapsed();
-    check(&out, n, |i| json!(i))?;
+    let graph = workflow_graph(&source, ".".as_ref())?;
+    let wall = run_numbers(&graph, n)?;
     let ideal = (n - 1) as f64 / rate as f64;
     line(
         "map-limited",
