@@ -94,4 +94,9 @@ fn a_limit_no_node_names_is_fine_and_a_workflow_without_limits_says_so() {
     let yaml = "name: t\nstart: m\nnodes:\n  - name: m\n    type: map\n    config: {limit: x, body: {type: echo}}\n";
     let found = problems(yaml);
     assert!(found.iter().any(|p| p.contains("the workflow has no `limits:`")), "{found:?}");
+    // Reported beside the body's own problems, all at once.
+    let yaml = "name: t\nstart: m\nnodes:\n  - name: m\n    type: map\n    config: {limit: x, body: {type: nope}}\n";
+    let found = problems(yaml);
+    assert!(found.iter().any(|p| p.contains("no limit is named `x`")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("unknown node type `nope`")), "{found:?}");
 }

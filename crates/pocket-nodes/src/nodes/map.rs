@@ -263,6 +263,14 @@ impl NodeKind for MapNode {
                 "needs `on_error: collect` or `on_error: skip` (with `fail_fast` no failure is tolerated)",
             ));
         }
+        // Checked whatever the body's own problems, so that all are reported at once.
+        let named = match config.limit.as_deref().map(|name| cx.named_limit(name)).transpose() {
+            Ok(named) => named,
+            Err(e) => {
+                problems.push(ConfigError::field("limit", e));
+                None
+            }
+        };
         let body_name = format!("{}.body", spec.name);
         let (kind, body_config) = match config.body.shape() {
             Ok(shape) => shape,
@@ -292,10 +300,7 @@ impl NodeKind for MapNode {
                 None
             }
             Some(Ok(mut built)) => {
-                match config.limit.as_deref().map(|name| cx.named_limit(name)).transpose() {
-                    Ok(limit) => built.limits.extend(limit),
-                    Err(e) => problems.push(ConfigError::field("limit", e)),
-                }
+                built.limits.extend(named.clone());
                 Some(crate::layers::own_layers_and(built, config.body.retry.as_ref(), config.body.timeout))
             }
         };
