@@ -237,6 +237,9 @@ pub struct Built {
     /// The named limits it runs under (its config's `limit:`; a `map` adds its own to its
     /// body's).
     pub(crate) limits: Vec<NamedLimit>,
+    /// The adaptive concurrency limit each attempt is held to (a `map` with
+    /// `max_concurrency: {min, max}` puts it on its body).
+    pub(crate) adaptive: Option<pocket::layer::adaptive_limit::AdaptiveLimit>,
     pub(crate) warnings: Vec<ConfigError>,
 }
 
@@ -255,6 +258,7 @@ impl Built {
             retry: None,
             limiter: None,
             limits: Vec::new(),
+            adaptive: None,
             warnings: Vec::new(),
         }
     }

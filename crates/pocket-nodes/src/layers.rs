@@ -4,6 +4,7 @@
 //!
 //! Adding a node-level key is one row here (and its field in `pocket-yaml`).
 
+use pocket::layer::adaptive_limit::AdaptiveLimit;
 use pocket::layer::cache::ResultCache;
 use pocket::layer::circuit_breaker::CircuitBreaker;
 use pocket::layer::fallback_chain::FallbackChain;
@@ -44,6 +45,8 @@ pub(crate) struct LayerCx<'a> {
     pub(crate) limiter: Option<&'a Limiter>,
     /// The workflow's named limits the node runs under (`limit:`).
     pub(crate) limits: &'a [NamedLimit],
+    /// The adaptive concurrency limit each attempt is held to.
+    pub(crate) adaptive: Option<&'a AdaptiveLimit>,
     /// The retry policy the node type's config sets (`http`'s `config.retry`).
     pub(crate) own_retry: Option<&'a RetryPolicy>,
     /// The node's breaker and cache: shared by the node and its uses as a fallback.
@@ -61,13 +64,15 @@ struct LayerKind {
 
 /// The kinds, innermost first — the documented order: the node type's rate limit, `cache`
 /// (keyed by the input: a hit spends no tokens), the named `limit` (each attempt takes a slot
-/// and a request token), `timeout` (each attempt, the waits for tokens and slots included), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
+/// and a request token), `timeout` (each attempt, the waits for tokens and slots included), the
+/// adaptive concurrency limit (outside the timeout, which it counts as push-back), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
 /// `fallback` (a [`FallbackChain`] to the named node when every attempt failed).
 const KINDS: &[LayerKind] = &[
     LayerKind { key: "rate_limit", build: rate_limit },
     LayerKind { key: "cache", build: cache },
     LayerKind { key: "limit", build: named_limits },
     LayerKind { key: "timeout", build: timeout },
+    LayerKind { key: "adaptive", build: adaptive },
     LayerKind { key: "circuit_breaker", build: circuit_breaker },
     LayerKind { key: "retry", build: retry },
     LayerKind { key: "fallback", build: fallback },
@@ -133,6 +138,10 @@ fn timeout(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
     Some(Built::Erased(BoxLayer::new(TimeoutLayer(Timeouts::step(limit)))))
 }
 
+fn adaptive(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    cx.adaptive.cloned().map(|limit| Built::Erased(BoxLayer::new(AroundLayer(limit))))
+}
+
 fn circuit_breaker(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
     cx.breaker.cloned().map(|breaker| Built::Erased(BoxLayer::new(breaker)))
 }
@@ -169,6 +178,7 @@ pub(crate) fn own_layers_and(
         timeout,
         limiter: built.limiter.as_ref(),
         limits: &built.limits,
+        adaptive: built.adaptive.as_ref(),
         own_retry: built.retry.as_ref(),
         breaker: None,
         cache: None,
@@ -188,7 +198,10 @@ mod tests {
     #[test]
     fn the_layer_order_is_the_documented_one() {
         let order: Vec<_> = super::KINDS.iter().map(|k| k.key).collect();
-        assert_eq!(order, ["rate_limit", "cache", "limit", "timeout", "circuit_breaker", "retry", "fallback"]);
+        assert_eq!(
+            order,
+            ["rate_limit", "cache", "limit", "timeout", "adaptive", "circuit_breaker", "retry", "fallback"]
+        );
     }
 
     #[test]
@@ -232,6 +245,7 @@ mod tests {
             timeout: workflow.nodes[0].timeout,
             limiter: Some(&limiter),
             limits: &[],
+            adaptive: None,
             own_retry: Some(&retry),
             breaker: Some(&breaker),
             cache: Some(&cache),

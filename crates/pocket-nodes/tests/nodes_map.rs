@@ -200,3 +200,31 @@ async fn every_item_has_its_own_scope_of_the_store() {
     assert_eq!(store.keys(), ["n:item-0:seen", "n:item-1:seen"]);
     assert_eq!(store.get_value("n:item-1:seen").unwrap(), Some(json!("b")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_limit_starts_at_min_and_grows_while_the_body_succeeds() {
+    // (How it halves on push-back is the library layer's test, `layer_adaptive_limit`.) The
+    // map still gives every result, and never more than `max` run at once.
+    MOST.with(|m| m.store(0, Ordering::SeqCst));
+    let graph = with_probe(
+        "      max_concurrency: { min: 2, max: 6 }\n      body: { type: probe, retry: { max_attempts: 3, delay: 1ms } }",
+    );
+    let items: Vec<Value> = (0..40).map(|i| json!({"id": i, "ms": 10})).collect();
+    let out = graph.run(&Store::new(), Value::Array(items)).await.unwrap();
+    assert_eq!(out["results"], Value::Array((0..40).map(|i| json!(i)).collect()));
+    let most = MOST.with(|m| m.load(Ordering::SeqCst));
+    assert!((3..=6).contains(&most), "it grew from 2 and stayed at most 6: {most}");
+}
+
+#[test]
+fn an_adaptive_limit_is_checked_at_validate_time() {
+    for (config, expected) in [
+        ("{ min: 8, max: 4 }", "`min` (8) is above `max` (4)"),
+        ("{ min: 2 }", "`max` is missing"),
+        ("{ min: 0, max: 4 }", "`min` must be a whole number"),
+        ("{ min: 1, max: 4, step: 2 }", "unknown setting `step`"),
+    ] {
+        let found = problems(&single("map", &format!("      max_concurrency: {config}\n      body: {{ type: echo }}")));
+        assert!(found.iter().any(|p| p.contains(expected)), "{config}: {found:?}");
+    }
+}

@@ -45,10 +45,13 @@ pub(crate) struct MapConfig {
     /// when the node succeeds, and left as it was when it fails.
     #[serde(default)]
     output_file: Option<String>,
-    /// At most this many items (or batches) run at once (default 16).
-    #[serde(default, deserialize_with = "crate::support::de::opt_count")]
-    #[schemars(with = "Option<u64>")]
-    max_concurrency: Option<u64>,
+    /// At most this many items (or batches) run at once (default 16); or `{min, max}`: a
+    /// limit that adapts between the two — it starts at `min`, grows while the body's calls
+    /// succeed and halves when they are throttled (an HTTP 429, a `Retry-After`) or time out
+    /// (each attempt counts, retries included).
+    #[serde(default, deserialize_with = "concurrency")]
+    #[schemars(with = "Option<Value>")]
+    max_concurrency: Option<Concurrency>,
     /// Above 1, the body receives a list of up to this many items, and gives one result per
     /// list (default 1).
     #[serde(default, deserialize_with = "crate::support::de::opt_count")]
@@ -158,6 +161,36 @@ pub(crate) enum OnError {
     Skip,
 }
 
+/// How many items run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Concurrency {
+    Fixed(u64),
+    Adaptive { min: u64, max: u64 },
+}
+
+fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Concurrency>, D::Error> {
+    use serde::de::Error;
+    let value = Value::deserialize(d)?;
+    if let Value::Object(fields) = &value {
+        let count = |key: &str| {
+            let bad = || D::Error::custom(format!("`{key}` must be a whole number of at least 1"));
+            match fields.get(key) {
+                Some(v) => crate::support::de::opt_count(v.clone()).map_err(|_| bad())?.ok_or_else(bad),
+                None => Err(D::Error::custom(format!("an adaptive limit needs `min` and `max`; `{key}` is missing"))),
+            }
+        };
+        if let Some(other) = fields.keys().find(|k| *k != "min" && *k != "max") {
+            return Err(D::Error::custom(format!("unknown setting `{other}` (an adaptive limit has `min` and `max`)")));
+        }
+        let (min, max) = (count("min")?, count("max")?);
+        if min > max {
+            return Err(D::Error::custom(format!("`min` ({min}) is above `max` ({max})")));
+        }
+        return Ok(Some(Concurrency::Adaptive { min, max }));
+    }
+    crate::support::de::opt_count(value).map(|n| n.map(Concurrency::Fixed)).map_err(D::Error::custom)
+}
+
 /// How many failures are tolerated.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Tolerance {
@@ -255,7 +288,15 @@ impl NodeKind for MapNode {
             0 => Err(ConfigError::field(field, "must be at least 1")),
             n => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         };
-        let limit = count("max_concurrency", config.max_concurrency, DEFAULT_CONCURRENCY).map_err(|e| problems.push(e));
+        let (fixed, adaptive) = match config.max_concurrency {
+            None => (None, None),
+            Some(Concurrency::Fixed(n)) => (Some(n), None),
+            Some(Concurrency::Adaptive { min, max }) => {
+                let whole = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+                (Some(max), Some(pocket::layer::adaptive_limit::AdaptiveLimit::new(whole(min), whole(max))))
+            }
+        };
+        let limit = count("max_concurrency", fixed, DEFAULT_CONCURRENCY).map_err(|e| problems.push(e));
         let batch = count("batch_size", config.batch_size, 1).map_err(|e| problems.push(e));
         if config.max_failures.is_some() && config.on_error == OnError::FailFast {
             problems.push(ConfigError::field(
@@ -301,6 +342,7 @@ impl NodeKind for MapNode {
             }
             Some(Ok(mut built)) => {
                 built.limits.extend(named.clone());
+                built.adaptive = adaptive;
                 Some(crate::layers::own_layers_and(built, config.body.retry.as_ref(), config.body.timeout))
             }
         };

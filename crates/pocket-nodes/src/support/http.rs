@@ -321,8 +321,8 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
     Some(Duration::from_secs(at.saturating_sub(now)))
 }
 
-/// A response status as the error it is, if it is one: 429 and 5xx are retryable (429 and 503
-/// waiting at least `Retry-After`, if that is at most `max_retry_after`; a longer request
+/// A response status as the error it is, if it is one: 429 and 5xx are retryable (429 is
+/// throttled, with or without `Retry-After`; 429 and 503 waiting at least `Retry-After`, if that is at most `max_retry_after`; a longer request
 /// fails the node), 4xx is not. The body's start is quoted, control characters escaped.
 pub(crate) fn status_error(
     what: &str,
@@ -345,6 +345,8 @@ pub(crate) fn status_error(
                 go_duration(max_retry_after)
             )),
             Some(after) => NodeError::throttled(message, after),
+            // A 429 is the other side pushing back even when it does not say for how long.
+            None if status.as_u16() == 429 => NodeError::throttled(message, Duration::ZERO),
             None => NodeError::retryable(message),
         });
     }

@@ -11,6 +11,7 @@
 //! | error handler | [`on_error`] | finish | `on_error` | [`OnErrorLayer`](on_error::OnErrorLayer) |
 //! | rate limit (token bucket) | [`rate_limit`] | Exec | `rate_limit`, `rate_limit_by` | [`RateLimiter`](rate_limit::RateLimiter), [`RateLimit`](rate_limit::RateLimit) in an [`AroundLayer`] |
 //! | concurrency limit | [`concurrency_limit`] | Prep to Post | `concurrency_limit` | [`ConcurrencyLimit`](concurrency_limit::ConcurrencyLimit) |
+//! | adaptive concurrency limit (AIMD on push-back) | [`adaptive_limit`] | Exec | — | [`AdaptiveLimit`](adaptive_limit::AdaptiveLimit) in an [`AroundLayer`] |
 //! | circuit breaker | [`circuit_breaker`] | Exec | `circuit_breaker` | [`CircuitBreaker`](circuit_breaker::CircuitBreaker) |
 //! | result cache | [`cache`] | Exec | `cache`, `cache_by` | [`ResultCache`](cache::ResultCache), [`CacheBy`](cache::CacheBy) in an [`AroundLayer`] |
 //! | middleware from an async fn | [`from_fn`] | the whole lifecycle | — | [`FromFnLayer`](from_fn::FromFnLayer) |
@@ -51,6 +52,7 @@
 //! # });
 //! ```
 
+pub mod adaptive_limit;
 pub mod cache;
 pub mod circuit_breaker;
 pub mod concurrency_limit;
