@@ -198,9 +198,9 @@ impl Progress {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.retries += 1;
         // The innermost fan whose items run under that name counts it too.
-        if let Some((name, fan, bar)) = state.fans.iter_mut().rev().find(|(name, ..)| node.starts_with(name.as_str())) {
+        if let Some((_, fan, bar)) = state.fans.iter_mut().rev().find(|(name, ..)| node.starts_with(name.as_str())) {
             fan.retries += 1;
-            bar.set_message(fan_message(name, fan));
+            bar.set_message(fan_message(fan));
         }
         self.redraw_run(&state);
     }
@@ -229,12 +229,12 @@ impl Progress {
             }
         };
         let finished = {
-            let (name, fan, bar) = &mut state.fans[at];
+            let (_, fan, bar) = &mut state.fans[at];
             fan.done = done;
             fan.total = total;
             fan.failed = failed;
             bar.set_position(done);
-            bar.set_message(fan_message(name, fan));
+            bar.set_message(fan_message(fan));
             total.is_some_and(|t| done >= t)
         };
         if finished {
@@ -257,7 +257,7 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 /// A fan's line after its counts: failures and retries, when there are any.
-fn fan_message(_: &str, fan: &Fan) -> String {
+fn fan_message(fan: &Fan) -> String {
     let mut parts = Vec::new();
     if fan.failed > 0 {
         parts.push(format!("{} failed", fan.failed));
@@ -298,7 +298,7 @@ impl tracing_subscriber::fmt::MakeWriter<'_> for SuspendingWriter {
 mod tests {
     use tracing_subscriber::prelude::*;
 
-    use super::{Fan, Progress, State};
+    use super::{Fan, Progress};
 
     #[test]
     fn the_display_follows_node_spans_fans_and_retries() {
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(fans[1], ("lines".to_string(), Fan { done: 7, total: None, failed: 0, retries: 0 }));
         let state = progress.state.lock().unwrap();
         assert_eq!(Progress::run_message(&state), "running `fan` · 2 steps · 1 retry");
-        assert_eq!(super::fan_message("fan", &fans[0].1), "· 1 failed · 1 retry");
+        assert_eq!(super::fan_message(&fans[0].1), "· 1 failed · 1 retry");
         drop(state);
         // A fan that reaches its total is taken off.
         let subscriber = tracing_subscriber::registry().with(progress.layer());
@@ -327,6 +327,5 @@ mod tests {
             tracing::debug!(target: "pocket::progress", node = "fan", done = 5u64, total = 5u64, failed = 1u64, "item done");
         });
         assert_eq!(progress.fans().len(), 1);
-        let _ = State::default();
     }
 }

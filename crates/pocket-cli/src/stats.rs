@@ -53,7 +53,7 @@ pub(crate) struct Stats {
 }
 
 /// A `node` span's path, start and whether it ended with an action.
-struct Visit_ {
+struct NodeVisit {
     path: String,
     started: Instant,
     ended_well: bool,
@@ -211,12 +211,12 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for St
         let Some(span) = ctx.span(id) else { return };
         let name = fields.name.unwrap_or_default();
         // Inside another node (a sub-workflow's), the path of the enclosing nodes first.
-        let parent = span.scope().skip(1).find_map(|s| s.extensions().get::<Visit_>().map(|v| v.path.clone()));
+        let parent = span.scope().skip(1).find_map(|s| s.extensions().get::<NodeVisit>().map(|v| v.path.clone()));
         let path = match parent {
             Some(parent) => format!("{parent}/{name}"),
             None => name,
         };
-        span.extensions_mut().insert(Visit_ { path, started: Instant::now(), ended_well: fields.action });
+        span.extensions_mut().insert(NodeVisit { path, started: Instant::now(), ended_well: fields.action });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -224,7 +224,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for St
         values.record(&mut fields);
         if fields.action
             && let Some(span) = ctx.span(id)
-            && let Some(visit) = span.extensions_mut().get_mut::<Visit_>()
+            && let Some(visit) = span.extensions_mut().get_mut::<NodeVisit>()
         {
             visit.ended_well = true;
         }
@@ -233,7 +233,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for St
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let extensions = span.extensions();
-        let Some(visit) = extensions.get::<Visit_>() else { return };
+        let Some(visit) = extensions.get::<NodeVisit>() else { return };
         let mut figures = self.stats.figures.lock().unwrap_or_else(PoisonError::into_inner);
         let node = figures.node(&visit.path);
         node.visits += 1;
@@ -256,7 +256,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for St
         event.record(&mut fields);
         // The node an event belongs to: the innermost `node` span it happened in.
         let current = ctx.event_scope(event).and_then(|scope| {
-            scope.from_root().filter_map(|s| s.extensions().get::<Visit_>().map(|v| v.path.clone())).last()
+            scope.from_root().filter_map(|s| s.extensions().get::<NodeVisit>().map(|v| v.path.clone())).last()
         });
         let mut figures = self.stats.figures.lock().unwrap_or_else(PoisonError::into_inner);
         match target {
@@ -291,8 +291,6 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for St
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tracing_subscriber::prelude::*;
 
     use super::Stats;
@@ -328,6 +326,5 @@ mod tests {
         assert_eq!(out["limits"][0]["waited_ms"], 1.5);
         let text = stats.to_text();
         assert!(text.contains("ask") && text.contains("20+6") && text.contains("waited on api: 0.002s"), "{text}");
-        let _ = Duration::ZERO;
     }
 }
