@@ -228,3 +228,19 @@ fn an_adaptive_limit_is_checked_at_validate_time() {
         assert!(found.iter().any(|p| p.contains(expected)), "{config}: {found:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_spaces_the_batches_starts() {
+    // Three batches of two, 8 at once allowed, a second apart: the last starts at 2 s.
+    let yaml = single(
+        "map",
+        "      batch_size: 2\n      pause: 1s\n      max_concurrency: 8\n      body: { type: transform, config: { jq: 'add' } }",
+    );
+    let started = tokio::time::Instant::now();
+    let out = run(&yaml, json!([1, 2, 3, 4, 5, 6])).await.unwrap();
+    assert_eq!(out["results"], json!([3, 7, 11]));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_millis(2_100), "{took:?}");
+    let found = problems(&single("map", "      pause: soon\n      body: { type: echo }"));
+    assert!(found.iter().any(|p| p.contains("pause")), "{found:?}");
+}

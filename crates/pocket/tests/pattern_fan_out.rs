@@ -288,3 +288,27 @@ async fn two_fan_out_nodes_of_one_graph_keep_their_items_data_apart() {
     assert_eq!(store.get_value("first:item-0:seen").unwrap(), Some(serde_json::json!("first")));
     assert_eq!(store.get_value("second:item-1:seen").unwrap(), Some(serde_json::json!("second")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_spaces_the_starts_whatever_the_limit() {
+    let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = started.clone();
+    let t0 = tokio::time::Instant::now();
+    let node = exec_fn(move |i: u64| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(t0.elapsed());
+            sleep(Duration::from_millis(500)).await;
+            Ok(i)
+        }
+    });
+    let out = FanOut::new(node).limit(10).pause(Duration::from_millis(100)).run(&Store::new(), 0..5u64).await.unwrap();
+    assert_eq!(out, [0, 1, 2, 3, 4]);
+    let starts: Vec<u128> = started.lock().unwrap().iter().map(Duration::as_millis).collect();
+    assert_eq!(starts, [0, 100, 200, 300, 400], "one start every 100 ms, though 10 may run at once");
+    // No pause: all at once.
+    let node = exec_fn(|i: u64| async move { Ok(i) });
+    let begun = tokio::time::Instant::now();
+    FanOut::new(node).pause(Duration::ZERO).run(&Store::new(), 0..5u64).await.unwrap();
+    assert_eq!(begun.elapsed(), Duration::ZERO);
+}

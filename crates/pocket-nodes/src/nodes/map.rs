@@ -57,6 +57,11 @@ pub(crate) struct MapConfig {
     #[serde(default, deserialize_with = "crate::support::de::opt_count")]
     #[schemars(with = "Option<u64>")]
     batch_size: Option<u64>,
+    /// At least this long between the starts of two items (or batches): a Go duration
+    /// (default none). The items still run up to `max_concurrency` at once.
+    #[serde(default, deserialize_with = "crate::support::de::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pause: Option<Duration>,
     /// A named limit of the workflow's `limits:` each item's run is held to (every attempt
     /// takes a slot and a request token), shared with the other nodes that name it.
     #[serde(default)]
@@ -235,6 +240,7 @@ pub(crate) struct MapNode {
     base_dir: std::path::PathBuf,
     body: Arc<BoxNode<Value, Value>>,
     limit: usize,
+    pause: Option<Duration>,
     batch: usize,
     on_error: OnError,
     max_failures: Option<Tolerance>,
@@ -355,6 +361,7 @@ impl NodeKind for MapNode {
                 base_dir: spec.base_dir.to_path_buf(),
                 body: Arc::new(body),
                 limit,
+                pause: config.pause,
                 batch,
                 on_error: config.on_error,
                 max_failures: config.max_failures,
@@ -552,7 +559,11 @@ impl MapNode {
             tolerated,
             stop: token.clone(),
         };
-        FanOut::new(counted).name(self.name.clone()).limit(self.limit)
+        let fan_out = FanOut::new(counted).name(self.name.clone()).limit(self.limit);
+        match self.pause {
+            Some(pause) => fan_out.pause(pause),
+            None => fan_out,
+        }
     }
 
     /// Items from a file, or results to one: the items are read as they start and the results

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{self, Limit, Schedule, Slot};
+use super::engine::{self, Schedule, Slot};
 use super::{ItemError, TaskGauge};
 use crate::error::RunError;
 use crate::node::{Node, run_node_unchecked};
 use crate::store::Store;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How many items a fan-out runs at once unless told otherwise.
 ///
@@ -51,6 +53,7 @@ pub struct FanOut<N> {
     node: N,
     name: String,
     limit: Option<usize>,
+    pause: Option<Duration>,
     gauge: TaskGauge,
 }
 
@@ -67,7 +70,13 @@ impl<N: fmt::Debug> fmt::Debug for FanOut<N> {
 impl<N: Node> FanOut<N> {
     /// Fan `node` out; errors name it `fan-out` unless [`FanOut::name`] says otherwise.
     pub fn new(node: N) -> Self {
-        FanOut { node, name: "fan-out".to_string(), limit: Some(DEFAULT_FAN_OUT_LIMIT), gauge: TaskGauge::new() }
+        FanOut {
+            node,
+            name: "fan-out".to_string(),
+            limit: Some(DEFAULT_FAN_OUT_LIMIT),
+            pause: None,
+            gauge: TaskGauge::new(),
+        }
     }
 
     /// The node's name in errors and traces.
@@ -89,6 +98,19 @@ impl<N: Node> FanOut<N> {
     pub fn unlimited(mut self) -> Self {
         self.limit = None;
         self
+    }
+
+    /// Start items at least `pause` apart (GNU parallel's `--delay`): a steady trickle into a
+    /// service that dislikes bursts, whatever the limit.
+    #[must_use]
+    pub fn pause(mut self, pause: Duration) -> Self {
+        self.pause = (!pause.is_zero()).then_some(pause);
+        self
+    }
+
+    /// The schedule of a run: the limit, and the pause between starts.
+    fn paced(&self) -> Paced {
+        Paced { limit: self.limit, pause: self.pause, next: None }
     }
 
     /// Count this fan-out's items on `gauge`.
@@ -129,7 +151,7 @@ impl<N: Node> FanOut<N> {
     ) -> Result<Vec<N::Output>, ItemError> {
         let token = token.child_token();
         let items_on = Items { node: &self.node, name: &self.name, store, offset: 0 };
-        items_on.fail_fast(items, &mut Limit(self.limit), &self.gauge, &token).await
+        items_on.fail_fast(items, &mut self.paced(), &self.gauge, &token).await
     }
 
     /// Run every item to its end; one result or error per item, in input order.
@@ -155,7 +177,7 @@ impl<N: Node> FanOut<N> {
         engine::all(
             items,
             |slot, item| on.launch(&token, slot, item),
-            &mut Limit(self.limit),
+            &mut self.paced(),
             &self.gauge,
             &token,
             cancelled,
@@ -229,7 +251,7 @@ impl<N: Node> FanOut<N> {
             }
             true
         };
-        let mut schedule = Windowed { limit: self.limit, window, handed: &handed };
+        let mut schedule = Windowed { paced: self.paced(), window, handed: &handed };
         engine::run_source(
             engine::Streamed(items),
             |slot, item| on.launch(&token, slot, item),
@@ -243,18 +265,45 @@ impl<N: Node> FanOut<N> {
     }
 }
 
-/// At most `limit` in flight, and at most `window` started and not yet handed on.
-struct Windowed<'a> {
+/// At most `limit` in flight, starts at least `pause` apart.
+struct Paced {
     limit: Option<usize>,
+    pause: Option<Duration>,
+    /// The earliest the next start may be.
+    next: Option<Instant>,
+}
+
+impl Schedule for Paced {
+    #[inline]
+    fn admit(&mut self, _: usize, in_flight: usize) -> engine::Admit {
+        if self.limit.is_some_and(|n| in_flight >= n) {
+            return engine::Admit::Wait;
+        }
+        let Some(pause) = self.pause else { return engine::Admit::Start };
+        let now = Instant::now();
+        match self.next {
+            Some(at) if at > now => engine::Admit::SleepUntil(at),
+            _ => {
+                self.next = Some(now + pause);
+                engine::Admit::Start
+            }
+        }
+    }
+}
+
+/// [`Paced`], and at most `window` started and not yet handed on.
+struct Windowed<'a> {
+    paced: Paced,
     window: usize,
     handed: &'a AtomicUsize,
 }
 
 impl Schedule for Windowed<'_> {
     fn admit(&mut self, started: usize, in_flight: usize) -> engine::Admit {
-        let full =
-            self.limit.is_some_and(|n| in_flight >= n) || started - self.handed.load(Ordering::Relaxed) >= self.window;
-        if full { engine::Admit::Wait } else { engine::Admit::Start }
+        if started - self.handed.load(Ordering::Relaxed) >= self.window {
+            return engine::Admit::Wait;
+        }
+        self.paced.admit(started, in_flight)
     }
 }
 
@@ -347,7 +396,7 @@ where
         let scoped = ctx.store().scope(ctx.node());
         let on = Items { node: &self.node, name: ctx.node(), store: &scoped, offset: 0 };
         let token = ctx.token().child_token();
-        on.fail_fast(items.iter().cloned(), &mut Limit(self.limit), &self.gauge, &token)
+        on.fail_fast(items.iter().cloned(), &mut self.paced(), &self.gauge, &token)
             .await
             .map_err(|e| crate::NodeError::new(e.error.kind(), e))
     }
