@@ -197,8 +197,8 @@ impl Progress {
     fn retried(&self, node: &str) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.retries += 1;
-        // The innermost fan whose items run under that name counts it too.
-        if let Some((_, fan, bar)) = state.fans.iter_mut().rev().find(|(name, ..)| node.starts_with(name.as_str())) {
+        // The fan whose items run under that name (a map's items carry its name) counts it too.
+        if let Some((_, fan, bar)) = state.fans.iter_mut().rev().find(|(name, ..)| name == node) {
             fan.retries += 1;
             bar.set_message(fan_message(fan));
         }

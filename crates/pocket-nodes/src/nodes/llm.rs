@@ -183,18 +183,6 @@ impl NodeKind for Llm {
         {
             return Err(ConfigError::field("temperature", "must be between 0 and 2"));
         }
-        if let (Some(limit), Some(max_tokens)) = (&config.rate_limit, config.max_tokens)
-            && max_tokens > limit.tokens_per_minute
-        {
-            return Err(ConfigError::field(
-                "max_tokens",
-                format!(
-                    "{max_tokens} can never fit the budget of {} tokens a minute (`rate_limit.tokens_per_minute`): \
-                     every request would wait forever",
-                    limit.tokens_per_minute
-                ),
-            ));
-        }
         let client = client(config.timeout.unwrap_or(Duration::from_secs(60))).map_err(ConfigError::whole)?;
         let named = config.limit.as_deref().map(|name| cx.named_limit(name)).transpose();
         let named = named.map_err(|e| ConfigError::field("limit", e))?;
@@ -205,19 +193,27 @@ impl NodeKind for Llm {
                 "give `rate_limit` or a `limit` with `tokens_per_minute`, not both (two token budgets)",
             ));
         }
-        if let (Some((_, per_minute)), Some(max_tokens)) = (&named_tokens, config.max_tokens)
+        // The token budget, from `rate_limit` or the named limit: a reply budget above it could
+        // never be sent.
+        let budget = match (&config.rate_limit, &named_tokens) {
+            (Some(limit), _) => Some((limit.tokens_per_minute, " (`rate_limit.tokens_per_minute`)".to_string())),
+            (None, Some((_, per_minute))) => {
+                Some((*per_minute, format!(" of limit `{}`", config.limit.as_deref().unwrap_or_default())))
+            }
+            (None, None) => None,
+        };
+        if let (Some((per_minute, of)), Some(max_tokens)) = (&budget, config.max_tokens)
             && max_tokens > *per_minute
         {
             return Err(ConfigError::field(
                 "max_tokens",
                 format!(
-                    "{max_tokens} can never fit the budget of {per_minute} tokens a minute of limit `{}`: every \
-                     request would wait forever",
-                    config.limit.as_deref().unwrap_or_default()
+                    "{max_tokens} can never fit the budget of {per_minute} tokens a minute{of}: every request \
+                     would wait forever"
                 ),
             ));
         }
-        let budget = config.rate_limit.as_ref().map(|l| l.tokens_per_minute).or(named_tokens.as_ref().map(|t| t.1));
+        let budget = budget.map(|(per_minute, _)| per_minute);
         let own_tokens = config
             .rate_limit
             .as_ref()

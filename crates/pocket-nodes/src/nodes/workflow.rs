@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::kind::{BuildCx, Built, Category, ConfigError, NodeKind};
-use crate::support::sandbox::{Sandbox, check_relative};
+use crate::support::sandbox::Sandbox;
 
 /// Workflow files may include each other this deep at most.
 const MAX_DEPTH: usize = 16;
@@ -113,7 +113,6 @@ impl NodeKind for WorkflowNode {
             (Some(_), Some(_)) => return Err(ConfigError::whole("give `file` or `workflow`, not both")),
             (None, None) => return Err(ConfigError::whole("either `file` or `workflow` is required")),
             (Some(file), None) => {
-                check_relative(&file, false).map_err(|e| ConfigError::field("file", e))?;
                 let sandbox =
                     Sandbox::open(spec.base_dir).map_err(|e| ConfigError::field("file", pocket::report(&e)))?;
                 let relative =

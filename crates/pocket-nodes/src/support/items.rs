@@ -120,22 +120,31 @@ pub(crate) fn open(base: &Path, path: &str, format: Format) -> Result<(ItemStrea
     };
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let shown = path.to_string();
-    std::thread::Builder::new()
-        .name("pocket-items".into())
-        .spawn(move || {
-            let reader = BufReader::with_capacity(64 << 10, source);
-            let sent = match format {
-                Format::Jsonl => read_jsonl(reader, &tx),
-                Format::Csv => read_csv(reader, &tx),
-                Format::Json => read_json_array(reader, &tx),
-            };
-            if let Err(Some(e)) = sent {
-                let _ = tx.blocking_send(Err(format!("items_file {shown}: {e}")));
-            }
-        })
-        .map_err(|e| NodeError::fatal_msg(format!("items_file: cannot start its reader: {e}")))?;
+    reading("pocket-items", source, move |reader| {
+        let sent = match format {
+            Format::Jsonl => read_jsonl(reader, &tx),
+            Format::Csv => read_csv(reader, &tx),
+            Format::Json => read_json_array(reader, &tx),
+        };
+        if let Err(Some(e)) = sent {
+            let _ = tx.blocking_send(Err(format!("items_file {shown}: {e}")));
+        }
+    })
+    .map_err(|e| NodeError::fatal_msg(format!("items_file: cannot start its reader: {e}")))?;
     let lines = Arc::new(Lines::default());
     Ok((ItemStream { rx, lines: lines.clone() }, lines))
+}
+
+/// Run `work` over `source`, buffered, on a thread of its own named `name`.
+fn reading(
+    name: &str,
+    source: Box<dyn Read + Send>,
+    work: impl FnOnce(BufReader<Box<dyn Read + Send>>) + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || work(BufReader::with_capacity(64 << 10, source)))
+        .map(drop)
 }
 
 /// `Err(None)`: the receiver is gone (the run ended), stop quietly; `Err(Some(e))`: the file's
@@ -191,8 +200,7 @@ pub fn json_lines(
     source: Box<dyn Read + Send>,
 ) -> std::io::Result<impl futures_util::Stream<Item = (u64, Result<Value, String>)> + Send + Unpin> {
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    std::thread::Builder::new().name("pocket-lines".into()).spawn(move || {
-        let reader = BufReader::with_capacity(64 << 10, source);
+    reading("pocket-lines", source, move |reader| {
         let mut last = 0;
         let ended = each_json_line(reader, |line, value| {
             last = line;
