@@ -394,6 +394,15 @@ pub enum RunError {
         /// Why it cannot.
         reason: String,
     },
+    /// A durable run could not write its checkpoint (the records before it stay usable).
+    #[error("the checkpoint after node `{node}` failed")]
+    Checkpoint {
+        /// The node whose boundary was being written (or the node the run was at).
+        node: String,
+        /// What the checkpointer said.
+        #[source]
+        source: crate::durable::CheckpointError,
+    },
     /// The node that ended the run produced a value of another type than the graph's output.
     #[error("node `{node}` ended the run with a `{found}`, but the graph outputs `{expected}`")]
     OutputType {
@@ -416,6 +425,7 @@ impl RunError {
             | RunError::Cancelled { node }
             | RunError::Deadline { node, .. }
             | RunError::Restore { node, .. }
+            | RunError::Checkpoint { node, .. }
             | RunError::OutputType { node, .. } => node,
         }
     }

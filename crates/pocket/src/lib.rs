@@ -67,6 +67,7 @@
 mod action;
 mod cancel;
 mod ctx;
+pub mod durable;
 mod erased;
 pub mod error;
 pub mod graph;

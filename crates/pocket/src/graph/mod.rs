@@ -2,6 +2,7 @@
 
 mod boundary;
 mod builder;
+mod durable;
 pub(crate) mod erased;
 mod export;
 
@@ -17,6 +18,7 @@ use tracing::Instrument;
 pub use boundary::Boundary;
 use boundary::Observer;
 pub use builder::GraphBuilder;
+use durable::Hooks;
 use erased::{Codecs, DynNode, Payload, payload, unpack};
 
 use crate::action::{Action, Next};
@@ -131,6 +133,7 @@ pub struct RunOptions {
     deadline: Option<Duration>,
     max_steps: Option<u64>,
     observer: Option<Observer>,
+    durable: Option<crate::durable::Durable>,
 }
 
 impl fmt::Debug for RunOptions {
@@ -140,6 +143,7 @@ impl fmt::Debug for RunOptions {
             .field("deadline", &self.deadline)
             .field("max_steps", &self.max_steps)
             .field("on_boundary", &self.observer.is_some())
+            .field("durable", &self.durable)
             .finish()
     }
 }
@@ -174,6 +178,14 @@ impl RunOptions {
     /// on the run's task: keep it short.
     pub fn on_boundary(mut self, f: impl Fn(&Boundary<'_>) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(f));
+        self
+    }
+
+    /// Make the run durable: its run record is created when it starts and every node boundary
+    /// is written to the checkpointer ([`crate::durable`]); [`Graph::resume`] continues it.
+    /// Every node needs codecs ([`GraphBuilder::serde_node`]).
+    pub fn durable(mut self, durable: crate::durable::Durable) -> Self {
+        self.durable = Some(durable);
         self
     }
 }
@@ -218,7 +230,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     pub async fn run(&self, store: &Store, input: I) -> Result<O, RunError> {
         // Nobody can cancel a run without options: use the graph's private idle token, unwatched.
         let current = AtomicUsize::new(self.inner.start);
-        let start = (self.inner.start, payload(input));
+        let start = (self.inner.start, payload(input), 0);
         self.run_loop::<false>(store, start, &self.inner.idle, false, self.inner.max_steps, &current, None)
             .await
             .map(|(out, _)| out)
@@ -230,7 +242,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
     ///
     /// As [`Graph::run`], plus [`RunError::Cancelled`] and [`RunError::Deadline`].
     pub async fn run_with(&self, store: &Store, input: I, options: RunOptions) -> Result<O, RunError> {
-        self.run_at(store, (self.inner.start, payload(input)), options).await
+        self.run_at(store, (self.inner.start, payload(input), 0), options).await
     }
 
     /// Run from the node `node` with `input` written down as JSON (a [`Boundary`] seen by
@@ -293,28 +305,41 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 restore(format!("its input (`{}`) has no codec: add it with `serde_node`", target.node.input().name))
             })?;
         let payload = codec.decode(input).map_err(|e| restore(format!("the value is not a valid input: {e}")))?;
-        self.run_at(store, (index, payload), options).await
+        self.run_at(store, (index, payload, 0), options).await
     }
 
-    async fn run_at(&self, store: &Store, start: (usize, Payload), options: RunOptions) -> Result<O, RunError> {
-        let token = options.token.unwrap_or_default();
+    async fn run_at(&self, store: &Store, start: Start, options: RunOptions) -> Result<O, RunError> {
+        match &options.durable {
+            None => self.run_hooked(store, start, &options).await,
+            Some(durable) => {
+                let durable = durable.clone();
+                self.begin_durable(store, &start, &durable)?;
+                self.run_durable(store, start, &options, &durable).await
+            }
+        }
+    }
+
+    /// Run with the options' token, deadline, step limit and hooks.
+    async fn run_hooked(&self, store: &Store, start: Start, options: &RunOptions) -> Result<O, RunError> {
+        let token = options.token.clone().unwrap_or_default();
         let max_steps = options.max_steps.unwrap_or(self.inner.max_steps);
-        let observer = options.observer.as_ref();
+        let hooks = Hooks::of(options);
+        let hooks = hooks.as_ref();
         let current = AtomicUsize::new(start.0);
-        match (options.deadline, observer) {
+        match (options.deadline, hooks) {
             (None, None) => {
                 self.run_loop::<false>(store, start, &token, true, max_steps, &current, None).await.map(|(o, _)| o)
             }
             (None, Some(_)) => {
-                self.run_loop::<true>(store, start, &token, true, max_steps, &current, observer).await.map(|(o, _)| o)
+                self.run_loop::<true>(store, start, &token, true, max_steps, &current, hooks).await.map(|(o, _)| o)
             }
-            (Some(after), observer) => {
+            (Some(after), hooks) => {
                 let run_token = token.child_token();
                 let run = async {
-                    match observer {
+                    match hooks {
                         None => self.run_loop::<false>(store, start, &run_token, true, max_steps, &current, None).await,
                         Some(_) => {
-                            self.run_loop::<true>(store, start, &run_token, true, max_steps, &current, observer).await
+                            self.run_loop::<true>(store, start, &run_token, true, max_steps, &current, hooks).await
                         }
                     }
                 };
@@ -375,7 +400,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         };
         self.run_loop::<false>(
             store,
-            (self.inner.start, payload(input)),
+            (self.inner.start, payload(input), 0),
             token,
             watched,
             self.inner.max_steps,
@@ -389,23 +414,22 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
 
     /// The run loop. Returns the output and the action that ended the run (`None` for
     /// [`Next::End`]).
-    /// `OBSERVED` is whether `observer` may be set: runs without one (nearly all) are compiled
+    /// `OBSERVED` is whether `hooks` may be set: runs without (nearly all) are compiled
     /// without the boundary checks.
     #[allow(clippy::too_many_arguments)]
     async fn run_loop<const OBSERVED: bool>(
         &self,
         store: &Store,
-        start: (usize, Payload),
+        start: Start,
         token: &CancellationToken,
         watched: bool,
         max_steps: u64,
         current: &AtomicUsize,
-        observer: Option<&Observer>,
+        hooks: Option<&Hooks<'_>>,
     ) -> Result<(O, Option<Action>), RunError> {
         let inner = &*self.inner;
         let view = store.view();
-        let (mut index, mut payload) = start;
-        let mut steps: u64 = 0;
+        let (mut index, mut payload, mut steps) = start;
         // Watch the token once per run: cancelling it wakes `flag`, so the check between nodes
         // is a plain atomic load (the token's own `is_cancelled` takes a lock).
         let watch = if watched { Watch::new(token) } else { Watch::idle() };
@@ -421,6 +445,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             }
             steps += 1;
             current.store(index, Ordering::Relaxed);
+            let started = if OBSERVED { hooks.map(|_| durable::Started::now()) } else { None };
             let ctx = Ctx::new(&node.name, token, store);
             // No span at all when nobody listens (not even a disabled one: it costs a drop).
             let span = traced
@@ -468,8 +493,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 if let Some(span) = &span {
                     span.record("action", "<end>");
                 }
-                if OBSERVED && let Some(observer) = observer {
-                    self.show(observer, index, None, steps, &payload);
+                if OBSERVED
+                    && let Some(hooks) = hooks
+                    && let Some(ack) = self.boundary(hooks, store, index, None, None, steps, started, &payload)?
+                {
+                    ack.wait().await.map_err(|e| durable::checkpoint(&node.name, e))?;
                 }
                 return self.finish(node, payload, None);
             };
@@ -482,8 +510,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             };
             match edge {
                 Some(to) => {
-                    if OBSERVED && let Some(observer) = observer {
-                        self.show(observer, index, Some(to), steps, &payload);
+                    if OBSERVED
+                        && let Some(hooks) = hooks
+                        && let Some(ack) =
+                            self.boundary(hooks, store, index, Some(to), Some(action), steps, started, &payload)?
+                    {
+                        ack.wait().await.map_err(|e| durable::checkpoint(&node.name, e))?;
                     }
                     index = to;
                 }
@@ -496,24 +528,17 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 }
                 None => {
                     let action = action.clone();
-                    if OBSERVED && let Some(observer) = observer {
-                        self.show(observer, index, None, steps, &payload);
+                    if OBSERVED
+                        && let Some(hooks) = hooks
+                        && let Some(ack) =
+                            self.boundary(hooks, store, index, None, Some(&action), steps, started, &payload)?
+                    {
+                        ack.wait().await.map_err(|e| durable::checkpoint(&node.name, e))?;
                     }
                     return self.finish(node, payload, Some(action));
                 }
             }
         }
-    }
-
-    /// Show `observer` the boundary after node `from` (the next node's input codec, else the
-    /// finished node's output codec, writes the value down). Kept out of the run loop.
-    #[cold]
-    #[inline(never)]
-    fn show(&self, observer: &Observer, from: usize, next: Option<usize>, steps: u64, payload: &Payload) {
-        let inner = &*self.inner;
-        let codec = next.and_then(|i| inner.codecs[i].input).or(inner.codecs[from].output);
-        let next = next.map(|i| inner.nodes[i].name.as_str());
-        observer(&Boundary { node: &inner.nodes[from].name, next, steps, payload, codec });
     }
 
     fn failure(&self, node: &GraphNode, (step, source): (Step, NodeError), token: &CancellationToken) -> RunError {
@@ -539,6 +564,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         }
     }
 }
+
+/// Where a run starts: the node, its input and the steps already run.
+type Start = (usize, Payload, u64);
 
 /// A sub-graph used as a node failed; the inner run's error is the source and decides the
 /// classification.
@@ -575,7 +603,7 @@ where
         let (out, action) = self
             .run_loop::<false>(
                 ctx.store(),
-                (self.inner.start, payload(input.clone())),
+                (self.inner.start, payload(input.clone()), 0),
                 ctx.token(),
                 true,
                 self.inner.max_steps,

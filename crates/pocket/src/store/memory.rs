@@ -1,7 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use hashlink::LinkedHashMap;
@@ -254,6 +254,9 @@ struct Shared {
     config: Config,
     /// Another backend holds the data instead of the shards (which are then empty).
     backend: Option<Arc<dyn StoreBackend>>,
+    /// The keys written, deleted or evicted since the last checkpoint (durable runs only:
+    /// unset, it costs one atomic load per write).
+    journal: OnceLock<Mutex<Vec<SmolStr>>>,
 }
 
 /// The writable handle to a run's shared store. Cheap to clone (all clones share the data).
@@ -345,6 +348,7 @@ impl StoreBuilder {
                 hasher: Hasher::default(),
                 config: Config { bound, ttl: self.ttl, on_evict: self.on_evict },
                 backend: None,
+                journal: OnceLock::new(),
             }),
             prefix: None,
         }
@@ -424,6 +428,7 @@ impl Store {
                 hasher: Hasher::default(),
                 config: Config { bound: 0, ttl: None, on_evict: None },
                 backend: Some(backend),
+                journal: OnceLock::new(),
             }),
             prefix: None,
         }
@@ -571,9 +576,12 @@ impl Store {
 
     /// Remove `key`; returns whether it was present. The eviction callback is not called.
     pub fn delete(&self, key: &str) -> bool {
-        self.with_key(key, |full| match &self.shared.backend {
-            Some(backend) => backend.delete(full),
-            None => self.shard(full).map.remove(full).is_some(),
+        self.with_key(key, |full| {
+            self.note(full);
+            match &self.shared.backend {
+                Some(backend) => backend.delete(full),
+                None => self.shard(full).map.remove(full).is_some(),
+            }
         })
     }
 
@@ -655,6 +663,7 @@ impl Store {
 
     /// Write `slot` under the full key `full`, to whichever backend holds the data.
     fn put(&self, full: &str, slot: Slot) {
+        self.note(full);
         match &self.shared.backend {
             None => self.write(full, slot),
             Some(backend) => backend.set(full, StoreValue(slot)),
@@ -672,6 +681,7 @@ impl Store {
         {
             let entry = shard.map.remove(full)?;
             drop(shard);
+            self.note(full);
             self.notify(vec![evicted(full, &entry.slot, EvictReason::Expired)]);
             return None;
         }
@@ -696,6 +706,7 @@ impl Store {
                     self.purge_expired(&mut shard, now, &mut dropped);
                     while shard.map.len() >= config.bound {
                         let Some((key, entry)) = shard.map.pop_front() else { break };
+                        self.note(&key);
                         if config.on_evict.is_some() {
                             dropped.push(evicted(&key, &entry.slot, EvictReason::Evicted));
                         }
@@ -728,6 +739,7 @@ impl Store {
                         break;
                     }
                     let (key, _) = shard.writes.pop_front().expect("front exists");
+                    self.note(&key);
                     if let Some(entry) = shard.map.remove(&key)
                         && notify
                     {
@@ -739,6 +751,61 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Journal a change to the full key `full`, if the store keeps a journal.
+    fn note(&self, full: &str) {
+        if let Some(journal) = self.shared.journal.get() {
+            lock(journal).push(full.into());
+        }
+    }
+
+    /// Keep a journal of changed keys from now on ([`Store::take_changes`]): what a durable
+    /// run checkpoints at each node boundary.
+    /// With `existing`, every key the store holds now is in the first changes.
+    pub(crate) fn start_journal(&self, existing: bool) {
+        let keys = if existing { self.root().full_keys() } else { Vec::new() };
+        let _ = self.shared.journal.set(Mutex::new(Vec::new()));
+        if let Some(journal) = self.shared.journal.get() {
+            lock(journal).extend(keys);
+        }
+    }
+
+    /// The store without this handle's scope.
+    pub(crate) fn root(&self) -> Store {
+        Store { shared: self.shared.clone(), prefix: None }
+    }
+
+    /// Every live full key.
+    fn full_keys(&self) -> Vec<SmolStr> {
+        self.keys().into_iter().map(SmolStr::from).collect()
+    }
+
+    /// The keys changed since the last call (full keys, each once, in first-change order) with
+    /// their values now (`None`: deleted, evicted or expired); empty without a journal.
+    ///
+    /// # Errors
+    ///
+    /// The key of a typed value that cannot be shown as JSON.
+    pub(crate) fn take_changes(&self) -> Result<Vec<(String, Option<Value>)>, StoreError> {
+        let Some(journal) = self.shared.journal.get() else { return Ok(Vec::new()) };
+        let keys = std::mem::take(&mut *lock(journal));
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let root = self.root();
+        let mut changes = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let value = match root.lookup(&key) {
+                None => None,
+                Some(slot) => {
+                    Some(slot.into_json().map_err(|source| StoreError::NotJson { key: key.to_string(), source })?)
+                }
+            };
+            changes.push((key.to_string(), value));
+        }
+        Ok(changes)
     }
 
     fn notify(&self, dropped: Vec<Evicted>) {
