@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 /// A workflow file, parsed and built.
 pub(crate) struct Loaded {
     pub(crate) origin: String,
+    /// A hash of the file's text: a recorded run knows when its workflow changed.
+    pub(crate) hash: String,
     pub(crate) workflow: Workflow,
     pub(crate) graph: Graph<Value, Value>,
 }
@@ -113,7 +115,8 @@ pub(crate) fn check(registry: &Registry, file: &Path, allow_exec: &[String]) -> 
     workflow.warnings.extend(node_warnings.take());
     workflow.warnings.sort_by_key(|p| p.position.map(|at| (at.line, at.column)));
     let warnings = workflow.warnings.clone();
-    Ok((Loaded { origin, workflow, graph }, warnings))
+    let hash = crate::state::hash(source.as_bytes());
+    Ok((Loaded { origin, hash, workflow, graph }, warnings))
 }
 
 fn print_warnings(origin: &str, warnings: &[Problem]) {

@@ -1,7 +1,8 @@
 //! The `pocket` command.
 //!
 //! Exit codes: 0 success; 1 the workflow ran and failed; 2 usage error or invalid workflow
-//! (nothing ran); 130, 143, 129 interrupted (SIGINT/Ctrl-C, SIGTERM, SIGHUP).
+//! (nothing ran); 3 the state database cannot be used or the run cannot be resumed; 130, 143,
+//! 129 interrupted (SIGINT/Ctrl-C, SIGTERM, SIGHUP).
 
 /// A line on stderr. Unlike `eprintln!` it does not panic when stderr is closed (the message
 /// is lost, the exit code still tells), and control characters in it — a server's body, a
@@ -19,9 +20,12 @@ mod each;
 mod load;
 mod output;
 mod progress;
+mod resume;
 mod run;
+mod runs;
 mod schema;
 mod signals;
+mod state;
 mod stats;
 
 use std::path::PathBuf;
@@ -38,6 +42,9 @@ const LONG_VERSION: &str =
 const FAILED: u8 = 1;
 /// Exit code: usage error or invalid workflow (nothing ran).
 const INVALID: u8 = 2;
+/// Exit code: the state database cannot be used (damaged, locked, unwritable), or the run
+/// cannot be resumed (unknown, succeeded, running elsewhere, changed).
+const STATE: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(name = "pocket", version, long_version = LONG_VERSION, about = "Run and check Pocket workflows")]
@@ -58,6 +65,10 @@ struct Cli {
     /// No colours in logs (also when `NO_COLOR` is set, or stderr is not a terminal).
     #[arg(long, global = true)]
     no_color: bool,
+    /// The state database runs are recorded in (default: `$POCKET_HOME/state.db`, else
+    /// `$XDG_STATE_HOME/pocket/state.db`, else `~/.local/state/pocket/state.db`).
+    #[arg(long, global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,8 +95,16 @@ enum GraphFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a workflow file.
+    /// Run a workflow file (recorded in the state database, so it can be resumed).
     Run(run::RunArgs),
+    /// Continue a recorded run that crashed, was killed, failed or was cancelled: finished
+    /// nodes do not run again.
+    Resume(resume::ResumeArgs),
+    /// The recorded runs: `list`, `show RUN`, `rm RUN...`, `gc`.
+    Runs {
+        #[command(subcommand)]
+        command: runs::RunsCommand,
+    },
     /// Check a workflow file (syntax, node types, every node's config) and report every problem at once.
     Validate {
         /// The workflow file.
@@ -190,6 +209,8 @@ fn command() -> ExitCode {
         Command::Nodes { command: Some(NodesCommand::Info { kind }) } => node_info(&registry, kind, cli.output),
         Command::Graph { file, format } => graph(&registry, file, *format, &cli),
         Command::Run(args) => run::run(&registry, args, &cli),
+        Command::Resume(args) => resume::resume(&registry, args, &cli),
+        Command::Runs { command } => runs::runs(command, &cli),
     }
 }
 

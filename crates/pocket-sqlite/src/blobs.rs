@@ -46,7 +46,8 @@ pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Resul
 
 /// A record read back from its stored text, with its large values put back.
 pub(crate) fn read(conn: &Connection, text: &str) -> Result<Record, String> {
-    let mut stored: Value = serde_json::from_str(text).map_err(|e| format!("a log record is not JSON: {e}"))?;
+    let mut stored: Value =
+        crate::json::parse(text.as_bytes()).map_err(|e| format!("a log record is not JSON: {e}"))?;
     let refs = stored.get_mut("blobs").map(Value::take);
     let mut record: Record = serde_json::from_value(stored.get_mut("record").map(Value::take).unwrap_or_default())
         .map_err(|e| format!("a log record cannot be read: {e}"))?;
@@ -58,7 +59,7 @@ pub(crate) fn read(conn: &Connection, text: &str) -> Result<Record, String> {
             .and_then(|mut q| q.query_row([hash], |row| row.get(0)).optional())
             .map_err(|e| e.to_string())?;
         let bytes = bytes.ok_or_else(|| format!("the value {hash} a log record refers to is missing"))?;
-        *value = serde_json::from_slice(&bytes).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))?;
+        *value = crate::json::parse(&bytes).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))?;
     }
     Ok(record)
 }

@@ -17,6 +17,9 @@ use crate::writer::{self, Failure, Op};
 /// outpaces the disk).
 const QUEUE: usize = 16 * 1024;
 
+/// The writer thread's stack (address space reserved; pages used only as touched).
+const WRITER_STACK: usize = 64 << 20;
+
 /// Durable runs in an SQLite file (see the [crate documentation](crate)).
 ///
 /// Reads and the synchronous calls (`create`, `claim`, `remove`) use their own connection;
@@ -60,6 +63,8 @@ impl SqliteCheckpointer {
             let failure = failure.clone();
             std::thread::Builder::new()
                 .name("pocket-checkpoint".into())
+                // Writing down values thousands of levels deep recurses: room for it.
+                .stack_size(WRITER_STACK)
                 .spawn(move || writer::run(conn, queue, failure))
                 .map_err(|e| CheckpointError::Write(format!("cannot start the writer thread: {e}")))?
         };
@@ -152,9 +157,9 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RunRecord, C
         let mut run = RunRecord::new(id.clone(), text(1).map_err(|e| corrupt("workflow", e))?, Value::Null);
         run.origin = text(2).map_err(|e| corrupt("origin", e))?;
         run.hash = text(3).map_err(|e| corrupt("hash", e))?;
-        run.fingerprint = serde_json::from_str(&fingerprint).map_err(|e| corrupt("fingerprint", e))?;
-        run.input = serde_json::from_str(&input).map_err(|e| corrupt("input", e))?;
-        run.meta = serde_json::from_str(&meta).map_err(|e| corrupt("meta", e))?;
+        run.fingerprint = crate::json::parse(fingerprint.as_bytes()).map_err(|e| corrupt("fingerprint", e))?;
+        run.input = crate::json::parse(input.as_bytes()).map_err(|e| corrupt("input", e))?;
+        run.meta = crate::json::parse(meta.as_bytes()).map_err(|e| corrupt("meta", e))?;
         run.durability = serde_json::from_value(Value::String(durability)).map_err(|e| corrupt("durability", e))?;
         run.status = status.parse().map_err(|e: String| corrupt("status", e))?;
         run.error = row.get(9).map_err(|e| corrupt("error", e))?;

@@ -40,6 +40,7 @@
 
 mod blobs;
 mod checkpointer;
+mod json;
 mod schema;
 mod writer;
 

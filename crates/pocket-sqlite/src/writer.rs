@@ -124,6 +124,7 @@ fn apply(
                 Record::Step(step) => ("step", step.node.clone()),
                 Record::Memo { node, .. } => ("memo", node.clone()),
                 Record::Item { node, .. } => ("item", node.clone()),
+                Record::Rewind { .. } => ("rewind", String::new()),
                 _ => ("other", String::new()),
             };
             let body = blobs::write(tx, record.clone()).map_err(error)?;

@@ -9,7 +9,9 @@ use std::process::{Command, Output, Stdio};
 /// The binary, with the test's environment variable cleared.
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pocket"));
-    command.args(args).env_remove("POCKET_TEST_MODEL").env_remove("NO_COLOR");
+    command.args(args).env_remove("POCKET_TEST_MODEL").env_remove("NO_COLOR").env_remove("XDG_STATE_HOME");
+    // Runs are recorded in this test process's own state directory, not the user's.
+    command.env("POCKET_HOME", std::env::temp_dir().join(format!("pocket-cli-tests-{}/home", std::process::id())));
     command
 }
 

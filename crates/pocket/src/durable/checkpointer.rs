@@ -80,6 +80,18 @@ impl Ack {
         }
     }
 
+    /// [`Ack::wait`] for a thread outside any async runtime (it blocks the thread).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ack::wait`].
+    pub fn wait_blocking(self) -> Result<(), CheckpointError> {
+        match self.0 {
+            AckState::Done(result) => result,
+            AckState::Pending(rx) => rx.blocking_recv().unwrap_or(Err(CheckpointError::Closed)),
+        }
+    }
+
     /// Wait until the record is committed.
     ///
     /// # Errors
@@ -98,7 +110,7 @@ impl Ack {
 ///
 /// [`MemoryCheckpointer`](super::MemoryCheckpointer) keeps them in memory; the `pocket-sqlite`
 /// crate in an SQLite file. Every backend must pass the conformance suite
-/// ([`conformance`](super::conformance), with the `conformance` feature).
+/// (`pocket::durable::conformance`, with the `conformance` feature).
 ///
 /// Appends return at once and are committed in order; [`Ack`] says when. Reads see every
 /// record whose ack has been answered.

@@ -75,9 +75,10 @@ async fn appends_keep_their_order(c: &dyn Checkpointer) {
     let mut written = Vec::new();
     let mut acks = Vec::new();
     for n in 0..300u64 {
-        let record = match n % 3 {
+        let record = match n % 4 {
             0 => step(n, json!({"n": n})),
             1 => Record::Memo { node: format!("node-{n}"), step: n, value: json!([n, "memo"]) },
+            2 => Record::Rewind { to: n, hash: format!("h{n}"), fingerprint: vec![("a".into(), "h".into())] },
             _ => Record::Item { node: "map".into(), index: n, key: format!("h{n}"), value: json!({"ok": n}) },
         };
         written.push(record.clone());

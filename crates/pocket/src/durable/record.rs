@@ -211,6 +211,16 @@ pub enum Record {
         /// What the item produced (its result, or its error as the node records it).
         value: Value,
     },
+    /// The boundaries after step `to` are void (a resume after a change goes back to the
+    /// first changed node): the steps after it no longer count, nor do their deltas.
+    Rewind {
+        /// The last step that still counts (`0`: none).
+        to: u64,
+        /// The workflow's hash from here on ([`RunRecord::hash`]).
+        hash: String,
+        /// The workflow's nodes' hashes from here on ([`RunRecord::fingerprint`]).
+        fingerprint: Vec<(String, String)>,
+    },
 }
 
 /// A run and its log, as loaded for a resume.
@@ -231,18 +241,30 @@ impl SavedRun {
 
     /// The last boundary reached, if any node finished.
     pub fn last_step(&self) -> Option<&StepRecord> {
-        self.log.iter().rev().find_map(|r| match r {
-            Record::Step(step) => Some(step),
-            _ => None,
-        })
+        self.steps().last()
     }
 
-    /// The steps, in order.
-    pub fn steps(&self) -> impl Iterator<Item = &StepRecord> {
-        self.log.iter().filter_map(|r| match r {
-            Record::Step(step) => Some(step),
+    /// The workflow's hash and per-node hashes the run goes by now: the run's own, or those
+    /// of the last [`Record::Rewind`].
+    pub fn definition(&self) -> (&str, &[(String, String)]) {
+        let rewound = self.log.iter().rev().find_map(|r| match r {
+            Record::Rewind { hash, fingerprint, .. } => Some((hash.as_str(), fingerprint.as_slice())),
             _ => None,
-        })
+        });
+        rewound.unwrap_or((self.run.hash.as_str(), self.run.fingerprint.as_slice()))
+    }
+
+    /// The steps that count, in order: those a later [`Record::Rewind`] made void left out.
+    pub fn steps(&self) -> impl Iterator<Item = &StepRecord> {
+        let mut kept: Vec<&StepRecord> = Vec::new();
+        for record in &self.log {
+            match record {
+                Record::Step(step) => kept.push(step),
+                Record::Rewind { to, .. } => kept.retain(|s| s.step <= *to),
+                _ => {}
+            }
+        }
+        kept.into_iter()
     }
 }
 

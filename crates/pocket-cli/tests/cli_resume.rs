@@ -1,0 +1,254 @@
+//! Recorded runs over the real binary: `pocket run` records, a killed run shows as
+//! interrupted and `pocket resume` finishes it without running finished nodes again; the
+//! refusals (changed workflow, wider permissions, a succeeded or running run, a damaged
+//! database) each with exit code 3.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{command, text, write};
+use serde_json::Value;
+
+/// A state database of the test's own.
+fn state(name: &str) -> PathBuf {
+    let dir = write(&format!("{name}.marker"), "").with_extension("state");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("state.db")
+}
+
+fn pocket(state: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--state", state.to_str().unwrap()];
+    all.extend_from_slice(args);
+    command(&all).output().expect("the binary runs")
+}
+
+fn runs(state: &Path) -> Vec<Value> {
+    let out = pocket(state, &["runs", "list", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn show(state: &Path, id: &str) -> Value {
+    let out = pocket(state, &["runs", "show", id, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A workflow: `count` appends a line to `log` (an `exec` node), `wait` sleeps, `last` adds.
+fn counting(name: &str, log: &Path, wait: &str) -> PathBuf {
+    write(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\nstart: count\nnodes:\n  - name: count\n    type: exec\n    config:\n      command: sh\n      \
+             args: ['-c', 'echo ran >> {}']\n  - name: wait\n    type: delay\n    config: {{ duration: {wait} }}\n  \
+             - name: last\n    type: transform\n    config: {{ jq: '{{done: true}}' }}\nconnections:\n  \
+             - {{ from: count, to: wait }}\n  - {{ from: wait, to: last }}\n",
+            log.display()
+        ),
+    )
+}
+
+fn lines(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |t| t.lines().count())
+}
+
+/// Start a run in the background and wait until its first boundary is recorded.
+// The child is handed to the caller, who waits for it (clippy sees a path without a wait).
+#[allow(clippy::zombie_processes)]
+fn start_and_wait_for_first_step(state: &Path, file: &Path) -> (Child, String) {
+    let mut child = command(&["--state", state.to_str().unwrap(), "--allow-exec", "sh", "run", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(run) = runs(state).first() {
+            let id = run["id"].as_str().unwrap().to_string();
+            if !show(state, &id)["steps"].as_array().unwrap().is_empty() {
+                return (child, id);
+            }
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run's first step was never recorded");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_is_recorded_with_its_steps_and_output() {
+    let state = state("recorded");
+    let out = pocket(&state, &["run", &common::repo("examples/workflows/hello.yaml"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed = runs(&state);
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0]["status"].as_str(), listed[0]["workflow"].as_str()), (Some("succeeded"), Some("hello")));
+    let shown = show(&state, listed[0]["id"].as_str().unwrap());
+    let nodes: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["greet", "shout"]);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["output"], printed, "the recorded output is the printed one");
+    // A unique prefix of the id names the run too.
+    let id = listed[0]["id"].as_str().unwrap();
+    assert_eq!(show(&state, &id[..12])["id"].as_str(), Some(id));
+}
+
+#[test]
+fn an_ephemeral_run_writes_nothing() {
+    let state = state("ephemeral");
+    for flags in [&["--ephemeral"][..], &["--durability", "off"][..]] {
+        let mut args = vec!["run", "examples/workflows/hello.yaml"];
+        args.extend_from_slice(flags);
+        let args: Vec<String> = args.iter().map(|a| a.replace("examples/", &common::repo("examples/"))).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = pocket(&state, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert!(!state.exists(), "no state database was created");
+}
+
+#[test]
+fn a_killed_run_is_interrupted_and_resumes_without_running_finished_nodes_again() {
+    let state = state("killed");
+    let log = write("killed.log", "");
+    std::fs::remove_file(&log).unwrap();
+    let file = counting("killed", &log, "30s");
+    let (mut child, id) = start_and_wait_for_first_step(&state, &file);
+    // While it runs, it cannot be resumed.
+    let out = pocket(&state, &["--allow-exec", "sh", "resume", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("running now"), "{}", text(&out.stderr));
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("interrupted"), "a dead owner's run is interrupted");
+    assert_eq!(lines(&log), 1);
+
+    // The workflow is edited to wait less; a resume refuses the change...
+    let short = counting("killed", &log, "10ms");
+    let out = pocket(&state, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("node `wait` changed"), "{}", text(&out.stderr));
+    // ...unless allowed: `count` did not change, so it does not run again.
+    let out = pocket(&state, &["resume", &id, "--allow-changed", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), serde_json::json!({"done": true}));
+    assert_eq!(lines(&log), 1, "the finished `count` node did not run again");
+    assert_eq!(short, file);
+    let shown = show(&state, &id);
+    assert_eq!(shown["status"].as_str(), Some("succeeded"));
+    let nodes: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["count", "wait", "last"]);
+
+    // A succeeded run has nothing to resume.
+    let out = pocket(&state, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("succeeded already"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_changed_node_that_already_ran_runs_again_from_there() {
+    let state = state("changed");
+    let log = write("changed.log", "");
+    let file = counting("changed", &log, "10ms");
+    // Fails at `last` (jq error), after `count` and `wait` ran.
+    let broken = std::fs::read_to_string(&file).unwrap().replace("'{done: true}'", "'error(\"broken\")'");
+    std::fs::write(&file, broken).unwrap();
+    let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("pocket resume"), "the error says how to resume: {}", text(&out.stderr));
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("failed"));
+    // `count` itself changes: it runs again (and everything after it).
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("'error(\"broken\")'", "'{done: true}'")
+        .replace("echo ran", "echo ran again");
+    std::fs::write(&file, edited).unwrap();
+    let out = pocket(&state, &["resume", &id, "--allow-changed", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\nran again\n");
+    let shown = show(&state, &id);
+    let nodes: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["count", "wait", "last"], "the voided steps are not in the timeline");
+}
+
+#[test]
+fn a_resume_never_gets_wider_permissions_than_the_run_had() {
+    let state = state("permissions");
+    let log = write("permissions.log", "");
+    let file = counting("permissions", &log, "10ms");
+    let broken = std::fs::read_to_string(&file).unwrap().replace("'{done: true}'", "'error(\"broken\")'");
+    std::fs::write(&file, broken).unwrap();
+    let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    let out = pocket(&state, &["--allow-exec", "sh,rm", "resume", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot widen its permissions"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("rm"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn unknown_runs_and_a_damaged_database_are_clear_errors() {
+    let state = state("damaged");
+    let out = pocket(&state, &["resume", "01NOSUCHRUN"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("no run `01NOSUCHRUN`"), "{}", text(&out.stderr));
+    std::fs::write(&state, "not a database at all; ".repeat(100)).unwrap();
+    let out = pocket(&state, &["run", &common::repo("examples/workflows/hello.yaml")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("state.db") && stderr.contains("damaged"), "{stderr}");
+    assert!(stderr.contains("--ephemeral"), "the error says how to run anyway: {stderr}");
+    let out = pocket(&state, &["run", &common::repo("examples/workflows/hello.yaml"), "--ephemeral"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = pocket(&state, &["runs", "list"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn runs_can_be_removed_and_collected() {
+    let state = state("gc");
+    for _ in 0..3 {
+        let out = pocket(&state, &["run", &common::repo("examples/workflows/hello.yaml")]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let ids: Vec<String> = runs(&state).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let out = pocket(&state, &["runs", "rm", &ids[2]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(runs(&state).len(), 2);
+    let out = pocket(&state, &["runs", "gc", "--keep", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let left: Vec<String> = runs(&state).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left, [ids[0].clone()], "the newest run is kept");
+    let out = pocket(&state, &["runs", "list", "--status", "failed", "-o", "json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let out = pocket(&state, &["runs", "list", "--status", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ctrl_c_leaves_a_cancelled_run_that_resume_last_finishes() {
+    let state = state("cancelled");
+    let log = write("cancelled.log", "");
+    let file = counting("cancelled", &log, "30s");
+    let (mut child, id) = start_and_wait_for_first_step(&state, &file);
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(show(&state, &id)["status"].as_str(), Some("cancelled"));
+    // Edit nothing; resume the newest unfinished run of the file (30 s left to wait: shorten
+    // it with a deadline and check the deadline is what stops it).
+    let out = pocket(&state, &["run", file.to_str().unwrap(), "--resume-last", "--timeout", "100ms"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("resuming run {id}")), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("deadline"), "{}", text(&out.stderr));
+    assert_eq!(lines(&log), 1, "`count` did not run again");
+    assert_eq!(show(&state, &id)["status"].as_str(), Some("failed"));
+}
