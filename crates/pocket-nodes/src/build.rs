@@ -372,7 +372,7 @@ fn layered(
     by_name: &HashMap<&str, &NodeDef>,
     done: &HashMap<&str, Arc<BoxNode<Value, Value>>>,
 ) -> BoxNode<Value, Value> {
-    let Built { node, retry, limiter, limits, adaptive, .. } = &built[def.name.as_str()];
+    let Built { node, retry, limiter, limits, adaptive, memo, .. } = &built[def.name.as_str()];
     let NodeState { breaker, cache } = &state[def.name.as_str()];
     let target =
         def.fallback.as_deref().and_then(|f| by_name.get(f)).and_then(|t| Some((t, done.get(t.name.as_str())?)));
@@ -387,6 +387,7 @@ fn layered(
         breaker: breaker.as_ref(),
         cache: cache.as_ref(),
         fallback: fallback.as_ref().map(|f| f as &dyn Fn() -> (String, Arc<BoxNode<Value, Value>>)),
+        memo: *memo,
     };
     layers::apply(node.clone(), &def.name, &cx)
 }

@@ -240,6 +240,9 @@ pub struct Built {
     /// The adaptive concurrency limit each attempt is held to (a `map` with
     /// `max_concurrency: {min, max}` puts it on its body).
     pub(crate) adaptive: Option<pocket::layer::adaptive_limit::AdaptiveLimit>,
+    /// Whether its Exec result is saved before Post in durable runs (the calls that cost or
+    /// have effects: `llm`, `http`, `exec`).
+    pub(crate) memo: bool,
     pub(crate) warnings: Vec<ConfigError>,
 }
 
@@ -259,6 +262,7 @@ impl Built {
             limiter: None,
             limits: Vec::new(),
             adaptive: None,
+            memo: false,
             warnings: Vec::new(),
         }
     }

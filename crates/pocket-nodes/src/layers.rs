@@ -8,6 +8,7 @@ use pocket::layer::adaptive_limit::AdaptiveLimit;
 use pocket::layer::cache::ResultCache;
 use pocket::layer::circuit_breaker::CircuitBreaker;
 use pocket::layer::fallback_chain::FallbackChain;
+use pocket::layer::memo::ExecMemo;
 use pocket::layer::rate_limit::RateLimit;
 use pocket::layer::retry::{RetryLayer, RetryPolicy};
 use pocket::layer::timeout::{TimeoutLayer, Timeouts};
@@ -54,6 +55,8 @@ pub(crate) struct LayerCx<'a> {
     pub(crate) cache: Option<&'a ResultCache>,
     /// The node's `fallback:` target, fully layered, when it has one.
     pub(crate) fallback: Option<&'a dyn Fn() -> (String, SharedNode)>,
+    /// Whether the node type's Exec result is saved before Post in durable runs.
+    pub(crate) memo: bool,
 }
 
 /// One node-level layer kind: its key and how it is built (`None`: not configured).
@@ -63,13 +66,15 @@ struct LayerKind {
 }
 
 /// The kinds, innermost first — the documented order: the node type's rate limit, `cache`
-/// (keyed by the input: a hit spends no tokens), the named `limit` (each attempt takes a slot
+/// (keyed by the input: a hit spends no tokens), the exec memo of durable runs (`llm`,
+/// `http`, `exec`: a result saved before a crash is not asked for again), the named `limit` (each attempt takes a slot
 /// and a request token), `timeout` (each attempt, the waits for tokens and slots included), the
 /// adaptive concurrency limit (outside the timeout, which it counts as push-back), `circuit_breaker` (sees timeouts), `retry` (repeats all of the above), then
 /// `fallback` (a [`FallbackChain`] to the named node when every attempt failed).
 const KINDS: &[LayerKind] = &[
     LayerKind { key: "rate_limit", build: rate_limit },
     LayerKind { key: "cache", build: cache },
+    LayerKind { key: "memo", build: memo },
     LayerKind { key: "limit", build: named_limits },
     LayerKind { key: "timeout", build: timeout },
     LayerKind { key: "adaptive", build: adaptive },
@@ -109,6 +114,10 @@ fn rate_limit(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
 
 fn cache(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
     cx.cache.cloned().map(|cache| Built::Typed(BoxLayer::typed(cache)))
+}
+
+fn memo(cx: &LayerCx<'_>, _: &str) -> Option<Built> {
+    cx.memo.then(|| Built::Typed(BoxLayer::typed(AroundLayer(ExecMemo))))
 }
 
 /// Each named limit: a slot of its `max_concurrency` held from Prep to Post, and one token of
@@ -183,6 +192,7 @@ pub(crate) fn own_layers_and(
         breaker: None,
         cache: None,
         fallback: None,
+        memo: built.memo,
     };
     apply(built.node, "", &cx)
 }
@@ -200,7 +210,7 @@ mod tests {
         let order: Vec<_> = super::KINDS.iter().map(|k| k.key).collect();
         assert_eq!(
             order,
-            ["rate_limit", "cache", "limit", "timeout", "adaptive", "circuit_breaker", "retry", "fallback"]
+            ["rate_limit", "cache", "memo", "limit", "timeout", "adaptive", "circuit_breaker", "retry", "fallback"]
         );
     }
 
@@ -250,6 +260,7 @@ mod tests {
             breaker: Some(&breaker),
             cache: Some(&cache),
             fallback: Some(&fallback),
+            memo: true,
         };
         let spec = crate::NodeSpec { name: "a", config: &Default::default(), base_dir: ".".as_ref(), allow_exec: &[] };
         let limits = crate::SharedLimiters::new();

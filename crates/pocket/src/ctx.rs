@@ -1,9 +1,11 @@
 //! [`Ctx`]: what every step receives besides its data.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::durable::{RunJournal, StepJournal};
 use crate::store::Store;
 
 /// The context of one node execution: the node's name and the run's cancellation token.
@@ -42,6 +44,8 @@ pub struct Ctx<'a> {
     node: &'a str,
     token: &'a CancellationToken,
     store: &'a Store,
+    /// A durable run's journal and the step this is.
+    journal: Option<(&'a Arc<RunJournal>, u64)>,
 }
 
 impl fmt::Debug for Ctx<'_> {
@@ -52,7 +56,18 @@ impl fmt::Debug for Ctx<'_> {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(node: &'a str, token: &'a CancellationToken, store: &'a Store) -> Self {
-        Ctx { node, token, store }
+        Ctx { node, token, store, journal: None }
+    }
+
+    /// This context for step `step` of a durable run with `journal`.
+    pub(crate) fn with_journal(self, journal: &'a Arc<RunJournal>, step: u64) -> Self {
+        Ctx { journal: Some((journal, step)), ..self }
+    }
+
+    /// The step's journal when the run is durable: what the node saved before (a resumed
+    /// step) and how it saves more (see [`StepJournal`]). `None` outside durable runs.
+    pub fn journal(&self) -> Option<StepJournal> {
+        self.journal.map(|(run, step)| StepJournal::new(run, self.node, step))
     }
 
     /// The name of the node being executed (as given to the graph; `"node"` outside a graph).

@@ -155,7 +155,7 @@ impl NodeKind for Exec {
             .enumerate()
             .map(|(i, a)| Text::new(spec.name, &format!("args[{i}]"), a))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(super::built(Exec {
+        let mut built = super::built(Exec {
             command: config.command,
             program,
             args,
@@ -165,7 +165,9 @@ impl NodeKind for Exec {
             capture: config.capture_output,
             allow_failure: config.allow_failure,
             max_output: config.max_output.unwrap_or(DEFAULT_MAX_OUTPUT),
-        }))
+        });
+        built.memo = true;
+        Ok(built)
     }
 }
 

@@ -214,6 +214,7 @@ impl NodeKind for Http {
             built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         }
         built.limits.extend(limit);
+        built.memo = true;
         Ok(built)
     }
 }

@@ -242,6 +242,7 @@ impl NodeKind for Llm {
         built.retry = Some(crate::layers::retry_policy(&config.retry.unwrap_or_default()));
         built.limiter = tokens.map(|limiter| (limiter, estimated_tokens as fn(&Value) -> u32));
         built.limits.extend(named);
+        built.memo = true;
         Ok(built)
     }
 }

@@ -375,9 +375,13 @@ impl NodeKind for MapNode {
     }
 }
 
-/// The body, counting failed items: past the tolerated number it cancels the rest.
+/// The body, counting failed items: past the tolerated number it cancels the rest. In a
+/// durable run (`journal`) each unit comes as `[index, unit]`: a unit whose result the journal
+/// holds (the run was resumed in the middle of this map) is not run again, and each result is
+/// saved as it comes.
 struct Counted {
     body: Arc<BoxNode<Value, Value>>,
+    journal: Option<pocket::durable::StepJournal>,
     node: String,
     total: usize,
     done: AtomicUsize,
@@ -407,18 +411,48 @@ impl Counted {
     }
 }
 
+/// A unit's steps: its result from the journal, or the body's.
+enum Unit<T> {
+    Saved(Value),
+    Run(T),
+}
+
+/// The index and the unit of a journaled unit (`[index, unit]`), and the hash of the unit.
+fn journaled(input: &Value) -> Option<(u64, &Value)> {
+    match input.as_array().map(Vec::as_slice) {
+        Some([index, unit]) => Some((index.as_u64()?, unit)),
+        _ => None,
+    }
+}
+
+fn unit_key(unit: &Value) -> String {
+    blake3::hash(unit.to_string().as_bytes()).to_hex().to_string()
+}
+
 impl Node for Counted {
     type Input = Value;
-    type Prep = pocket::node::BoxPrep;
-    type Exec = pocket::node::BoxExec;
+    type Prep = Unit<pocket::node::BoxPrep>;
+    type Exec = Unit<pocket::node::BoxExec>;
     type Output = Value;
 
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Self::Prep, NodeError> {
-        self.step(self.body.prep(ctx, store, input).await)
+        let unit = match (&self.journal, journaled(input)) {
+            (Some(journal), Some((index, unit))) => {
+                if let Some(saved) = journal.item(index, &unit_key(unit)) {
+                    return Ok(Unit::Saved(saved.clone()));
+                }
+                unit
+            }
+            _ => input,
+        };
+        self.step(self.body.prep(ctx, store, unit).await).map(Unit::Run)
     }
 
     async fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> Result<Self::Exec, NodeError> {
-        self.step(self.body.exec(ctx, prep).await)
+        match prep {
+            Unit::Saved(value) => Ok(Unit::Saved(value.clone())),
+            Unit::Run(prep) => self.step(self.body.exec(ctx, prep).await).map(Unit::Run),
+        }
     }
 
     async fn post(
@@ -429,7 +463,31 @@ impl Node for Counted {
         prep: Self::Prep,
         exec: Self::Exec,
     ) -> Result<(Value, Next), NodeError> {
-        let out = self.step(self.body.post(ctx, store, input, prep, exec).await)?;
+        let (prep, exec) = match (prep, exec) {
+            (Unit::Run(prep), Unit::Run(exec)) => (prep, exec),
+            (_, Unit::Saved(value)) | (Unit::Saved(value), _) => {
+                self.progress(self.failed.load(Ordering::Relaxed));
+                return Ok((value, Next::Default));
+            }
+        };
+        let (journal, saving, unit) = match (&self.journal, input) {
+            (Some(journal), Value::Array(mut pair)) if pair.len() == 2 => {
+                let unit = pair.pop().unwrap_or_default();
+                let index = pair[0].as_u64().unwrap_or_default();
+                (Some(journal), Some((index, unit_key(&unit))), unit)
+            }
+            (_, input) => (None, None, input),
+        };
+        let out = self.step(self.body.post(ctx, store, unit, prep, exec).await)?;
+        if let (Some(journal), Some((index, key))) = (journal, saving) {
+            let ack = journal.save_item(index, key, out.0.clone());
+            let saved = match (journal.durability(), ack.error_now()) {
+                (_, Some(e)) => Err(e.clone()),
+                (pocket::durable::Durability::Machine, None) => ack.wait().await,
+                _ => Ok(()),
+            };
+            saved.map_err(|e| NodeError::fatal_msg(format!("map: cannot save the result of item {index}: {e}")))?;
+        }
         self.progress(self.failed.load(Ordering::Relaxed));
         Ok(out)
     }
@@ -481,7 +539,9 @@ impl MapNode {
         let unit_count = units.len();
         let token = cx.token().child_token();
         let tolerated = self.tolerated(Some(unit_count));
-        let fan_out = self.fan_out(unit_count, tolerated, &token);
+        let journal = cx.ctx().journal();
+        let units = if journal.is_some() { index_units(units) } else { units };
+        let fan_out = self.fan_out(unit_count, tolerated, &token, journal);
         let store = cx.store().scope(cx.node());
         let failure = |e: &ItemError| format!("{} {} failed: {}", self.what(), e.index, pocket::report(&e.error));
         if self.on_error == OnError::FailFast {
@@ -549,9 +609,16 @@ impl MapNode {
         ))
     }
 
-    fn fan_out(&self, total: usize, tolerated: usize, token: &CancellationToken) -> FanOut<Counted> {
+    fn fan_out(
+        &self,
+        total: usize,
+        tolerated: usize,
+        token: &CancellationToken,
+        journal: Option<pocket::durable::StepJournal>,
+    ) -> FanOut<Counted> {
         let counted = Counted {
             body: self.body.clone(),
+            journal,
             node: self.name.clone(),
             total,
             done: AtomicUsize::new(0),
@@ -585,6 +652,12 @@ impl MapNode {
         });
         let units: Units =
             if self.batch > 1 { Box::pin(items.chunks(self.batch).map(Value::Array)) } else { Box::pin(items) };
+        let journal = cx.ctx().journal();
+        let units: Units = if journal.is_some() {
+            Box::pin(units.enumerate().map(|(i, unit)| Value::Array(vec![json!(i), unit])))
+        } else {
+            units
+        };
         let sandbox = match &self.output_file {
             Some(_) => Some(Sandbox::open(&self.base_dir)?),
             None => None,
@@ -595,7 +668,7 @@ impl MapNode {
         };
         let token = cx.token().child_token();
         let tolerated = self.tolerated(None);
-        let fan_out = self.fan_out(0, tolerated, &token);
+        let fan_out = self.fan_out(0, tolerated, &token, journal);
         let store = cx.store().scope(cx.node());
         let mut results = Vec::new();
         let mut errors = Vec::new();
@@ -699,6 +772,11 @@ impl MapNode {
             _ => Ok(json!({"results": results, "errors": errors, "stats": stats})),
         }
     }
+}
+
+/// Units as `[index, unit]`, as a journaled fan-out takes them.
+fn index_units(units: Vec<Value>) -> Vec<Value> {
+    units.into_iter().enumerate().map(|(i, unit)| Value::Array(vec![json!(i), unit])).collect()
 }
 
 /// Whether an item's error is its cancellation.

@@ -79,7 +79,7 @@ async fn appends_keep_their_order(c: &dyn Checkpointer) {
             0 => step(n, json!({"n": n})),
             1 => Record::Memo { node: format!("node-{n}"), step: n, value: json!([n, "memo"]) },
             2 => Record::Rewind { to: n, hash: format!("h{n}"), fingerprint: vec![("a".into(), "h".into())] },
-            _ => Record::Item { node: "map".into(), index: n, key: format!("h{n}"), value: json!({"ok": n}) },
+            _ => Record::Item { node: "map".into(), step: n, index: n, key: format!("h{n}"), value: json!({"ok": n}) },
         };
         written.push(record.clone());
         acks.push(c.append("run-b", record));

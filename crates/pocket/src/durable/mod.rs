@@ -53,6 +53,7 @@
 mod checkpointer;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod journal;
 mod memory;
 mod record;
 
@@ -60,6 +61,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use checkpointer::{Ack, AckSender, CheckpointError, Checkpointer};
+pub(crate) use journal::RunJournal;
+pub use journal::StepJournal;
 pub use memory::MemoryCheckpointer;
 pub(crate) use record::now_ms;
 pub use record::{Delta, Durability, Record, RunRecord, RunStatus, SavedRun, StepRecord, new_run_id};
@@ -70,6 +73,8 @@ pub use record::{Delta, Durability, Record, RunRecord, RunStatus, SavedRun, Step
 pub struct Durable {
     pub(crate) checkpointer: Arc<dyn Checkpointer>,
     pub(crate) run: RunRecord,
+    /// What a resume found saved for the step in flight (memos, item results).
+    pub(crate) in_flight: Arc<Vec<Record>>,
 }
 
 impl fmt::Debug for Durable {
@@ -82,7 +87,7 @@ impl Durable {
     /// A new durable run, recorded in `checkpointer` as `run` when it starts (with the run's
     /// input written down by the start node's codec).
     pub fn new(checkpointer: Arc<dyn Checkpointer>, run: RunRecord) -> Self {
-        Durable { checkpointer, run }
+        Durable { checkpointer, run, in_flight: Arc::default() }
     }
 
     /// Change the durability (default [`Durability::Process`]).

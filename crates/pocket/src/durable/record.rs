@@ -204,6 +204,8 @@ pub enum Record {
     Item {
         /// The fan-out node.
         node: String,
+        /// The step the fan-out node ran as.
+        step: u64,
         /// The item's position.
         index: u64,
         /// A hash of the item's input: a result is only used for the same input.
@@ -252,6 +254,21 @@ impl SavedRun {
             _ => None,
         });
         rewound.unwrap_or((self.run.hash.as_str(), self.run.fingerprint.as_slice()))
+    }
+
+    /// The memos and item results saved for the step that was in flight (the step after the
+    /// last boundary): what a resume hands the node that runs again.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Record> {
+        let step = self.last_step().map_or(0, |s| s.step) + 1;
+        let after = self.log.iter().rposition(|r| matches!(r, Record::Step(_) | Record::Rewind { .. }));
+        let rest = match after {
+            Some(i) => &self.log[i + 1..],
+            None => &self.log[..],
+        };
+        rest.iter().filter(move |r| match r {
+            Record::Memo { step: s, .. } | Record::Item { step: s, .. } => *s == step,
+            _ => false,
+        })
     }
 
     /// The steps that count, in order: those a later [`Record::Rewind`] made void left out.

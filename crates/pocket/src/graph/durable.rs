@@ -10,7 +10,8 @@ use super::erased::{Codec, Payload};
 use super::{Graph, RunOptions, Start};
 use crate::action::Action;
 use crate::durable::{
-    Ack, CheckpointError, Checkpointer, Delta, Durability, Durable, Record, RunStatus, SavedRun, StepRecord, now_ms,
+    Ack, CheckpointError, Checkpointer, Delta, Durability, Durable, Record, RunJournal, RunStatus, SavedRun,
+    StepRecord, now_ms,
 };
 use crate::error::RunError;
 use crate::store::Store;
@@ -19,12 +20,16 @@ use crate::store::Store;
 pub(crate) struct Hooks<'a> {
     observer: Option<&'a Observer>,
     durable: Option<&'a Durable>,
+    /// The durable run's journal, handed to each step.
+    pub(crate) journal: Option<Arc<RunJournal>>,
 }
 
 impl<'a> Hooks<'a> {
     /// The hooks of `options`; `None` when there are none (the run loop then skips them).
     pub(crate) fn of(options: &'a RunOptions) -> Option<Self> {
-        let hooks = Hooks { observer: options.observer.as_ref(), durable: options.durable.as_ref() };
+        let durable = options.durable.as_ref();
+        let journal = durable.map(|d| Arc::new(RunJournal::new(d.clone())));
+        let hooks = Hooks { observer: options.observer.as_ref(), durable, journal };
         (hooks.observer.is_some() || hooks.durable.is_some()).then_some(hooks)
     }
 }
@@ -221,7 +226,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             }
         }
         store.start_journal(false);
-        let durable = Durable::new(checkpointer, saved.run.clone());
+        let mut durable = Durable::new(checkpointer, saved.run.clone());
+        durable.in_flight = Arc::new(saved.in_flight().cloned().collect());
         let options = RunOptions { durable: Some(durable.clone()), ..options };
         let start = match saved.last_step() {
             None => {

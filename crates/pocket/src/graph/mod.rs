@@ -446,7 +446,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
             steps += 1;
             current.store(index, Ordering::Relaxed);
             let started = if OBSERVED { hooks.map(|_| durable::Started::now()) } else { None };
-            let ctx = Ctx::new(&node.name, token, store);
+            let mut ctx = Ctx::new(&node.name, token, store);
+            if OBSERVED && let Some(journal) = hooks.and_then(|h| h.journal.as_ref()) {
+                ctx = ctx.with_journal(journal, steps);
+            }
             // No span at all when nobody listens (not even a disabled one: it costs a drop).
             let span = traced
                 .then(|| tracing::debug_span!("node", name = %node.name, action = tracing::field::Empty))

@@ -14,6 +14,7 @@
 //! | adaptive concurrency limit (AIMD on push-back) | [`adaptive_limit`] | Exec | — | [`AdaptiveLimit`](adaptive_limit::AdaptiveLimit) in an [`AroundLayer`] |
 //! | circuit breaker | [`circuit_breaker`] | Exec | `circuit_breaker` | [`CircuitBreaker`](circuit_breaker::CircuitBreaker) |
 //! | result cache | [`cache`] | Exec | `cache`, `cache_by` | [`ResultCache`](cache::ResultCache), [`CacheBy`](cache::CacheBy) in an [`AroundLayer`] |
+//! | exec memo in durable runs | [`memo`] | Exec | — | [`ExecMemo`](memo::ExecMemo) in an [`AroundLayer`] |
 //! | middleware from an async fn | [`from_fn`] | the whole lifecycle | — | [`FromFnLayer`](from_fn::FromFnLayer) |
 //! | metrics and logs | [`metrics`] | the whole lifecycle | `metrics` | [`Metrics`](metrics::Metrics) |
 //! | a layer or not | [`either`] | — | `layer_if` | `Option<L>` |
@@ -61,6 +62,7 @@ pub mod fallback;
 pub mod fallback_chain;
 pub mod from_fn;
 pub mod hooks;
+pub mod memo;
 pub mod metrics;
 pub mod on_error;
 pub mod rate_limit;
