@@ -5,6 +5,7 @@
 //!
 //! Usage: `cargo run --release -p pocket-bench -- WORKLOAD [SIZE] [ARGS...]`
 
+mod durable;
 mod map;
 
 use std::process::ExitCode;
@@ -396,7 +397,7 @@ fn fanout_rate_limited(args: &[String]) -> Result<(), String> {
 }
 
 const WORKLOADS: &str = "chain, chain-async, agent-loop, agent-loop-async, fanout-cpu, fanout-io, fanout-io-limited, \
-     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru, map-cpu, map-io, map-file, map-limited";
+     pipeline, pipeline-async, fanin, fanout-mem, fanout-store-write, fanout-rate-limited, store, store-lru, map-cpu, map-io, map-file, map-limited, durable-chain, durable-map";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -425,6 +426,8 @@ fn main() -> ExitCode {
         "map-io" => map::map_io(rest),
         "map-file" => map::map_file(rest),
         "map-limited" => map::map_limited(rest),
+        "durable-chain" => durable::durable_chain(rest),
+        "durable-map" => durable::durable_map(rest),
         other => {
             eprintln!("unknown workload `{other}`; known: {WORKLOADS}");
             return ExitCode::from(2);

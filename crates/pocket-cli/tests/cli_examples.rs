@@ -16,12 +16,8 @@ fn run_env(file: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let file = repo(file);
     let mut all = vec!["run", file.as_str(), "--quiet"];
     all.extend_from_slice(args);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pocket"))
-        .args(&all)
-        .envs(env.iter().copied())
-        .current_dir(common::root())
-        .output()
-        .expect("the binary runs");
+    let out =
+        common::command(&all).envs(env.iter().copied()).current_dir(common::root()).output().expect("the binary runs");
     assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
     text(&out.stdout)
 }

@@ -3,7 +3,7 @@
 
 use pocket::durable::Record;
 use rusqlite::{Connection, OptionalExtension, Transaction};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Values whose JSON is longer than this are stored in `blobs`, once per content.
 pub(crate) const INLINE_MAX: usize = 4096;
@@ -25,9 +25,10 @@ fn slots(record: &mut Record) -> Vec<(String, &mut Value)> {
     }
 }
 
-/// The JSON text a record is stored as: `{"record": ..., "blobs": {slot: hash}}`, its large
-/// values written to `blobs` (once per content) and replaced by their hash.
-pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Result<String> {
+/// The JSON text a record is stored as, and the hashes that stand for its large values
+/// (`{slot: hash}`, `None` when all are inline): the large values are written to `blobs` once
+/// per content.
+pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Result<(String, Option<String>)> {
     let mut refs = serde_json::Map::new();
     for (slot, value) in slots(&mut record) {
         let text = value.to_string();
@@ -40,18 +41,17 @@ pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Resul
         *value = Value::String(hash.clone());
         refs.insert(slot, Value::String(hash));
     }
-    let record = serde_json::to_value(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    Ok(if refs.is_empty() { json!({"record": record}) } else { json!({"record": record, "blobs": refs}) }.to_string())
+    let body = serde_json::to_string(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok((body, (!refs.is_empty()).then(|| Value::Object(refs).to_string())))
 }
 
-/// A record read back from its stored text, with its large values put back.
-pub(crate) fn read(conn: &Connection, text: &str) -> Result<Record, String> {
-    let mut stored: Value =
-        crate::json::parse(text.as_bytes()).map_err(|e| format!("a log record is not JSON: {e}"))?;
-    let refs = stored.get_mut("blobs").map(Value::take);
-    let mut record: Record = serde_json::from_value(stored.get_mut("record").map(Value::take).unwrap_or_default())
-        .map_err(|e| format!("a log record cannot be read: {e}"))?;
-    let Some(Value::Object(refs)) = refs else { return Ok(record) };
+/// A record read back from its stored text and hashes, with its large values put back.
+pub(crate) fn read(conn: &Connection, body: &str, refs: Option<&str>) -> Result<Record, String> {
+    let mut record: Record =
+        crate::json::parse(body.as_bytes()).map_err(|e| format!("a log record cannot be read: {e}"))?;
+    let Some(refs) = refs else { return Ok(record) };
+    let refs: serde_json::Map<String, Value> =
+        serde_json::from_str(refs).map_err(|e| format!("a log record's value hashes cannot be read: {e}"))?;
     for (slot, value) in slots(&mut record) {
         let Some(Value::String(hash)) = refs.get(&slot) else { continue };
         let bytes: Option<Vec<u8>> = conn
@@ -68,7 +68,7 @@ pub(crate) fn read(conn: &Connection, text: &str) -> Result<Record, String> {
 pub(crate) fn sweep(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM blobs WHERE hash NOT IN (
-            SELECT value FROM log, json_each(log.body, '$.blobs'))",
+            SELECT value FROM log, json_each(log.blobs) WHERE log.blobs IS NOT NULL)",
         [],
     )
 }

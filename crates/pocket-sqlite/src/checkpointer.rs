@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::blobs;
 use crate::schema::{self, error};
-use crate::writer::{self, Failure, Op};
+use crate::writer::{self, Commits, Failure, Op};
 
 /// Appends queued for the writer before `append` waits for room (back-pressure on a run that
 /// outpaces the disk).
@@ -30,6 +30,7 @@ pub struct SqliteCheckpointer {
     reader: Mutex<Connection>,
     ops: Option<SyncSender<Op>>,
     failure: Failure,
+    commits: Commits,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -59,21 +60,35 @@ impl SqliteCheckpointer {
         let conn = schema::connect(&path, mode)?;
         let (ops, queue) = sync_channel(QUEUE);
         let failure = Failure::default();
+        let commits = Commits::default();
         let writer = {
-            let failure = failure.clone();
+            let (failure, commits) = (failure.clone(), commits.clone());
             std::thread::Builder::new()
                 .name("pocket-checkpoint".into())
                 // Writing down values thousands of levels deep recurses: room for it.
                 .stack_size(WRITER_STACK)
-                .spawn(move || writer::run(conn, queue, failure))
+                .spawn(move || writer::run(conn, queue, failure, commits))
                 .map_err(|e| CheckpointError::Write(format!("cannot start the writer thread: {e}")))?
         };
-        Ok(SqliteCheckpointer { path, reader: Mutex::new(reader), ops: Some(ops), failure, writer: Some(writer) })
+        Ok(SqliteCheckpointer {
+            path,
+            reader: Mutex::new(reader),
+            ops: Some(ops),
+            failure,
+            commits,
+            writer: Some(writer),
+        })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Transactions the writer has committed so far (with [`Durability::Machine`], each is
+    /// one sync of the file): how well appends are grouped.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Check the whole file (`PRAGMA integrity_check`): `Ok` with SQLite's findings, empty
@@ -230,13 +245,21 @@ impl Checkpointer for SqliteCheckpointer {
             .optional()
             .map_err(error)?
             .ok_or_else(|| CheckpointError::NoRun(id.to_string()))??;
-        let mut q = conn.prepare_cached("SELECT body FROM log WHERE run = ?1 ORDER BY seq").map_err(error)?;
-        let bodies: Vec<String> =
-            q.query_map([id], |row| row.get(0)).map_err(error)?.collect::<Result<_, _>>().map_err(error)?;
+        let mut q = conn
+            .prepare_cached("SELECT body, blobs FROM log WHERE run = (SELECT key FROM runs WHERE id = ?1) ORDER BY seq")
+            .map_err(error)?;
+        let rows: Vec<(String, Option<String>)> = q
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(error)?
+            .collect::<Result<_, _>>()
+            .map_err(error)?;
         drop(q);
-        let log = bodies
+        let log = rows
             .iter()
-            .map(|body| blobs::read(&conn, body).map_err(|e| CheckpointError::Corrupt(format!("run `{id}`: {e}"))))
+            .map(|(body, refs)| {
+                blobs::read(&conn, body, refs.as_deref())
+                    .map_err(|e| CheckpointError::Corrupt(format!("run `{id}`: {e}")))
+            })
             .collect::<Result<_, _>>()?;
         Ok(SavedRun::new(run, log))
     }

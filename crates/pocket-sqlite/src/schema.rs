@@ -15,7 +15,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     workflow TEXT NOT NULL,
     origin TEXT NOT NULL,
     hash TEXT NOT NULL,
@@ -28,14 +29,13 @@ CREATE TABLE IF NOT EXISTS runs (
     owner TEXT,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_ms);
 CREATE TABLE IF NOT EXISTS log (
-    run TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    run INTEGER NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    node TEXT NOT NULL,
     body TEXT NOT NULL,
+    blobs TEXT,
     PRIMARY KEY (run, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID;
@@ -75,6 +75,10 @@ pub(crate) fn prepare(conn: &Connection) -> Result<(), CheckpointError> {
         .map(Some)
         .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
         .map_err(error)?;
+    // A file with tables of these names but other columns was not written by this version.
+    conn.prepare("SELECT key, id, status, owner FROM runs LIMIT 0")
+        .and_then(|_| conn.prepare("SELECT run, seq, body, blobs FROM log LIMIT 0"))
+        .map_err(|e| CheckpointError::Corrupt(format!("its tables are not the ones this Pocket writes ({e})")))?;
     match found {
         None => {
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)", [VERSION.to_string()])

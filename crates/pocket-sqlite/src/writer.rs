@@ -23,8 +23,13 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn waited(&self) -> bool {
+    /// Whether someone waits for this op's commit before going on, so the group is committed
+    /// at once. A fan-out's item results are waited for too, but many arrive together: they
+    /// wait for the group (at most [`WINDOW`]), so a wide fan-out costs one commit (one sync
+    /// in `Machine` mode) per window, not one per item.
+    fn urgent(&self) -> bool {
         match self {
+            Op::Append { record: Record::Item { .. }, .. } => false,
             Op::Append { ack, .. } => ack.is_some(),
             Op::Status { .. } => true,
         }
@@ -34,21 +39,25 @@ impl Op {
 /// The first failure that stopped the writer: later appends report it at once.
 pub(crate) type Failure = Arc<Mutex<Option<CheckpointError>>>;
 
+/// Transactions committed (in `Machine` mode, each is one sync of the file).
+pub(crate) type Commits = Arc<std::sync::atomic::AtomicU64>;
+
 /// Run the writer until every sender is gone: take what is pending, commit it in one
 /// transaction, answer the acks.
-pub(crate) fn run(mut conn: Connection, ops: Receiver<Op>, failure: Failure) {
-    let mut next_seq: HashMap<String, i64> = HashMap::new();
+pub(crate) fn run(mut conn: Connection, ops: Receiver<Op>, failure: Failure, commits: Commits) {
+    // Per run id: its key in `runs` and the last sequence number written.
+    let mut next_seq: HashMap<String, (i64, i64)> = HashMap::new();
     while let Ok(first) = ops.recv() {
         let mut batch = vec![first];
         let opened = Instant::now();
-        // Gather: at once when someone waits, else up to the window or a full group.
+        // Gather: at once when someone waits on a step, else up to the window or a full group.
         while batch.len() < GROUP {
             match ops.try_recv() {
                 Ok(op) => {
                     batch.push(op);
                     continue;
                 }
-                Err(_) if batch.iter().any(Op::waited) => break,
+                Err(_) if batch.iter().any(Op::urgent) => break,
                 Err(_) => {}
             }
             let Some(left) = WINDOW.checked_sub(opened.elapsed()) else { break };
@@ -58,7 +67,10 @@ pub(crate) fn run(mut conn: Connection, ops: Receiver<Op>, failure: Failure) {
             }
         }
         let results = match commit(&mut conn, &batch, &mut next_seq) {
-            Ok(results) => results,
+            Ok(results) => {
+                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                results
+            }
             Err(e) => {
                 // The transaction rolled back: forget the sequence numbers it handed out.
                 next_seq.clear();
@@ -86,7 +98,7 @@ fn answer(op: Op, result: Result<(), CheckpointError>) {
 fn commit(
     conn: &mut Connection,
     batch: &[Op],
-    next_seq: &mut HashMap<String, i64>,
+    next_seq: &mut HashMap<String, (i64, i64)>,
 ) -> Result<Vec<Result<(), CheckpointError>>, CheckpointError> {
     let tx = conn.transaction().map_err(error)?;
     let mut results = Vec::with_capacity(batch.len());
@@ -102,34 +114,29 @@ fn commit(
 fn apply(
     tx: &Transaction<'_>,
     op: &Op,
-    next_seq: &mut HashMap<String, i64>,
+    next_seq: &mut HashMap<String, (i64, i64)>,
 ) -> Result<Result<(), CheckpointError>, CheckpointError> {
     match op {
         Op::Append { run, record, .. } => {
-            let seq = match next_seq.get_mut(run.as_str()) {
-                Some(seq) => seq,
+            let (key, seq) = match next_seq.get_mut(run.as_str()) {
+                Some((key, seq)) => (*key, seq),
                 None => {
-                    let exists: Option<i64> = tx
+                    let found: Option<(i64, i64)> = tx
                         .prepare_cached(
-                            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM log WHERE run = ?1) FROM runs WHERE id = ?1",
+                            "SELECT key, (SELECT COALESCE(MAX(seq), 0) FROM log WHERE log.run = runs.key)
+                             FROM runs WHERE id = ?1",
                         )
-                        .and_then(|mut q| q.query_row([run.as_str()], |row| row.get(0)).optional())
+                        .and_then(|mut q| q.query_row([run.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).optional())
                         .map_err(error)?;
-                    let Some(last) = exists else { return Ok(Err(CheckpointError::NoRun(run.clone()))) };
-                    next_seq.entry(run.clone()).or_insert(last)
+                    let Some((key, last)) = found else { return Ok(Err(CheckpointError::NoRun(run.clone()))) };
+                    let (key, seq) = next_seq.entry(run.clone()).or_insert((key, last));
+                    (*key, seq)
                 }
             };
             *seq += 1;
-            let (kind, node) = match record {
-                Record::Step(step) => ("step", step.node.clone()),
-                Record::Memo { node, .. } => ("memo", node.clone()),
-                Record::Item { node, .. } => ("item", node.clone()),
-                Record::Rewind { .. } => ("rewind", String::new()),
-                _ => ("other", String::new()),
-            };
-            let body = blobs::write(tx, record.clone()).map_err(error)?;
-            tx.prepare_cached("INSERT INTO log (run, seq, kind, node, body) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .and_then(|mut q| q.execute(rusqlite::params![run, *seq, kind, node, body]))
+            let (body, refs) = blobs::write(tx, record.clone()).map_err(error)?;
+            tx.prepare_cached("INSERT INTO log (run, seq, body, blobs) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut q| q.execute(rusqlite::params![key, *seq, body, refs]))
                 .map_err(error)?;
             Ok(Ok(()))
         }
