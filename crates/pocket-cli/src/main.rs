@@ -210,7 +210,7 @@ fn command() -> ExitCode {
         Command::Graph { file, format } => graph(&registry, file, *format, &cli),
         Command::Run(args) => run::run(&registry, args, &cli),
         Command::Resume(args) => resume::resume(&registry, args, &cli),
-        Command::Runs { command } => runs::runs(command, &cli),
+        Command::Runs { command } => runs::runs(&registry, command, &cli),
     }
 }
 

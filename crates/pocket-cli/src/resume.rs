@@ -136,6 +136,80 @@ pub(crate) fn resume_last(registry: &Registry, args: &RunArgs, cli: &crate::Cli)
     continue_run(registry, cli, run, &Resume { allow_changed: false, timeout, max_steps, stats })
 }
 
+/// `pocket runs fork RUN --from NODE`: a new run with the steps of RUN before the visit of
+/// NODE, resumed at once.
+pub(crate) fn fork(
+    registry: &Registry,
+    cli: &crate::Cli,
+    wanted: &str,
+    node: &str,
+    visit: Option<usize>,
+    allow_changed: bool,
+) -> ExitCode {
+    let checkpointer = match state::open(cli.state.as_ref(), pocket::durable::Durability::Process) {
+        Ok(c) => c,
+        Err(e) => return refuse(e),
+    };
+    let run = match find_run(&*checkpointer, wanted) {
+        Ok(run) => run,
+        Err(e) => return refuse(e),
+    };
+    let saved = match checkpointer.load(&run.id) {
+        Ok(saved) => saved,
+        Err(e) => return refuse(format_args!("run {}: {e}", run.id)),
+    };
+    let steps: Vec<&pocket::durable::StepRecord> = saved.steps().collect();
+    // The visits of `node`: the start of the run (when it is the start node) and every step
+    // that handed on to it; a visit is forked from the boundary before it.
+    let mut visits: Vec<usize> = Vec::new();
+    // The first step's node is the start node.
+    if steps.first().is_some_and(|s| s.node == node) {
+        visits.push(0);
+    }
+    visits.extend(steps.iter().enumerate().filter(|(_, s)| s.next.as_deref() == Some(node)).map(|(i, _)| i + 1));
+    let chosen = match visit {
+        None => visits.last().copied(),
+        Some(n) => n.checked_sub(1).and_then(|i| visits.get(i).copied()),
+    };
+    let Some(keep) = chosen else {
+        let seen = if visits.is_empty() {
+            "never reached it".to_string()
+        } else {
+            format!("reached it {} times", visits.len())
+        };
+        return refuse(format_args!("run {}: cannot fork from node `{node}`: the run {seen}", run.id));
+    };
+    let mut forked = run.clone();
+    forked.id = pocket::durable::new_run_id();
+    forked.status = RunStatus::Interrupted;
+    forked.error = None;
+    forked.owner = None;
+    forked.created_ms = now_ms();
+    forked.updated_ms = forked.created_ms;
+    forked.meta["forked_from"] = json!({"run": run.id, "node": node, "step": keep});
+    if let Err(e) = checkpointer.create(&forked) {
+        return refuse(format_args!("cannot create the forked run: {e}"));
+    }
+    // The definition the kept steps were made under, then the steps themselves.
+    let (hash, fingerprint) = saved.definition();
+    let mut records = vec![Record::Rewind { to: 0, hash: hash.to_string(), fingerprint: fingerprint.to_vec() }];
+    records.extend(steps[..keep].iter().map(|s| Record::Step((*s).clone())));
+    for record in records {
+        if let Err(e) = checkpointer.append(&forked.id, record).wait_blocking() {
+            return refuse(format_args!("cannot write the forked run: {e}"));
+        }
+    }
+    drop(checkpointer);
+    if !cli.quiet {
+        say!("forked run {} from run {} at node `{node}` (step {})", forked.id, run.id, keep + 1);
+    }
+    continue_run(registry, cli, forked, &Resume { allow_changed, timeout: None, max_steps: None, stats: false })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 /// How to resume.
 struct Resume {
     allow_changed: bool,

@@ -27,6 +27,24 @@ pub(crate) enum RunsCommand {
         /// The run's id (or an unambiguous prefix).
         run: String,
     },
+    /// Run again from a step of a recorded run, with the input and the store as they were
+    /// there: a new run (its id printed) that keeps the steps before, then goes on as `pocket
+    /// resume` does. The workflow file may have changed since (`--allow-changed`).
+    Fork {
+        /// The run's id (or an unambiguous prefix).
+        run: String,
+        /// The node to run from (its last visit, or the one `--visit` names).
+        #[arg(long, value_name = "NODE")]
+        from: String,
+        /// Which visit of the node, for a node the run went through several times (1: the
+        /// first; default: the last).
+        #[arg(long, value_name = "N")]
+        visit: Option<usize>,
+        /// Allow the workflow file to have changed since the run (as `pocket resume
+        /// --allow-changed`).
+        #[arg(long)]
+        allow_changed: bool,
+    },
     /// Remove runs and their records.
     Rm {
         /// The runs' ids (or unambiguous prefixes).
@@ -50,7 +68,10 @@ fn parse_status(text: &str) -> Result<RunStatus, String> {
 }
 
 /// `pocket runs ...`.
-pub(crate) fn runs(command: &RunsCommand, cli: &crate::Cli) -> ExitCode {
+pub(crate) fn runs(registry: &pocket_nodes::Registry, command: &RunsCommand, cli: &crate::Cli) -> ExitCode {
+    if let RunsCommand::Fork { run, from, visit, allow_changed } = command {
+        return crate::resume::fork(registry, cli, run, from, *visit, *allow_changed);
+    }
     let checkpointer = match state::open(cli.state.as_ref(), Durability::Process) {
         Ok(c) => c,
         Err(e) => {
@@ -63,6 +84,7 @@ pub(crate) fn runs(command: &RunsCommand, cli: &crate::Cli) -> ExitCode {
         RunsCommand::Show { run } => show(&*checkpointer, run, cli.output),
         RunsCommand::Rm { runs } => remove(&*checkpointer, runs),
         RunsCommand::Gc { older_than, keep } => gc(&checkpointer, older_than.as_deref(), *keep),
+        RunsCommand::Fork { .. } => unreachable!("handled above"),
     };
     result.unwrap_or_else(|(code, message)| {
         say!("error: {message}");

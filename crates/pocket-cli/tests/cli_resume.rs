@@ -296,3 +296,36 @@ fn a_map_resumed_midway_runs_only_the_items_that_had_not_finished() {
     let ran: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
     assert_eq!(ran, ["0", "1", "2", "3", "4", "5", "5", "6", "7", "8", "9"], "finished items ran once");
 }
+
+#[test]
+fn a_fork_runs_again_from_a_node_with_the_store_and_input_as_they_were() {
+    let state = state("fork");
+    let log = write("fork.log", "");
+    let file = counting("fork", &log, "10ms");
+    let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap(), "--input", "{\"n\": 7}"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let original = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(lines(&log), 1);
+
+    let out = pocket(&state, &["runs", "fork", &original, "--from", "wait", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("from run {original} at node `wait`")), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), serde_json::json!({"done": true}));
+    assert_eq!(lines(&log), 1, "`count`, before the fork point, did not run again");
+    let listed = runs(&state);
+    assert_eq!(listed.len(), 2);
+    let forked = listed[0]["id"].as_str().unwrap();
+    assert_ne!(forked, original);
+    let shown = show(&state, forked);
+    assert_eq!(shown["input"], serde_json::json!({"n": 7}));
+    let nodes: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["count", "wait", "last"]);
+
+    // From the start node: everything runs again.
+    let out = pocket(&state, &["runs", "fork", &original, "--from", "count"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(lines(&log), 2);
+    let out = pocket(&state, &["runs", "fork", &original, "--from", "nowhere"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("never reached it"), "{}", text(&out.stderr));
+}
