@@ -1,8 +1,9 @@
 //! The `pocket` command.
 //!
 //! Exit codes: 0 success; 1 the workflow ran and failed; 2 usage error or invalid workflow
-//! (nothing ran); 3 the state database cannot be used or the run cannot be resumed; 130, 143,
-//! 129 interrupted (SIGINT/Ctrl-C, SIGTERM, SIGHUP).
+//! (nothing ran); 3 the state database cannot be used or the run cannot be resumed; 4 the run
+//! waits for an answer (an `input` node); 130, 143, 129 interrupted (SIGINT/Ctrl-C, SIGTERM,
+//! SIGHUP).
 
 /// A line on stderr. Unlike `eprintln!` it does not panic when stderr is closed (the message
 /// is lost, the exit code still tells), and control characters in it — a server's body, a
@@ -45,6 +46,8 @@ const INVALID: u8 = 2;
 /// Exit code: the state database cannot be used (damaged, locked, unwritable), or the run
 /// cannot be resumed (unknown, succeeded, running elsewhere, changed).
 const STATE: u8 = 3;
+/// Exit code: the run waits for a person's answer (an `input` node): `pocket resume RUN --input`.
+const WAITING: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(name = "pocket", version, long_version = LONG_VERSION, about = "Run and check Pocket workflows")]

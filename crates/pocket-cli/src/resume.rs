@@ -30,6 +30,13 @@ pub(crate) struct ResumeArgs {
     /// At the end, print what the resumed part of the run did (as `pocket run --stats`).
     #[arg(long)]
     stats: bool,
+    /// The answer to the question the run waits on (an `input` node), as JSON; checked
+    /// against the node's schema.
+    #[arg(long, value_name = "JSON")]
+    input: Option<String>,
+    /// The action the answer takes from the asking node (default: `default`).
+    #[arg(long, value_name = "NAME", requires = "input")]
+    action: Option<String>,
 }
 
 /// What a run was started with that its resume must keep: its permissions and its store.
@@ -99,11 +106,22 @@ pub(crate) fn resume(registry: &Registry, args: &ResumeArgs, cli: &crate::Cli) -
             return ExitCode::from(STATE);
         }
     };
+    let answer = match &args.input {
+        None => None,
+        Some(text) => match pocket_yaml::json_exact(text) {
+            Ok(value) => Some((value, args.action.clone())),
+            Err(e) => {
+                say!("error: --input: not valid JSON: {e}");
+                return ExitCode::from(INVALID);
+            }
+        },
+    };
     let options = Resume {
         allow_changed: args.allow_changed,
         timeout: args.timeout.clone(),
         max_steps: args.max_steps,
         stats: args.stats,
+        answer,
     };
     continue_run(registry, cli, run, &options)
 }
@@ -133,7 +151,7 @@ pub(crate) fn resume_last(registry: &Registry, args: &RunArgs, cli: &crate::Cli)
     };
     drop(checkpointer);
     let (timeout, max_steps, stats) = args.limits();
-    continue_run(registry, cli, run, &Resume { allow_changed: false, timeout, max_steps, stats })
+    continue_run(registry, cli, run, &Resume { allow_changed: false, timeout, max_steps, stats, answer: None })
 }
 
 /// `pocket runs fork RUN --from NODE`: a new run with the steps of RUN before the visit of
@@ -203,7 +221,8 @@ pub(crate) fn fork(
     if !cli.quiet {
         say!("forked run {} from run {} at node `{node}` (step {})", forked.id, run.id, keep + 1);
     }
-    continue_run(registry, cli, forked, &Resume { allow_changed, timeout: None, max_steps: None, stats: false })
+    let how = Resume { allow_changed, timeout: None, max_steps: None, stats: false, answer: None };
+    continue_run(registry, cli, forked, &how)
 }
 
 fn now_ms() -> u64 {
@@ -216,6 +235,7 @@ struct Resume {
     timeout: Option<String>,
     max_steps: Option<u64>,
     stats: bool,
+    answer: Option<(Value, Option<String>)>,
 }
 
 fn refuse(message: impl std::fmt::Display) -> ExitCode {
@@ -279,6 +299,37 @@ fn continue_run(registry: &Registry, cli: &crate::Cli, run: RunRecord, how: &Res
             Err(message) => return refuse(format_args!("run {id}: {message}")),
         }
     }
+    // A run that waits on a question goes on only with an answer that fits it (or after the
+    // question's timeout, along its `on_timeout` action).
+    let answer = match (saved.waiting_on(), &how.answer) {
+        (None, None) => None,
+        (None, Some(_)) => return refuse(format_args!("run {id} is not waiting for an answer: leave out --input")),
+        (Some((_, _, request)), Some((value, action))) => {
+            let problems = pocket_nodes::check_answer(request, value);
+            if !problems.is_empty() {
+                say!("error: run {id}: the answer does not match the question's schema:");
+                for problem in problems {
+                    say!("  {problem}");
+                }
+                return ExitCode::from(INVALID);
+            }
+            Some((value.clone(), action.clone()))
+        }
+        (Some((node, _, request)), None) => {
+            let deadline = request["deadline_ms"].as_u64();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            match deadline {
+                Some(at) if (now.as_millis() as u64) >= at => {
+                    let action = request["on_timeout"].as_str().unwrap_or("timeout").to_string();
+                    Some((json!({"timed_out": true}), Some(action)))
+                }
+                _ => {
+                    crate::run::waiting(Some(&id), node, request);
+                    return ExitCode::from(crate::WAITING);
+                }
+            }
+        }
+    };
     // Of two processes resuming this run, one wins.
     match checkpointer.claim(&id, run.owner.as_deref(), &state::owner()) {
         Ok(true) => {}
@@ -311,6 +362,7 @@ fn continue_run(registry: &Registry, cli: &crate::Cli, run: RunRecord, how: &Res
         stats: how.stats,
         format: cli.output,
         durable: Some((checkpointer, run)),
+        answer,
     };
     execute(session, job, Begin::Resume(Box::new(saved)))
 }

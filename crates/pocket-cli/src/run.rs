@@ -17,7 +17,7 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
 
 use crate::progress::Progress;
-use crate::{FAILED, Format, INVALID, STATE, load, output, signals, state};
+use crate::{FAILED, Format, INVALID, STATE, WAITING, load, output, signals, state};
 
 /// How long `pocket` waits at exit for steps still finishing off the runtime.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -270,13 +270,15 @@ pub(crate) struct Job<'a> {
     pub(crate) format: Format,
     /// Where the run is recorded, and the record of a fresh run; `None`: not recorded.
     pub(crate) durable: Option<(Arc<SqliteCheckpointer>, RunRecord)>,
+    /// The answer to the question a resumed run waits on, and its action.
+    pub(crate) answer: Option<(Value, Option<String>)>,
 }
 
 /// Execute one run (fresh or resumed) to its end, print its output or its error, and give
 /// the exit code.
 pub(crate) fn execute(session: Session, job: Job<'_>, begin: Begin) -> ExitCode {
     let Session { progress, show_progress, stats, runtime } = session;
-    let Job { graph, store, name, deadline, max_steps, stats: show_stats, format, durable } = job;
+    let Job { graph, store, name, deadline, max_steps, stats: show_stats, format, durable, answer } = job;
     let token = CancellationToken::new();
     let run_id = match (&durable, &begin) {
         (_, Begin::Resume(saved)) => Some(saved.run.id.clone()),
@@ -292,6 +294,9 @@ pub(crate) fn execute(session: Session, job: Job<'_>, begin: Begin) -> ExitCode 
         }
         if let Some(steps) = max_steps {
             options = options.max_steps(steps);
+        }
+        if let Some((value, action)) = answer {
+            options = options.answer(value, action.as_deref());
         }
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let drawer = show_progress.then(|| {
@@ -337,6 +342,10 @@ pub(crate) fn execute(session: Session, job: Job<'_>, begin: Begin) -> ExitCode 
             say!("interrupted: workflow `{name}`: {e}");
             resume_hint();
             ExitCode::from(interrupted.code().unwrap_or(130))
+        }
+        Err(RunError::Interrupted { node, request }) => {
+            waiting(run_id.as_deref(), &node, &request);
+            ExitCode::from(WAITING)
         }
         Err(e @ (RunError::Checkpoint { .. } | RunError::Restore { .. })) => {
             say!("error: workflow `{name}`: {}", pocket::report(&e));
@@ -468,8 +477,22 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
         stats: args.stats,
         format,
         durable,
+        answer: None,
     };
     execute(session, job, Begin::Fresh(input))
+}
+
+/// Say what the run waits for and how to answer.
+pub(crate) fn waiting(run: Option<&str>, node: &str, request: &Value) {
+    let prompt = request["prompt"].as_str().unwrap_or("(no prompt)");
+    say!("waiting: node `{node}` asks: {prompt}");
+    if let Some(schema) = request.get("schema").filter(|s| !s.is_null()) {
+        say!("the answer must match: {schema}");
+    }
+    match run {
+        Some(id) => say!("answer with: pocket resume {id} --input JSON"),
+        None => say!("this run is not recorded (--ephemeral): it cannot be answered"),
+    }
 }
 
 /// The record of a new run of `loaded`: what a resume needs to run it as it was.

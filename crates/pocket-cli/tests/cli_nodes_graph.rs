@@ -32,13 +32,13 @@ fn nodes_lists_every_type_by_category() {
             && listing.contains("Data:")
             && listing.contains("I/O:")
             && listing.contains("Flow:")
-            && listing.contains("Total: 17 node types")
+            && listing.contains("Total: 18 node types")
     );
 
     let out = pocket(&["nodes", "--output", "json"], &[]);
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     let all = all.as_array().unwrap();
-    assert_eq!(all.len(), 17);
+    assert_eq!(all.len(), 18);
     assert!(
         all.iter().all(|n| n["config_schema"]["additionalProperties"] == false && n["example"]["config"].is_object())
     );

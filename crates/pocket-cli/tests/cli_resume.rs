@@ -329,3 +329,80 @@ fn a_fork_runs_again_from_a_node_with_the_store_and_input_as_they_were() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("never reached it"), "{}", text(&out.stderr));
 }
+
+fn asking(name: &str, timeout: &str) -> PathBuf {
+    write(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\nstart: ask\nnodes:\n  - name: ask\n    type: input\n    config:\n      \
+             prompt: 'Refund {{{{.amount}}}}?'\n      schema: {{type: object, required: [approve], \
+             properties: {{approve: {{type: boolean}}}}}}\n      timeout: {timeout}\n      on_timeout: reject\n  \
+             - name: decided\n    type: transform\n    config: {{ jq: '{{approved: .approve}}' }}\n  \
+             - name: rejected\n    type: transform\n    config: {{ jq: '{{approved: false, why: \"no answer\"}}' }}\n\
+             connections:\n  - {{ from: ask, to: decided }}\n  - {{ from: ask, action: reject, to: rejected }}\n"
+        ),
+    )
+}
+
+#[test]
+fn an_input_node_waits_for_an_answer_that_matches_its_schema() {
+    let state = state("input");
+    let file = asking("input", "1h");
+    let out = pocket(&state, &["run", file.to_str().unwrap(), "--input", "{\"amount\": 42}"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("node `ask` asks: Refund 42?"), "{stderr}");
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    assert!(stderr.contains(&format!("pocket resume {id} --input")), "{stderr}");
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("waiting"));
+
+    let out = pocket(&state, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(4), "without an answer it still waits: {}", text(&out.stderr));
+    let out = pocket(&state, &["resume", &id, "--input", "{\"approve\": \"yes\"}"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("does not match"), "{}", text(&out.stderr));
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("waiting"), "a refused answer changes nothing");
+
+    let out = pocket(&state, &["resume", &id, "--input", "{\"approve\": true}", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), serde_json::json!({"approved": true}));
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("succeeded"));
+}
+
+#[test]
+fn an_unanswered_question_past_its_timeout_goes_on_along_on_timeout() {
+    let state = state("input-timeout");
+    let file = asking("input-timeout", "1ms");
+    let out = pocket(&state, &["run", file.to_str().unwrap(), "--input", "{\"amount\": 1}"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(20));
+    let out = pocket(&state, &["resume", &id, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!({"approved": false, "why": "no answer"})
+    );
+}
+
+#[test]
+fn many_processes_record_their_runs_in_one_database_at_once() {
+    let state = state("concurrent");
+    let file = common::repo("examples/workflows/hello.yaml");
+    let children: Vec<Child> = (0..12)
+        .map(|_| {
+            command(&["--state", state.to_str().unwrap(), "run", &file])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let listed = runs(&state);
+    assert_eq!(listed.len(), 12);
+    assert!(listed.iter().all(|r| r["status"] == "succeeded"), "{listed:?}");
+}

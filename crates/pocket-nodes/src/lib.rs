@@ -23,6 +23,7 @@ mod support;
 pub use build::{BuildOptions, WorkflowError, build_graph, check_nodes, seed_store};
 pub use kind::{BuildCx, Built, Category, ConfigError, NodeInfo, NodeKind, NodeSpec, StepNode};
 pub use limits::SharedLimiters;
+pub use nodes::input::check_answer;
 pub use registry::Registry;
 pub use support::items::json_lines;
 pub use support::process::stop_children;

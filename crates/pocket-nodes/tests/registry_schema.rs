@@ -15,7 +15,7 @@ fn check(registry: &Registry, kind: &str, config: &Value) -> Result<(), String> 
 #[test]
 fn every_example_is_valid_for_its_schema_and_its_builder() {
     let registry = Registry::builtin();
-    assert_eq!(registry.types().len(), 17);
+    assert_eq!(registry.types().len(), 18);
     for info in registry.types() {
         let schema = registry.schema(info.kind).unwrap();
         let example = registry.example(info.kind).unwrap();

@@ -100,7 +100,10 @@ fn commit(
     batch: &[Op],
     next_seq: &mut HashMap<String, (i64, i64)>,
 ) -> Result<Vec<Result<(), CheckpointError>>, CheckpointError> {
-    let tx = conn.transaction().map_err(error)?;
+    // Take the write lock at the start (`BEGIN IMMEDIATE`): a transaction that reads first and
+    // then upgrades can fail at once when another process wrote meanwhile, where a waiting
+    // start honours the busy timeout.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(error)?;
     let mut results = Vec::with_capacity(batch.len());
     for op in batch {
         results.push(apply(&tx, op, next_seq)?);

@@ -160,7 +160,8 @@ impl From<Arc<str>> for Action {
 /// Where the run goes after a node: along the edge of an action, or nowhere.
 ///
 /// Returning an action that has no edge also ends the run (with that node's output), unless the
-/// graph is strict; [`Next::End`] ends it explicitly, strict or not.
+/// graph is strict; [`Next::End`] ends it explicitly, strict or not. [`Next::Interrupt`]
+/// suspends the run until someone answers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Next {
@@ -171,6 +172,14 @@ pub enum Next {
     Default,
     /// End the run here with this node's output.
     End,
+    /// Suspend the run here until it is answered: the run ends with
+    /// [`RunError::Interrupted`](crate::RunError::Interrupted) carrying this request (what to
+    /// ask, as JSON), and a durable run is recorded as waiting. Its resume
+    /// ([`Graph::resume`](crate::Graph::resume) with [`RunOptions::answer`](crate::RunOptions::answer))
+    /// takes the answer as this node's output and routes on the answer's action. Only the
+    /// nodes of the graph being run can interrupt it (in a fan-out item or a sub-graph it ends
+    /// that inner run).
+    Interrupt(serde_json::Value),
 }
 
 impl Next {
@@ -185,7 +194,7 @@ impl Next {
         match self {
             Next::To(a) => Some(a),
             Next::Default => Some(&DEFAULT_ACTION),
-            Next::End => None,
+            Next::End | Next::Interrupt(_) => None,
         }
     }
 }

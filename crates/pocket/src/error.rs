@@ -394,6 +394,14 @@ pub enum RunError {
         /// Why it cannot.
         reason: String,
     },
+    /// A node suspended the run until it is answered ([`Next::Interrupt`](crate::Next::Interrupt)).
+    #[error("node `{node}` is waiting for an answer")]
+    Interrupted {
+        /// The node that asked.
+        node: String,
+        /// What it asks (its request, as JSON).
+        request: serde_json::Value,
+    },
     /// A durable run could not write its checkpoint (the records before it stay usable).
     #[error("the checkpoint after node `{node}` failed")]
     Checkpoint {
@@ -426,6 +434,7 @@ impl RunError {
             | RunError::Deadline { node, .. }
             | RunError::Restore { node, .. }
             | RunError::Checkpoint { node, .. }
+            | RunError::Interrupted { node, .. }
             | RunError::OutputType { node, .. } => node,
         }
     }

@@ -227,3 +227,47 @@ async fn a_resume_into_a_graph_without_the_next_node_is_a_restore_error() {
     let err = other.resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap_err();
     assert!(matches!(&err, RunError::Restore { node, .. } if node == "inc"), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_interrupt_waits_for_its_answer_and_the_answer_routes_the_run() {
+    let c = Arc::new(MemoryCheckpointer::new());
+    let graph = Graph::<Value, Value>::builder()
+        .serde_node(
+            "ask",
+            exec_post_fn(
+                |x: Value| async move { Ok(x) },
+                |store: Store, _, x: Value| async move {
+                    store.set_value("asked", json!(true));
+                    Ok((x, Next::Interrupt(json!({"prompt": "approve?"}))))
+                },
+            ),
+        )
+        .serde_node("approved", exec_fn(|x: Value| async move { Ok(json!({"approved": x})) }))
+        .serde_node("rejected", exec_fn(|x: Value| async move { Ok(json!({"rejected": x})) }))
+        .edge("ask", "yes", "approved")
+        .edge("ask", "no", "rejected")
+        .build()
+        .unwrap();
+    let err = graph.run_with(&Store::new(), json!("order-1"), durable(&c, "r")).await.unwrap_err();
+    match &err {
+        RunError::Interrupted { node, request } => {
+            assert_eq!((node.as_str(), request), ("ask", &json!({"prompt": "approve?"})))
+        }
+        other => panic!("{other:?}"),
+    }
+    let saved = c.load("r").unwrap();
+    assert_eq!(saved.run.status, RunStatus::Waiting);
+    assert_eq!(saved.waiting_on().map(|(n, s, _)| (n, s)), Some(("ask", 1)));
+    // Without an answer it still waits.
+    let again = graph.resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap_err();
+    assert!(matches!(again, RunError::Interrupted { .. }), "{again:?}");
+    let store = Store::new();
+    let options = RunOptions::new().answer(json!({"by": "ada"}), Some("yes"));
+    let out = graph.resume(&store, &saved, c.clone(), options).await.unwrap();
+    assert_eq!(out, json!({"approved": {"by": "ada"}}));
+    assert_eq!(store.get_value("asked").unwrap(), Some(json!(true)), "the asking node's store changes count");
+    let saved = c.load("r").unwrap();
+    assert_eq!(saved.run.status, RunStatus::Succeeded);
+    let nodes: Vec<_> = saved.steps().map(|s| (s.node.as_str(), s.action.clone())).collect();
+    assert_eq!(nodes, [("ask", Some("yes".to_string())), ("approved", Some("default".to_string()))]);
+}

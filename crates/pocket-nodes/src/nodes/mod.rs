@@ -18,6 +18,7 @@ mod exec;
 mod file;
 #[cfg(feature = "http")]
 mod http;
+pub(crate) mod input;
 mod jsonpath;
 #[cfg(feature = "http")]
 mod llm;
@@ -115,6 +116,7 @@ impl Registry {
         registry
             .register::<echo::Echo>()
             .register::<delay::Delay>()
+            .register::<input::Input>()
             .register::<router::Router>()
             .register::<conditional::Conditional>()
             .register::<transform::Transform>()

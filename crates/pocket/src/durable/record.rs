@@ -213,6 +213,17 @@ pub enum Record {
         /// What the item produced (its result, or its error as the node records it).
         value: Value,
     },
+    /// A node suspended the run at this step until it is answered.
+    Interrupt {
+        /// The node.
+        node: String,
+        /// The step it ran as.
+        step: u64,
+        /// What it asks.
+        request: Value,
+        /// The store's changes since the previous boundary (the node's Post ran).
+        delta: Vec<Delta>,
+    },
     /// The boundaries after step `to` are void (a resume after a change goes back to the
     /// first changed node): the steps after it no longer count, nor do their deltas.
     Rewind {
@@ -259,6 +270,29 @@ impl SavedRun {
     /// The memos and item results saved for the step that was in flight (the step after the
     /// last boundary): what a resume hands the node that runs again.
     pub fn in_flight(&self) -> impl Iterator<Item = &Record> {
+        self.after_last_step()
+    }
+
+    /// The question the run waits on: the node, the step and the request of an interrupt
+    /// after the last boundary.
+    pub fn waiting_on(&self) -> Option<(&str, u64, &Value)> {
+        self.after_last_step().find_map(|r| match r {
+            Record::Interrupt { node, step, request, .. } => Some((node.as_str(), *step, request)),
+            _ => None,
+        })
+    }
+
+    /// The store changes of the interrupt the run waits on.
+    pub(crate) fn waiting_delta(&self) -> &[Delta] {
+        self.after_last_step()
+            .find_map(|r| match r {
+                Record::Interrupt { delta, .. } => Some(delta.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn after_last_step(&self) -> impl Iterator<Item = &Record> {
         let step = self.last_step().map_or(0, |s| s.step) + 1;
         let after = self.log.iter().rposition(|r| matches!(r, Record::Step(_) | Record::Rewind { .. }));
         let rest = match after {
@@ -266,7 +300,9 @@ impl SavedRun {
             None => &self.log[..],
         };
         rest.iter().filter(move |r| match r {
-            Record::Memo { step: s, .. } | Record::Item { step: s, .. } => *s == step,
+            Record::Memo { step: s, .. } | Record::Item { step: s, .. } | Record::Interrupt { step: s, .. } => {
+                *s == step
+            }
             _ => false,
         })
     }

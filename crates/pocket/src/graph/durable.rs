@@ -106,6 +106,29 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         }
     }
 
+    /// Node `from` interrupted the run: write the interrupt (its request and its store changes).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn interrupt(
+        &self,
+        hooks: &Hooks<'_>,
+        store: &Store,
+        from: usize,
+        steps: u64,
+        request: &serde_json::Value,
+    ) -> Result<(), RunError> {
+        let Some(durable) = hooks.durable else { return Ok(()) };
+        let node = self.inner.nodes[from].name.as_str();
+        let delta = changes(store, node)?;
+        let record = Record::Interrupt { node: node.to_string(), step: steps, request: request.clone(), delta };
+        // Committed before the run's status says `waiting` (appends are in order).
+        let ack = durable.checkpointer.append(&durable.run.id, record);
+        match ack.error_now() {
+            Some(e) => Err(checkpoint(node, e.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Create the run record of a new durable run (with its input written down) and start
     /// the store's journal.
     pub(crate) fn begin_durable(&self, store: &Store, start: &Start, durable: &Durable) -> Result<(), RunError> {
@@ -149,6 +172,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let (status, error) = match &result {
             Ok(_) => (RunStatus::Succeeded, None),
             Err(e @ RunError::Cancelled { .. }) => (RunStatus::Cancelled, Some(crate::report(e))),
+            Err(RunError::Interrupted { .. }) => (RunStatus::Waiting, None),
             Err(e) => (RunStatus::Failed, Some(crate::report(e))),
         };
         let ack = durable.checkpointer.set_status(&durable.run.id, status, error.as_deref());
@@ -262,8 +286,92 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                 (index, input, last.step)
             }
         };
+        let start = match saved.waiting_on() {
+            Some((asking, step, request)) if inner.nodes[start.0].name == asking => {
+                match self.answered(store, saved, &durable, &options, start.0, step, request).await? {
+                    Answered::Go(start) => start,
+                    Answered::Ended(out) => return Ok(out),
+                }
+            }
+            _ => start,
+        };
         self.run_durable(store, start, &options, &durable).await
     }
+
+    /// The run waits on node `index`'s question: without an answer it still waits; with one,
+    /// the answer is that node's output (its boundary written now) and the run goes on along
+    /// the answer's action.
+    #[allow(clippy::too_many_arguments)]
+    async fn answered(
+        &self,
+        store: &Store,
+        saved: &SavedRun,
+        durable: &Durable,
+        options: &RunOptions,
+        index: usize,
+        step: u64,
+        request: &serde_json::Value,
+    ) -> Result<Answered<O>, RunError> {
+        let inner = &*self.inner;
+        let node = &inner.nodes[index];
+        let Some((value, action)) = options.answer.clone() else {
+            return Err(RunError::Interrupted { node: node.name.clone(), request: request.clone() });
+        };
+        // The asking node's Post ran: its store changes count from here.
+        let delta = saved.waiting_delta().to_vec();
+        for change in &delta {
+            match &change.value {
+                Some(v) => store.root().set_value(&change.key, v.clone()),
+                None => {
+                    store.root().delete(&change.key);
+                }
+            }
+        }
+        let action = action.unwrap_or_else(|| Action::from("default"));
+        let to = if action.as_str() == "default" {
+            node.default_edge
+        } else {
+            node.edges.iter().find(|(a, _)| *a == action).map(|(_, to)| *to)
+        };
+        let restore = |reason: String| RunError::Restore { node: node.name.clone(), reason };
+        let record = Record::Step(StepRecord {
+            node: node.name.clone(),
+            step,
+            action: Some(action.as_str().to_string()),
+            next: to.map(|i| inner.nodes[i].name.clone()),
+            value: value.clone(),
+            delta,
+            started_ms: now_ms(),
+            elapsed_us: 0,
+        });
+        durable.checkpointer.append(&durable.run.id, record).wait().await.map_err(|e| checkpoint(&node.name, e))?;
+        match to {
+            Some(to) => {
+                let codec = inner.codecs[to].input.expect("checked");
+                let input = codec
+                    .decode(value)
+                    .map_err(|e| restore(format!("the answer is not a valid input of the next node: {e}")))?;
+                Ok(Answered::Go((to, input, step)))
+            }
+            None => {
+                let codec = inner.codecs[index].output.expect("checked");
+                let output =
+                    codec.decode(value).map_err(|e| restore(format!("the answer is not a valid output: {e}")))?;
+                let result = self.finish(node, output, Some(action)).map(|(out, _)| out);
+                let ack = durable.checkpointer.set_status(&durable.run.id, RunStatus::Succeeded, None);
+                ack.wait().await.map_err(|e| checkpoint(&node.name, e))?;
+                result.map(Answered::Ended)
+            }
+        }
+    }
+}
+
+/// What an answer to a waiting run leads to.
+enum Answered<O> {
+    /// Go on from here.
+    Go(Start),
+    /// The asking node was the last: the run's output.
+    Ended(O),
 }
 
 /// `payload` written down by `codec`, or why not.

@@ -134,6 +134,7 @@ pub struct RunOptions {
     max_steps: Option<u64>,
     observer: Option<Observer>,
     durable: Option<crate::durable::Durable>,
+    answer: Option<(serde_json::Value, Option<Action>)>,
 }
 
 impl fmt::Debug for RunOptions {
@@ -186,6 +187,13 @@ impl RunOptions {
     /// Every node needs codecs ([`GraphBuilder::serde_node`]).
     pub fn durable(mut self, durable: crate::durable::Durable) -> Self {
         self.durable = Some(durable);
+        self
+    }
+
+    /// The answer to the question a resumed run waits on ([`Next::Interrupt`]): the asking
+    /// node's output, routed on `action` (`None`: `default`). Used by [`Graph::resume`].
+    pub fn answer(mut self, value: serde_json::Value, action: Option<&str>) -> Self {
+        self.answer = Some((value, action.map(|a| Action::from(a.to_string()))));
         self
     }
 }
@@ -491,6 +499,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
                     continue;
                 }
                 return self.finish(node, payload, next.action().cloned());
+            }
+            if let Next::Interrupt(request) = next {
+                if OBSERVED && let Some(hooks) = hooks {
+                    self.interrupt(hooks, store, index, steps, &request)?;
+                }
+                return Err(RunError::Interrupted { node: node.name.clone(), request });
             }
             let Some(action) = next.action() else {
                 if let Some(span) = &span {
