@@ -94,17 +94,11 @@ pub(crate) fn find_run(checkpointer: &dyn Checkpointer, wanted: &str) -> Result<
 pub(crate) fn resume(registry: &Registry, args: &ResumeArgs, cli: &crate::Cli) -> ExitCode {
     let checkpointer = match state::open(cli.state.as_ref(), pocket::durable::Durability::Process) {
         Ok(c) => c,
-        Err(e) => {
-            say!("error: {e}");
-            return ExitCode::from(STATE);
-        }
+        Err(e) => return refuse(e),
     };
     let run = match find_run(&*checkpointer, &args.run) {
         Ok(run) => run,
-        Err(e) => {
-            say!("error: {e}");
-            return ExitCode::from(STATE);
-        }
+        Err(e) => return refuse(e),
     };
     let answer = match &args.input {
         None => None,
@@ -130,18 +124,12 @@ pub(crate) fn resume(registry: &Registry, args: &ResumeArgs, cli: &crate::Cli) -
 pub(crate) fn resume_last(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> ExitCode {
     let checkpointer = match state::open(cli.state.as_ref(), pocket::durable::Durability::Process) {
         Ok(c) => c,
-        Err(e) => {
-            say!("error: {e}");
-            return ExitCode::from(STATE);
-        }
+        Err(e) => return refuse(e),
     };
     let origin = std::path::absolute(args.file()).unwrap_or_else(|_| args.file().to_path_buf()).display().to_string();
     let runs = match checkpointer.runs() {
         Ok(runs) => runs,
-        Err(e) => {
-            say!("error: {e}");
-            return ExitCode::from(STATE);
-        }
+        Err(e) => return refuse(e),
     };
     let Some(run) = runs.into_iter().find(|r| {
         r.origin == origin && !matches!(state::effective_status(r), RunStatus::Succeeded | RunStatus::Running)

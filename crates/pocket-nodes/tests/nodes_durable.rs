@@ -1,51 +1,13 @@
 //! Workflow nodes in durable runs: the Exec result of `exec` (as of `llm` and `http`) is
 //! saved before Post, so a run that stops between the two does not run the program again.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use pocket::durable::{
-    Ack, CheckpointError, Checkpointer, Durable, MemoryCheckpointer, Record, RunRecord, RunStatus, SavedRun,
-};
+use pocket::durable::conformance::Faulty;
+use pocket::durable::{Checkpointer, Durable, Record, RunRecord};
 use pocket::{RunOptions, Store};
 use pocket_nodes::{BuildOptions, Registry, build_graph};
 use serde_json::{Value, json};
-
-/// A backend whose step records fail while `down` is set: the run stops after a node's Exec
-/// (and its memo) but before its boundary, as a crash there would.
-#[derive(Default)]
-struct StepsDown {
-    inner: MemoryCheckpointer,
-    down: AtomicBool,
-}
-
-impl Checkpointer for StepsDown {
-    fn create(&self, run: &RunRecord) -> Result<(), CheckpointError> {
-        self.inner.create(run)
-    }
-    fn append(&self, id: &str, record: Record) -> Ack {
-        if self.down.load(Ordering::SeqCst) && matches!(record, Record::Step(_)) {
-            return Ack::done(Err(CheckpointError::Write("disk unplugged".into())));
-        }
-        self.inner.append(id, record)
-    }
-    fn set_status(&self, id: &str, status: RunStatus, error: Option<&str>) -> Ack {
-        self.inner.set_status(id, status, error)
-    }
-    fn load(&self, id: &str) -> Result<SavedRun, CheckpointError> {
-        self.inner.load(id)
-    }
-    fn runs(&self) -> Result<Vec<RunRecord>, CheckpointError> {
-        self.inner.runs()
-    }
-    fn remove(&self, id: &str) -> Result<bool, CheckpointError> {
-        self.inner.remove(id)
-    }
-    fn claim(&self, id: &str, seen: Option<&str>, owner: &str) -> Result<bool, CheckpointError> {
-        self.inner.claim(id, seen, owner)
-    }
-}
+use std::path::Path;
+use std::sync::Arc;
 
 fn graph(log: &Path) -> pocket::Graph<Value, Value> {
     let yaml = format!(
@@ -63,17 +25,18 @@ fn graph(log: &Path) -> pocket::Graph<Value, Value> {
 async fn an_exec_node_that_finished_before_the_run_stopped_is_not_run_again() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
-    let c = Arc::new(StepsDown::default());
-    c.down.store(true, Ordering::SeqCst);
+    // Step records fail, as a crash after the node's Exec (and its memo) but before its
+    // boundary would.
+    let c = Arc::new(Faulty::new(|r| matches!(r, Record::Step(_))));
     let run = Durable::new(c.clone(), RunRecord::new("r", "t", Value::Null));
     let err = graph(&log).run_with(&Store::new(), json!(null), RunOptions::new().durable(run)).await.unwrap_err();
-    assert!(pocket::report(&err).contains("disk unplugged"), "{}", pocket::report(&err));
+    assert!(pocket::report(&err).contains("No space left"), "{}", pocket::report(&err));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "called\n");
     let saved = c.load("r").unwrap();
     assert!(saved.last_step().is_none(), "no boundary was written");
     assert!(saved.log.iter().any(|r| matches!(r, Record::Memo { node, .. } if node == "call")), "the memo was");
 
-    c.down.store(false, Ordering::SeqCst);
+    c.set(false);
     let out = graph(&log).resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap();
     assert_eq!(out, json!("answer\n"));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "called\n", "the program ran once");

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use pocket::durable::{
-    Ack, CheckpointError, Checkpointer, Durability, Durable, MemoryCheckpointer, Record, RunRecord, RunStatus,
-    SavedRun, conformance,
-};
+use pocket::durable::conformance::{self, Faulty};
+use pocket::durable::{Checkpointer, Durability, Durable, MemoryCheckpointer, Record, RunRecord, RunStatus};
 use pocket::{CancellationToken, Graph, Next, RunError, RunOptions, Store, exec_fn, exec_post_fn};
 use serde_json::{Value, json};
 
@@ -114,44 +112,15 @@ async fn a_node_without_codecs_is_refused_before_anything_runs() {
     assert!(c.runs().unwrap().is_empty(), "no run was recorded");
 }
 
-/// A backend whose appends fail after `ok` of them, as a full disk does.
-struct FullDisk {
-    inner: MemoryCheckpointer,
-    ok: std::sync::atomic::AtomicUsize,
-}
-
-impl Checkpointer for FullDisk {
-    fn create(&self, run: &RunRecord) -> Result<(), CheckpointError> {
-        self.inner.create(run)
-    }
-    fn append(&self, id: &str, record: Record) -> Ack {
-        if self.ok.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            self.ok.store(0, std::sync::atomic::Ordering::SeqCst);
-            return Ack::done(Err(CheckpointError::Write("No space left on device".into())));
-        }
-        self.inner.append(id, record)
-    }
-    fn set_status(&self, id: &str, status: RunStatus, error: Option<&str>) -> Ack {
-        self.inner.set_status(id, status, error)
-    }
-    fn load(&self, id: &str) -> Result<SavedRun, CheckpointError> {
-        self.inner.load(id)
-    }
-    fn runs(&self) -> Result<Vec<RunRecord>, CheckpointError> {
-        self.inner.runs()
-    }
-    fn remove(&self, id: &str) -> Result<bool, CheckpointError> {
-        self.inner.remove(id)
-    }
-    fn claim(&self, id: &str, seen: Option<&str>, owner: &str) -> Result<bool, CheckpointError> {
-        self.inner.claim(id, seen, owner)
-    }
+/// A backend whose step records after the first fail, as a full disk does.
+fn full_disk() -> Arc<Faulty> {
+    Arc::new(Faulty::new(|r| matches!(r, Record::Step(s) if s.step >= 2)))
 }
 
 #[tokio::test]
 async fn a_failed_checkpoint_fails_the_run_and_the_last_good_one_resumes() {
     for mode in [Durability::Process, Durability::Machine] {
-        let c = Arc::new(FullDisk { inner: MemoryCheckpointer::new(), ok: 1.into() });
+        let c = full_disk();
         let run = Durable::new(c.clone(), RunRecord::new("r", "test", Value::Null)).durability(mode);
         let err = two_steps().run_with(&Store::new(), 4, RunOptions::new().durable(run)).await.unwrap_err();
         assert!(matches!(&err, RunError::Checkpoint { node, .. } if node == "inc"), "{mode:?}: {err:?}");
@@ -160,7 +129,7 @@ async fn a_failed_checkpoint_fails_the_run_and_the_last_good_one_resumes() {
         assert_eq!(saved.run.status, RunStatus::Failed);
         assert_eq!(saved.last_step().unwrap().node, "double");
         // The disk has room again: the run goes on from the boundary after `double`.
-        c.ok.store(usize::MAX / 2, std::sync::atomic::Ordering::SeqCst);
+        c.set(false);
         assert_eq!(two_steps().resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap(), 9);
     }
 }
@@ -217,11 +186,11 @@ async fn a_run_that_reached_its_end_resumes_to_its_output_without_running_anythi
 
 #[tokio::test]
 async fn a_resume_into_a_graph_without_the_next_node_is_a_restore_error() {
-    let c = Arc::new(FullDisk { inner: MemoryCheckpointer::new(), ok: 1.into() });
+    let c = full_disk();
     let run = Durable::new(c.clone(), RunRecord::new("r", "test", Value::Null));
     two_steps().run_with(&Store::new(), 4, RunOptions::new().durable(run)).await.unwrap_err();
     let saved = c.load("r").unwrap();
-    c.ok.store(usize::MAX / 2, std::sync::atomic::Ordering::SeqCst);
+    c.set(false);
     let other =
         Graph::<u32, u32>::builder().serde_node("double", exec_fn(|x: u32| async move { Ok(x) })).build().unwrap();
     let err = other.resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap_err();

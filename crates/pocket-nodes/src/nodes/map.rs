@@ -438,7 +438,9 @@ impl Node for Counted {
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Self::Prep, NodeError> {
         let unit = match (&self.journal, journaled(input)) {
             (Some(journal), Some((index, unit))) => {
-                if let Some(saved) = journal.item(index, &unit_key(unit)) {
+                if journal.has_items()
+                    && let Some(saved) = journal.item(index, &unit_key(unit))
+                {
                     return Ok(Unit::Saved(saved.clone()));
                 }
                 unit

@@ -13,11 +13,14 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
-use super::{CheckpointError, Checkpointer, Delta, Durable, Record, RunRecord, RunStatus, StepRecord};
+use super::{
+    Ack, CheckpointError, Checkpointer, Delta, Durable, MemoryCheckpointer, Record, RunRecord, RunStatus, SavedRun,
+    StepRecord,
+};
 use crate::{Graph, NodeError, RunOptions, Store, exec_fn};
 
 /// Run every property against fresh backends made by `make`.
@@ -231,4 +234,58 @@ async fn a_graph_resumes_where_it_failed<C: Checkpointer>(c: Arc<C>) {
     assert_eq!(nodes, ["a", "b", "c", "d"], "resume: the log has each node once");
     let steps: Vec<u64> = saved.steps().map(|s| s.step).collect();
     assert_eq!(steps, [1, 2, 3, 4], "resume: the step count goes on");
+}
+
+/// A [`MemoryCheckpointer`] whose appends fail, while switched on, for the records `fails`
+/// picks — a full or unplugged disk, for tests of what a run does then (and of its resume
+/// once the disk is back: [`Faulty::set`]).
+pub struct Faulty {
+    inner: MemoryCheckpointer,
+    fails: Box<dyn Fn(&Record) -> bool + Send + Sync>,
+    on: AtomicBool,
+}
+
+impl std::fmt::Debug for Faulty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faulty").field("on", &self.on.load(Ordering::SeqCst)).finish_non_exhaustive()
+    }
+}
+
+impl Faulty {
+    /// Failing the appends `fails` picks, from the start.
+    pub fn new(fails: impl Fn(&Record) -> bool + Send + Sync + 'static) -> Self {
+        Faulty { inner: MemoryCheckpointer::new(), fails: Box::new(fails), on: AtomicBool::new(true) }
+    }
+
+    /// Switch the failures on or off.
+    pub fn set(&self, on: bool) {
+        self.on.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Checkpointer for Faulty {
+    fn create(&self, run: &RunRecord) -> Result<(), CheckpointError> {
+        self.inner.create(run)
+    }
+    fn append(&self, id: &str, record: Record) -> Ack {
+        if self.on.load(Ordering::SeqCst) && (self.fails)(&record) {
+            return Ack::done(Err(CheckpointError::Write("No space left on device".into())));
+        }
+        self.inner.append(id, record)
+    }
+    fn set_status(&self, id: &str, status: RunStatus, error: Option<&str>) -> Ack {
+        self.inner.set_status(id, status, error)
+    }
+    fn load(&self, id: &str) -> Result<SavedRun, CheckpointError> {
+        self.inner.load(id)
+    }
+    fn runs(&self) -> Result<Vec<RunRecord>, CheckpointError> {
+        self.inner.runs()
+    }
+    fn remove(&self, id: &str) -> Result<bool, CheckpointError> {
+        self.inner.remove(id)
+    }
+    fn claim(&self, id: &str, seen: Option<&str>, owner: &str) -> Result<bool, CheckpointError> {
+        self.inner.claim(id, seen, owner)
+    }
 }

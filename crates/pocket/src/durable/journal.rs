@@ -98,6 +98,12 @@ impl StepJournal {
         self.run.durable.checkpointer.append(self.run_id(), record)
     }
 
+    /// Whether any item result was saved for this step (a fresh step has none: no need to
+    /// look items up).
+    pub fn has_items(&self) -> bool {
+        !self.run.items.is_empty()
+    }
+
     /// The result saved for item `index` of this step's fan-out, if its input's hash was `key`.
     pub fn item(&self, index: u64, key: &str) -> Option<&Value> {
         match self.run.items.get(&(self.node.to_string(), self.step, index)) {
