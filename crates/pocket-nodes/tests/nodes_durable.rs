@@ -51,3 +51,37 @@ async fn without_a_durable_run_nothing_is_saved_and_nothing_skipped() {
     }
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "called\ncalled\n");
 }
+
+#[tokio::test]
+async fn templates_of_effectful_nodes_see_the_run_and_a_key_stable_across_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, marker) = (dir.path().join("keys.log"), dir.path().join("marker"));
+    let yaml = format!(
+        "name: t\nstart: call\nnodes:\n  - name: call\n    type: exec\n    \
+         config:\n      command: sh\n      args: ['-c', 'echo \"{{{{.run.key}}}} {{{{.run.id}}}} {{{{.n}}}}\" >> {log}; \
+         [ -e {marker} ] || {{ touch {marker}; exit 1; }}']\n",
+        log = log.display(),
+        marker = marker.display()
+    );
+    let workflow = pocket_yaml::parse_workflow(&yaml, "t.yaml").unwrap();
+    let allow = vec!["sh".to_string()];
+    let graph =
+        build_graph(&workflow, &Registry::builtin(), BuildOptions::new(Path::new(".")).allow_exec(&allow)).unwrap();
+    let c = Arc::new(pocket::durable::MemoryCheckpointer::new());
+    let run = Durable::new(c.clone(), RunRecord::new("run-7", "t", Value::Null));
+    // The first attempt fails; the resumed run runs the step again, with the same key.
+    graph.run_with(&Store::new(), json!({"n": 1}), RunOptions::new().durable(run)).await.unwrap_err();
+    let saved = c.load("run-7").unwrap();
+    graph.resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "run-7:call:1 run-7 1\nrun-7:call:1 run-7 1\n");
+    // Not recorded: the process's id, and a key new for every call (never one two requests share).
+    std::fs::remove_file(&log).unwrap();
+    graph.run(&Store::new(), json!({"n": 2})).await.unwrap();
+    graph.run(&Store::new(), json!({"n": 3})).await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0][1], lines[1][1], "one process, one id: {text}");
+    assert_ne!(lines[0][0], lines[1][0], "a key per call: {text}");
+    assert!(lines[0][0].starts_with(lines[0][1]) && lines[0][0].contains(":call:"), "{text}");
+}

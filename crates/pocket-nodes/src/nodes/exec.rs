@@ -62,6 +62,8 @@ fn yes() -> bool {
 }
 
 pub(crate) struct Exec {
+    /// Whether its templates mention `.run` (then they see the run: [`super::with_run`]).
+    sees_run: bool,
     command: String,
     program: PathBuf,
     args: Vec<Text>,
@@ -156,6 +158,7 @@ impl NodeKind for Exec {
             .map(|(i, a)| Text::new(spec.name, &format!("args[{i}]"), a))
             .collect::<Result<Vec<_>, _>>()?;
         let mut built = super::built(Exec {
+            sees_run: super::mentions_run(spec.config),
             command: config.command,
             program,
             args,
@@ -268,6 +271,10 @@ impl Exec {
 }
 
 impl Behaviour for Exec {
+    fn sees_run(&self) -> bool {
+        self.sees_run
+    }
+
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
         Box::pin(async move {
             let args = self.args.iter().map(|a| a.render(input)).collect::<Result<Vec<_>, _>>()?;

@@ -114,6 +114,8 @@ fn yes() -> bool {
 }
 
 pub(crate) struct Http {
+    /// Whether its templates mention `.run` (then they see the run: [`super::with_run`]).
+    sees_run: bool,
     client: reqwest::Client,
     method: Method,
     url: Text,
@@ -189,6 +191,7 @@ impl NodeKind for Http {
         let limit = config.limit.as_deref().map(|name| cx.named_limit(name)).transpose();
         let limit = limit.map_err(|e| ConfigError::field("limit", e))?;
         let mut built = super::built(Http {
+            sees_run: super::mentions_run(spec.config),
             client,
             method: config.method,
             url,
@@ -306,6 +309,10 @@ impl Http {
 }
 
 impl Behaviour for Http {
+    fn sees_run(&self) -> bool {
+        self.sees_run
+    }
+
     fn exec<'a>(&'a self, input: &'a Value) -> StepFuture<'a> {
         Box::pin(async move {
             let url = self.url.render(input)?;

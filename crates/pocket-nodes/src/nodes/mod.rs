@@ -64,6 +64,57 @@ pub(crate) trait Behaviour: Send + Sync + 'static {
     fn actions(&self) -> Option<Vec<Action>> {
         None
     }
+
+    /// Whether its templates see the recorded run as `.run` (`{id, node, step, key}`) in Exec:
+    /// the node types that send requests with effects (`http`, `exec`), for idempotency keys,
+    /// when their templates mention `.run` (otherwise `.` is the input, exactly).
+    fn sees_run(&self) -> bool {
+        false
+    }
+}
+
+/// Whether a config's templates mention `.run` (`{{.run.key}}`, `{{ .run }}`).
+pub(crate) fn mentions_run(config: &serde_json::Map<String, Value>) -> bool {
+    fn strings(value: &Value, found: &mut bool) {
+        match value {
+            Value::String(s) => {
+                *found |= s.contains("{{") && [".run.", ".run}", ".run ", ".run)"].iter().any(|m| s.contains(m));
+            }
+            Value::Array(items) => items.iter().for_each(|v| strings(v, found)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = false;
+    config.values().for_each(|v| strings(v, &mut found));
+    found
+}
+
+/// `prep` with `run: {id, node, step, key}` added, when `prep` is an object without a `run`
+/// of its own. In a recorded run, `key` (`<run>:<node>:<step>`) is the same for every attempt
+/// of the step, in this process or a resumed one: an `Idempotency-Key`. Elsewhere (a run not
+/// recorded, the items of a `map`) `id` is this process's and `key` is new for every call:
+/// never a key two different requests share.
+fn with_run(ctx: &Ctx<'_>, prep: &Value) -> Option<Value> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: OnceLock<String> = OnceLock::new();
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let object = prep.as_object().filter(|o| !o.contains_key("run"))?;
+    let mut object = object.clone();
+    let run = match ctx.journal() {
+        Some(journal) => {
+            let key = format!("{}:{}:{}", journal.run_id(), journal.node(), journal.step());
+            serde_json::json!({"id": journal.run_id(), "node": journal.node(), "step": journal.step(), "key": key})
+        }
+        None => {
+            let id = PROCESS.get_or_init(pocket::durable::new_run_id);
+            let call = CALLS.fetch_add(1, Ordering::Relaxed);
+            serde_json::json!({"id": id, "node": ctx.node(), "step": null, "key": format!("{id}:{}:call-{call}", ctx.node())})
+        }
+    };
+    object.insert("run".into(), run);
+    Some(Value::Object(object))
 }
 
 /// A ready result as a step future.
@@ -89,7 +140,12 @@ impl Node for BehaviourNode {
         self.0.prep(store, input)
     }
 
-    async fn exec(&self, _: &Ctx<'_>, prep: &Value) -> Result<Value, NodeError> {
+    async fn exec(&self, ctx: &Ctx<'_>, prep: &Value) -> Result<Value, NodeError> {
+        if self.0.sees_run()
+            && let Some(prep) = with_run(ctx, prep)
+        {
+            return self.0.exec(&prep).await;
+        }
         self.0.exec(prep).await
     }
 
