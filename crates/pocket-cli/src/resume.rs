@@ -272,13 +272,13 @@ fn continue_run(registry: &Registry, cli: &crate::Cli, run: RunRecord, how: &Res
         Ok(saved) => saved,
         Err(e) => return refuse(format_args!("run {id}: {e}")),
     };
-    if loaded.hash != saved.definition().0 {
-        let now = state::fingerprint(&loaded.workflow);
+    let (hash_now, now) = state::definition(&loaded, &file);
+    if hash_now != saved.definition().0 {
         match rewind_for_changes(&saved, &now, how.allow_changed) {
             Ok(to) => {
                 // From here on the run goes by the new definition (also when no completed node
                 // changed: a later resume compares with this one).
-                let rewind = Record::Rewind { to, hash: loaded.hash.clone(), fingerprint: now };
+                let rewind = Record::Rewind { to, hash: hash_now, fingerprint: now };
                 saved.log.push(rewind.clone());
                 if let Err(e) = checkpointer.append(&id, rewind).wait_blocking() {
                     return refuse(format_args!("run {id}: {e}"));

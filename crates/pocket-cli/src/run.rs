@@ -500,8 +500,7 @@ fn new_record(loaded: &load::Loaded, args: &RunArgs, cli: &crate::Cli, input: &V
     let origin = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
     let mut record = RunRecord::new(pocket::durable::new_run_id(), loaded.workflow.name.clone(), input.clone());
     record.origin = origin.display().to_string();
-    record.hash = loaded.hash.clone();
-    record.fingerprint = state::fingerprint(&loaded.workflow);
+    (record.hash, record.fingerprint) = state::definition(loaded, &args.file);
     record.meta = crate::resume::RunMeta::of(args, cli).to_json();
     record.durability = mode;
     record.owner = Some(state::owner());

@@ -1,12 +1,11 @@
 //! Where `pocket` records its runs, and who owns one: the state database's path, opening it,
 //! the owner id of this process, and the fingerprint of a workflow.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pocket::durable::{Durability, RunRecord, RunStatus};
 use pocket_sqlite::SqliteCheckpointer;
-use pocket_yaml::Workflow;
 
 /// The state database's file name in its directory.
 const FILE: &str = "state.db";
@@ -88,12 +87,27 @@ pub(crate) fn hash(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
-/// Per node, a hash of its definition: type, config and node-level keys.
-pub(crate) fn fingerprint(workflow: &Workflow) -> Vec<(String, String)> {
-    workflow
+/// The config keys whose value names a file that is part of a node's definition (a
+/// template, a script, a schema, a sub-workflow); data files (`items_file`) are not.
+const DEFINING_FILES: [&str; 3] = ["file", "schema_file", "workflow"];
+
+/// What a run of `loaded` (read from `file`) goes by: a hash of the whole definition (the
+/// file's text and every file its nodes name), and per node a hash of its own — type, config,
+/// node-level keys and the content of the files its config names (a changed template or
+/// sub-workflow file counts as a change of the node).
+pub(crate) fn definition(loaded: &crate::load::Loaded, file: &Path) -> (String, Vec<(String, String)>) {
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let nodes: Vec<(String, String)> = loaded
+        .workflow
         .nodes
         .iter()
         .map(|node| {
+            let mut files = Vec::new();
+            named_files(&serde_json::Value::Object(node.config.clone()), &mut files);
+            let contents: Vec<String> = files
+                .iter()
+                .map(|f| std::fs::read(dir.join(f)).map_or_else(|e| format!("unreadable: {e}"), |b| hash(&b)))
+                .collect();
             let definition = serde_json::json!({
                 "type": node.kind,
                 "config": node.config,
@@ -101,10 +115,29 @@ pub(crate) fn fingerprint(workflow: &Workflow) -> Vec<(String, String)> {
                     "{:?}",
                     (&node.retry, &node.timeout, &node.circuit_breaker, &node.cache, &node.fallback)
                 ),
+                "files": contents,
             });
             (node.name.clone(), hash(definition.to_string().as_bytes()))
         })
-        .collect()
+        .collect();
+    let whole = serde_json::json!({"text": loaded.hash, "nodes": nodes});
+    (hash(whole.to_string().as_bytes()), nodes)
+}
+
+/// The file names under [`DEFINING_FILES`] keys anywhere in `config`.
+fn named_files(config: &serde_json::Value, out: &mut Vec<String>) {
+    match config {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::String(name) if DEFINING_FILES.contains(&key.as_str()) => out.push(name.clone()),
+                    other => named_files(other, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| named_files(v, out)),
+        _ => {}
+    }
 }
 
 /// What changed between a run's fingerprint and the workflow's now, one line per node.

@@ -406,3 +406,25 @@ fn many_processes_record_their_runs_in_one_database_at_once() {
     assert_eq!(listed.len(), 12);
     assert!(listed.iter().all(|r| r["status"] == "succeeded"), "{listed:?}");
 }
+
+#[test]
+fn a_changed_file_that_a_node_names_is_a_change_of_that_node() {
+    let state = state("files");
+    let dir = write("files.marker", "").with_extension("dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("greeting.tmpl"), "Hello {{.name}}").unwrap();
+    let file = dir.join("files.yaml");
+    std::fs::write(
+        &file,
+        "name: files\nstart: render\nnodes:\n  - name: render\n    type: template\n    config: { file: greeting.tmpl }\n  \
+         - name: fail\n    type: transform\n    config: { jq: 'error(\"stop\")' }\nconnections:\n  - { from: render, to: fail }\n",
+    )
+    .unwrap();
+    let out = pocket(&state, &["run", file.to_str().unwrap(), "--input", "{\"name\": \"ada\"}"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    std::fs::write(dir.join("greeting.tmpl"), "Goodbye {{.name}}").unwrap();
+    let out = pocket(&state, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("node `render` changed"), "{}", text(&out.stderr));
+}
