@@ -162,6 +162,8 @@ fn timeline(saved: &SavedRun) -> Vec<Value> {
                 "next": s.next,
                 "store_changes": s.delta.len(),
                 "items": items.get(s.node.as_str()),
+                // An `llm` node's output carries the usage its reply reported.
+                "tokens": s.value.get("usage").filter(|u| u.get("total_tokens").is_some()),
             })
         })
         .collect()
@@ -210,6 +212,9 @@ fn show(c: &dyn Checkpointer, wanted: &str, format: Format) -> Outcome {
         );
         if let Some(n) = s["items"].as_u64() {
             line.push_str(&format!("  [{n} items]"));
+        }
+        if let Some(n) = s["tokens"]["total_tokens"].as_u64() {
+            line.push_str(&format!("  [{n} tokens]"));
         }
         text.push_str(&line);
         text.push('\n');

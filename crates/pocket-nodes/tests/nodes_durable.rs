@@ -85,3 +85,37 @@ async fn templates_of_effectful_nodes_see_the_run_and_a_key_stable_across_a_resu
     assert_ne!(lines[0][0], lines[1][0], "a key per call: {text}");
     assert!(lines[0][0].starts_with(lines[0][1]) && lines[0][0].contains(":call:"), "{text}");
 }
+
+/// An `llm` call answered before the run stopped is not asked again on resume: the stub
+/// server sees one request.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn a_finished_llm_call_is_not_paid_for_twice() {
+    use pocket_stub::{Reply, Server};
+    let reply = Reply::json(
+        200,
+        json!({
+            "id": "x", "object": "chat.completion", "model": "stub-1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        }),
+    );
+    let server = Server::scripted(vec![reply]).await.unwrap();
+    let yaml = format!(
+        "name: l\nstart: ask\nnodes:\n  - name: ask\n    type: llm\n    config:\n      base_url: {}\n      \
+         model: stub-1\n      prompt: 'Capital of {{{{.country}}}}?'\n  - name: read\n    type: transform\n    \
+         config: {{ jq: '.text' }}\nconnections:\n  - {{ from: ask, to: read }}\n",
+        server.url("/v1")
+    );
+    let workflow = pocket_yaml::parse_workflow(&yaml, "l.yaml").unwrap();
+    let graph = build_graph(&workflow, &Registry::builtin(), BuildOptions::new(Path::new("."))).unwrap();
+    let c = Arc::new(Faulty::new(|r| matches!(r, Record::Step(_))));
+    let run = Durable::new(c.clone(), RunRecord::new("r", "l", Value::Null));
+    let input = json!({"country": "France"});
+    graph.run_with(&Store::new(), input, RunOptions::new().durable(run)).await.unwrap_err();
+    c.set(false);
+    let saved = c.load("r").unwrap();
+    let out = graph.resume(&Store::new(), &saved, c.clone(), RunOptions::new()).await.unwrap();
+    assert_eq!(out, json!("Paris."));
+    assert_eq!(server.requests().len(), 1, "one request reached the server");
+}
