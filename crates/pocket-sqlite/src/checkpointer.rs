@@ -50,14 +50,28 @@ impl SqliteCheckpointer {
     /// one), [`CheckpointError::Busy`] when another process keeps it locked,
     /// [`CheckpointError::Write`] when it cannot be created.
     pub fn open(path: impl AsRef<Path>, mode: Durability) -> Result<Self, CheckpointError> {
+        Self::open_with(path, mode, crate::DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteCheckpointer::open`], waiting at most `busy` for another process's lock on the
+    /// file before an operation reports [`CheckpointError::Busy`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteCheckpointer::open`].
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        mode: Durability,
+        busy: std::time::Duration,
+    ) -> Result<Self, CheckpointError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             create_private_dir(dir)
                 .map_err(|e| CheckpointError::Write(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let reader = schema::connect(&path, mode)?;
+        let reader = schema::connect(&path, mode, busy)?;
         schema::prepare(&reader)?;
-        let conn = schema::connect(&path, mode)?;
+        let conn = schema::connect(&path, mode, busy)?;
         let (ops, queue) = sync_channel(QUEUE);
         let failure = Failure::default();
         let commits = Commits::default();

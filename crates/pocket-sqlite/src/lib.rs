@@ -45,3 +45,4 @@ mod schema;
 mod writer;
 
 pub use checkpointer::SqliteCheckpointer;
+pub use schema::DEFAULT_BUSY_TIMEOUT;

@@ -9,8 +9,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 /// The schema's version, kept in `meta`: a file written by a newer Pocket is refused.
 pub(crate) const VERSION: i64 = 1;
 
-/// How long a statement waits for another process's lock before reporting the file busy.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement waits for another process's lock before reporting the file busy,
+/// unless told otherwise ([`SqliteCheckpointer::open_with`](crate::SqliteCheckpointer::open_with)).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -51,10 +52,10 @@ pub(crate) fn error(e: rusqlite::Error) -> CheckpointError {
 }
 
 /// Open (creating if needed) the database at `path` with the pragmas of `mode`.
-pub(crate) fn connect(path: &Path, mode: Durability) -> Result<Connection, CheckpointError> {
+pub(crate) fn connect(path: &Path, mode: Durability, busy: Duration) -> Result<Connection, CheckpointError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(error)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(error)?;
+    conn.busy_timeout(busy).map_err(error)?;
     let synchronous = match mode {
         Durability::Machine => "FULL",
         _ => "NORMAL",

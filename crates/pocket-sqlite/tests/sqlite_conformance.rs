@@ -98,3 +98,19 @@ async fn a_lost_wal_tail_leaves_a_sound_file_with_a_prefix_of_the_steps() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "more WAL, more steps: {seen:?}");
     drop(c);
 }
+
+#[tokio::test]
+async fn a_database_another_process_keeps_locked_is_reported_busy_and_usable_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteCheckpointer::open(&path, Durability::Process).unwrap());
+    // Another program holds the write lock (as a long transaction of another process would).
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let c = SqliteCheckpointer::open_with(&path, Durability::Process, std::time::Duration::from_millis(100)).unwrap();
+    let err = c.create(&RunRecord::new("r", "w", serde_json::Value::Null)).unwrap_err();
+    assert!(matches!(err, CheckpointError::Busy(_)), "{err:?}");
+    assert!(err.to_string().contains("busy"), "{err}");
+    other.execute_batch("COMMIT").unwrap();
+    c.create(&RunRecord::new("r", "w", serde_json::Value::Null)).expect("usable once the lock is gone");
+}
