@@ -2,9 +2,12 @@
 //! number at once, one JSON result per line on stdout — in input order unless `--unordered`
 //! — back-pressured from the consumer to the reader (the library's stream processing).
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
+use pocket::durable::{Checkpointer, Record, SavedRun};
 use pocket::node::{Compose, Composite, RunCx};
 use pocket::pattern::StreamProcessor;
 use pocket::{CancellationToken, Graph, NodeError, RunOptions, Store};
@@ -32,12 +35,45 @@ pub(crate) struct Outcome {
     pub(crate) write_error: Option<std::io::Error>,
 }
 
+/// Where a recorded `--each` run keeps each line's result (one `Item` record per line that
+/// succeeded), and the results a resume found: those lines are printed, not run again.
+pub(crate) struct Recorded {
+    pub(crate) checkpointer: Arc<dyn Checkpointer>,
+    pub(crate) id: String,
+    /// By line number: the hash of the line's input and its result.
+    pub(crate) saved: HashMap<u64, (String, Value)>,
+}
+
+/// The node name an `--each` run's line results are recorded under.
+pub(crate) const EACH_NODE: &str = "--each";
+
+impl Recorded {
+    /// The results saved by the run `saved` (after its last rewind).
+    pub(crate) fn of(checkpointer: Arc<dyn Checkpointer>, saved: &SavedRun) -> Self {
+        let saved_items = saved
+            .in_flight()
+            .filter_map(|r| match r {
+                Record::Item { node, index, key, value, .. } if node == EACH_NODE => {
+                    Some((*index, (key.clone(), value.clone())))
+                }
+                _ => None,
+            })
+            .collect();
+        Recorded { checkpointer, id: saved.run.id.clone(), saved: saved_items }
+    }
+}
+
+fn line_key(input: &Value) -> String {
+    blake3::hash(input.to_string().as_bytes()).to_hex().to_string()
+}
+
 /// One line's run of the workflow: its outcome is the node's output (a failed line is a
 /// result to print, not a failure of the processing).
 struct Line {
     graph: Graph<Value, Value>,
     deadline: Option<std::time::Duration>,
     max_steps: Option<u64>,
+    recorded: Option<Arc<Recorded>>,
 }
 
 type Numbered = (u64, Result<Value, String>);
@@ -51,6 +87,13 @@ impl Compose for Line {
             Ok(value) => value.clone(),
             Err(e) => return Ok((*line, Err(e.clone()))),
         };
+        let key = self.recorded.as_ref().map(|_| line_key(&input));
+        if let (Some(recorded), Some(key)) = (&self.recorded, &key)
+            && let Some((saved_key, value)) = recorded.saved.get(line)
+            && saved_key == key
+        {
+            return Ok((*line, Ok(value.clone())));
+        }
         let mut options = RunOptions::new().token(cx.token().clone());
         if let Some(after) = self.deadline {
             options = options.deadline(after);
@@ -59,6 +102,13 @@ impl Compose for Line {
             options = options.max_steps(steps);
         }
         let result = self.graph.run_with(cx.store(), input, options).await;
+        if let (Some(recorded), Some(key), Ok(value)) = (&self.recorded, key, &result) {
+            let record = Record::Item { node: EACH_NODE.into(), step: 1, index: *line, key, value: value.clone() };
+            // Committed with its group; a failed write leaves the line to run again on resume.
+            if let Some(e) = recorded.checkpointer.append(&recorded.id, record).error_now() {
+                tracing::warn!(error = %e, line, "cannot record the line's result");
+            }
+        }
         Ok((*line, result.map_err(|e| format!("line {line}: {}", pocket::report(&e)))))
     }
 }
@@ -70,9 +120,10 @@ pub(crate) async fn run(
     source: Box<dyn std::io::Read + Send>,
     each: &Each,
     token: &CancellationToken,
+    recorded: Option<Arc<Recorded>>,
 ) -> Result<Outcome, String> {
     let lines = pocket_nodes::json_lines(source).map_err(|e| format!("cannot start reading the lines: {e}"))?;
-    let node = Composite(Line { graph, deadline: each.deadline, max_steps: each.max_steps });
+    let node = Composite(Line { graph, deadline: each.deadline, max_steps: each.max_steps, recorded });
     let mut processor = StreamProcessor::new(node).name("each").limit(each.concurrency).buffer(each.concurrency);
     if each.unordered {
         processor = processor.unordered();

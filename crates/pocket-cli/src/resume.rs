@@ -331,10 +331,48 @@ fn continue_run(registry: &Registry, cli: &crate::Cli, run: RunRecord, how: &Res
     let Ok(deadline) = crate::run::duration_arg("--timeout", how.timeout.as_deref()) else {
         return ExitCode::from(INVALID);
     };
+    // An `--each` run: its lines file is read again; the lines whose results were recorded
+    // are printed, not run.
+    let each = match run.meta.get("each").filter(|v| v.is_object()) {
+        None => None,
+        Some(settings) => {
+            let Some(path) = run.input["each"].as_str() else {
+                return refuse(format_args!("run {id}: its record does not name its lines file"));
+            };
+            let lines: Box<dyn std::io::Read + Send> = match std::fs::File::open(path) {
+                Ok(file) => Box::new(file),
+                Err(e) => return refuse(format_args!("run {id}: cannot read its lines file {path}: {e}")),
+            };
+            let each = crate::each::Each {
+                concurrency: settings["concurrency"].as_u64().map_or(16, |n| n.max(1) as usize),
+                unordered: settings["unordered"].as_bool().unwrap_or(false),
+                fail_fast: settings["fail_fast"].as_bool().unwrap_or(false),
+                deadline,
+                max_steps: how.max_steps,
+            };
+            Some((lines, each))
+        }
+    };
     let session = match Session::start(cli, &loaded.workflow, how.stats) {
         Ok(session) => session,
         Err(code) => return code,
     };
+    if let Some((lines, each)) = each {
+        let recorded = crate::each::Recorded::of(checkpointer.clone(), &saved);
+        if !cli.quiet {
+            say!("resuming --each run {id} of {}: {} lines done before", run.origin, recorded.saved.len());
+        }
+        seed_store(&loaded.workflow, &store);
+        let name = loaded.workflow.name.clone();
+        let job = crate::run::EachJob {
+            graph: loaded.graph,
+            store: &store,
+            name: &name,
+            stats: how.stats,
+            format: cli.output,
+        };
+        return crate::run::run_each(session, job, lines, &each, Some((checkpointer, std::sync::Arc::new(recorded))));
+    }
     if !cli.quiet {
         let at = saved.last_step().and_then(|s| s.next.clone()).unwrap_or_else(|| loaded.workflow.start.clone());
         say!("resuming run {id} of {} at node `{at}`", run.origin);

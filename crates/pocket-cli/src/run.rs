@@ -363,6 +363,96 @@ pub(crate) fn execute(session: Session, job: Job<'_>, begin: Begin) -> ExitCode 
     code
 }
 
+/// An `--each` run to execute.
+pub(crate) struct EachJob<'a> {
+    pub(crate) graph: Graph<Value, Value>,
+    pub(crate) store: &'a Store,
+    pub(crate) name: &'a str,
+    pub(crate) stats: bool,
+    pub(crate) format: Format,
+}
+
+/// Execute an `--each` run (fresh or resumed), print its lines' results, record how it
+/// ended, and give the exit code.
+pub(crate) fn run_each(
+    session: Session,
+    job: EachJob<'_>,
+    lines: Box<dyn std::io::Read + Send>,
+    each: &crate::each::Each,
+    recorded: Option<(Arc<SqliteCheckpointer>, Arc<crate::each::Recorded>)>,
+) -> ExitCode {
+    let Session { progress, show_progress, stats, runtime } = session;
+    let EachJob { graph, store, name, stats: show_stats, format } = job;
+    let token = CancellationToken::new();
+    let (outcome, interrupted, status_error) = runtime.block_on(async {
+        let interrupted = signals::watch(token.clone());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let drawer = show_progress.then(|| {
+            let progress = progress.clone();
+            tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
+        });
+        let lines_record = recorded.as_ref().map(|(_, r)| r.clone());
+        let outcome = crate::each::run(graph, store, lines, each, &token, lines_record).await;
+        let _ = done_tx.send(());
+        if let Some(drawer) = drawer {
+            let _ = drawer.await;
+        }
+        let mut status_error = None;
+        if let Some((checkpointer, record)) = &recorded {
+            use pocket::durable::RunStatus;
+            let (status, error) = match &outcome {
+                _ if token.is_cancelled() => (RunStatus::Cancelled, Some("interrupted".to_string())),
+                Err(e) => (RunStatus::Failed, Some(e.clone())),
+                Ok(o) if o.failed > 0 => {
+                    (RunStatus::Failed, Some(format!("{} of {} lines failed", o.failed, o.failed + o.succeeded)))
+                }
+                Ok(_) => (RunStatus::Succeeded, None),
+            };
+            status_error = checkpointer.set_status(&record.id, status, error.as_deref()).wait().await.err();
+        }
+        (outcome, interrupted, status_error)
+    });
+    pocket_nodes::stop_children();
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    let run_id = recorded.as_ref().map(|(_, r)| r.id.clone());
+    let resume_hint = || {
+        if let Some(id) = &run_id {
+            say!("run {id} can be resumed (lines that succeeded are not run again): pocket resume {id}");
+        }
+    };
+    let code = match outcome {
+        _ if token.is_cancelled() => {
+            say!("interrupted: workflow `{name}` (--each)");
+            resume_hint();
+            ExitCode::from(interrupted.code().unwrap_or(130))
+        }
+        Err(e) => {
+            say!("error: --each: {e}");
+            ExitCode::from(FAILED)
+        }
+        Ok(outcome) if outcome.write_error.is_some() => {
+            say!(
+                "error: cannot write the output: {}",
+                outcome.write_error.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            ExitCode::from(FAILED)
+        }
+        Ok(outcome) if outcome.failed > 0 => {
+            say!("error: workflow `{name}`: {} of {} lines failed", outcome.failed, outcome.failed + outcome.succeeded);
+            resume_hint();
+            ExitCode::from(FAILED)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+    };
+    if let Some(e) = status_error {
+        say!("error: cannot record how the run ended: {e}");
+    }
+    if show_stats {
+        print_stats(&stats, format);
+    }
+    code
+}
+
 /// `pocket run`.
 pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> ExitCode {
     if args.resume_last {
@@ -391,9 +481,11 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
             _ => output::print_value(&serde_json::json!({"valid": true, "dry_run": true}), format),
         };
     }
-    // `--each` runs are not recorded (one record per line is a later step).
-    let durability = if lines.is_some() { None } else { args.durability() };
-    let durable = match durability {
+    // An `--each` run from a file is recorded as one run, its lines' results as items (from
+    // stdin it cannot be read again: not recorded).
+    let each_from_stdin = args.each.as_deref().is_some_and(|p| p == Path::new("-"));
+    let durability = if each_from_stdin { None } else { args.durability() };
+    let mut durable = match durability {
         None => None,
         Some(mode) => match state::open(cli.state.as_ref(), mode) {
             Ok(checkpointer) => Some((checkpointer, new_record(&loaded, args, cli, &input, mode))),
@@ -402,6 +494,22 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
                 return ExitCode::from(STATE);
             }
         },
+    };
+    let each_record = match (&args.each, durable.take()) {
+        (Some(path), Some((checkpointer, mut record))) => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            record.input = serde_json::json!({"each": path.display().to_string()});
+            record.meta["each"] = serde_json::json!({
+                "concurrency": args.concurrency.unwrap_or(DEFAULT_EACH_CONCURRENCY).max(1),
+                "unordered": args.unordered,
+                "fail_fast": args.fail_fast,
+            });
+            Some((checkpointer, record))
+        }
+        (_, durable_run) => {
+            durable = durable_run;
+            None
+        }
     };
     let session = match Session::start(cli, &loaded.workflow, args.stats) {
         Ok(session) => session,
@@ -412,8 +520,6 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
     seed_store(&loaded.workflow, &store);
 
     if let Some(lines) = lines {
-        let Session { progress, show_progress, stats, runtime } = session;
-        let token = CancellationToken::new();
         let each = crate::each::Each {
             concurrency: args.concurrency.unwrap_or(DEFAULT_EACH_CONCURRENCY).max(1),
             unordered: args.unordered,
@@ -421,52 +527,23 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
             deadline,
             max_steps: args.max_steps,
         };
-        let (outcome, interrupted) = runtime.block_on(async {
-            let interrupted = signals::watch(token.clone());
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-            let drawer = show_progress.then(|| {
-                let progress = progress.clone();
-                tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
-            });
-            let outcome = crate::each::run(graph, &store, lines, &each, &token).await;
-            let _ = done_tx.send(());
-            if let Some(drawer) = drawer {
-                let _ = drawer.await;
+        let recorded = match each_record {
+            None => None,
+            Some((checkpointer, record)) => {
+                if let Err(e) = checkpointer.create(&record) {
+                    say!("error: cannot record the run: {e} (--ephemeral runs without recording)");
+                    return ExitCode::from(STATE);
+                }
+                let recorded = crate::each::Recorded {
+                    checkpointer: checkpointer.clone(),
+                    id: record.id.clone(),
+                    saved: Default::default(),
+                };
+                Some((checkpointer, Arc::new(recorded)))
             }
-            (outcome, interrupted)
-        });
-        pocket_nodes::stop_children();
-        runtime.shutdown_timeout(SHUTDOWN_GRACE);
-        let code = match outcome {
-            _ if token.is_cancelled() => {
-                say!("interrupted: workflow `{name}` (--each)");
-                ExitCode::from(interrupted.code().unwrap_or(130))
-            }
-            Err(e) => {
-                say!("error: --each: {e}");
-                ExitCode::from(FAILED)
-            }
-            Ok(outcome) if outcome.write_error.is_some() => {
-                say!(
-                    "error: cannot write the output: {}",
-                    outcome.write_error.as_ref().map(ToString::to_string).unwrap_or_default()
-                );
-                ExitCode::from(FAILED)
-            }
-            Ok(outcome) if outcome.failed > 0 => {
-                say!(
-                    "error: workflow `{name}`: {} of {} lines failed",
-                    outcome.failed,
-                    outcome.failed + outcome.succeeded
-                );
-                ExitCode::from(FAILED)
-            }
-            Ok(_) => ExitCode::SUCCESS,
         };
-        if args.stats {
-            print_stats(&stats, format);
-        }
-        return code;
+        let job = EachJob { graph, store: &store, name: &name, stats: args.stats, format };
+        return run_each(session, job, lines, &each, recorded);
     }
     let job = Job {
         graph,

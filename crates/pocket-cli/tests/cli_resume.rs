@@ -428,3 +428,45 @@ fn a_changed_file_that_a_node_names_is_a_change_of_that_node() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("node `render` changed"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn an_each_run_is_recorded_and_its_resume_runs_only_the_lines_that_did_not_succeed() {
+    let state = state("each");
+    let log = write("each-items.log", "");
+    let hold = write("each-hold", "");
+    let lines: String = (0..20).map(|n| format!("{{\"n\": {n}}}\n")).collect();
+    let input = write("each-lines.jsonl", &lines);
+    let file = write(
+        "each-resume.yaml",
+        &format!(
+            "name: lines\nstart: work\nnodes:\n  - name: work\n    type: exec\n    config:\n      command: sh\n      \
+             args: ['-c', 'echo {{{{.n}}}} >> {log}; [ {{{{.n}}}} -lt 10 ] || [ ! -e {hold} ] || exit 1; echo {{{{.n}}}}']\n  \
+             - name: read\n    type: transform\n    config: {{ jq: '.stdout' }}\nconnections:\n  - {{ from: work, to: read }}\n",
+            log = log.display(),
+            hold = hold.display()
+        ),
+    );
+    let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap(), "--each", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("10 of 20 lines failed"), "{}", text(&out.stderr));
+    let listed = runs(&state);
+    assert_eq!(listed.len(), 1, "one run for the whole --each");
+    assert_eq!(listed[0]["status"].as_str(), Some("failed"));
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+
+    std::fs::remove_file(&hold).unwrap();
+    let out = pocket(&state, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("10 lines done before"), "{}", text(&out.stderr));
+    let printed: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let expected: Vec<String> = (0..20).map(|n| format!("\"{n}\\n\"")).collect();
+    assert_eq!(printed, expected, "every line's result, in order");
+    let mut counts = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        *counts.entry(line.parse::<u32>().unwrap()).or_insert(0) += 1;
+    }
+    for n in 0..20 {
+        assert_eq!(counts[&n], if n < 10 { 1 } else { 2 }, "line {n}");
+    }
+    assert_eq!(runs(&state)[0]["status"].as_str(), Some("succeeded"));
+}
