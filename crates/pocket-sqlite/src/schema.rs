@@ -70,12 +70,19 @@ pub(crate) fn connect(path: &Path, mode: Durability, busy: Duration) -> Result<C
 /// Create the tables of a new file, or check an existing file is a state database this
 /// version can read.
 pub(crate) fn prepare(conn: &Connection) -> Result<(), CheckpointError> {
-    conn.execute_batch(TABLES).map_err(error)?;
-    let found: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| row.get(0))
-        .map(Some)
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
-        .map_err(error)?;
+    let schema = |conn: &Connection| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| row.get(0))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+    };
+    // A file with its schema written needs no tables created (the common case: one read).
+    let found = match schema(conn) {
+        Ok(Some(version)) => Some(version),
+        _ => {
+            conn.execute_batch(TABLES).map_err(error)?;
+            schema(conn).map_err(error)?
+        }
+    };
     // A file with tables of these names but other columns was not written by this version.
     conn.prepare("SELECT key, id, status, owner FROM runs LIMIT 0")
         .and_then(|_| conn.prepare("SELECT run, seq, body, blobs FROM log LIMIT 0"))
