@@ -1,5 +1,7 @@
 //! Large values kept once by content hash: a record's big values are replaced by their hash
-//! when written and put back when read.
+//! when written and put back when read. A big list is kept element by element, so a list that
+//! grows by one element per step (a conversation) stores each element once, not the whole
+//! list again at every step.
 
 use pocket::durable::Record;
 use rusqlite::{Connection, OptionalExtension, Transaction};
@@ -7,6 +9,28 @@ use serde_json::Value;
 
 /// Values whose JSON is longer than this are stored in `blobs`, once per content.
 pub(crate) const INLINE_MAX: usize = 4096;
+
+/// In a big list, the elements whose JSON is longer than this are stored in `blobs` on their
+/// own (shorter ones stay in the record).
+pub(crate) const ELEMENT_MIN: usize = 256;
+
+/// Store `text` under its hash (once), and give the hash.
+fn put(tx: &Transaction<'_>, text: &str) -> rusqlite::Result<String> {
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?
+        .execute(rusqlite::params![hash, text.as_bytes()])?;
+    Ok(hash)
+}
+
+/// The value stored under `hash`.
+fn get(conn: &Connection, hash: &str) -> Result<Value, String> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT bytes FROM blobs WHERE hash = ?1")
+        .and_then(|mut q| q.query_row([hash], |row| row.get(0)).optional())
+        .map_err(|e| e.to_string())?;
+    let bytes = bytes.ok_or_else(|| format!("the value {hash} a log record refers to is missing"))?;
+    crate::json::parse(&bytes).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))
+}
 
 /// The big values of `record` (its value, each store delta's value), by where they are.
 fn slots(record: &mut Record) -> Vec<(String, &mut Value)> {
@@ -25,9 +49,10 @@ fn slots(record: &mut Record) -> Vec<(String, &mut Value)> {
     }
 }
 
-/// The JSON text a record is stored as, and the hashes that stand for its large values
-/// (`{slot: hash}`, `None` when all are inline): the large values are written to `blobs` once
-/// per content.
+/// The JSON text a record is stored as, and what stands for its large values (`None` when all
+/// are inline): per slot, the hash of the whole value, or for a big list `{"items": [hash or
+/// null, ...]}` — the elements with a hash are stored on their own (and are `null` in the
+/// record), the others stay in it. Each stored text is written to `blobs` once per content.
 pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Result<(String, Option<String>)> {
     let mut refs = serde_json::Map::new();
     for (slot, value) in slots(&mut record) {
@@ -35,11 +60,26 @@ pub(crate) fn write(tx: &Transaction<'_>, mut record: Record) -> rusqlite::Resul
         if text.len() <= INLINE_MAX {
             continue;
         }
-        let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-        tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![hash, text.as_bytes()])?;
-        *value = Value::String(hash.clone());
-        refs.insert(slot, Value::String(hash));
+        match value {
+            Value::Array(items) => {
+                let mut hashes = Vec::with_capacity(items.len());
+                for item in items.iter_mut() {
+                    let text = item.to_string();
+                    if text.len() <= ELEMENT_MIN {
+                        hashes.push(Value::Null);
+                    } else {
+                        hashes.push(Value::String(put(tx, &text)?));
+                        *item = Value::Null;
+                    }
+                }
+                refs.insert(slot, serde_json::json!({"items": hashes}));
+            }
+            _ => {
+                let hash = put(tx, &text)?;
+                *value = Value::String(hash.clone());
+                refs.insert(slot, Value::String(hash));
+            }
+        }
     }
     let body = serde_json::to_string(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     Ok((body, (!refs.is_empty()).then(|| Value::Object(refs).to_string())))
@@ -53,13 +93,23 @@ pub(crate) fn read(conn: &Connection, body: &str, refs: Option<&str>) -> Result<
     let refs: serde_json::Map<String, Value> =
         serde_json::from_str(refs).map_err(|e| format!("a log record's value hashes cannot be read: {e}"))?;
     for (slot, value) in slots(&mut record) {
-        let Some(Value::String(hash)) = refs.get(&slot) else { continue };
-        let bytes: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT bytes FROM blobs WHERE hash = ?1")
-            .and_then(|mut q| q.query_row([hash], |row| row.get(0)).optional())
-            .map_err(|e| e.to_string())?;
-        let bytes = bytes.ok_or_else(|| format!("the value {hash} a log record refers to is missing"))?;
-        *value = crate::json::parse(&bytes).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))?;
+        match refs.get(&slot) {
+            Some(Value::String(hash)) => *value = get(conn, hash)?,
+            Some(Value::Object(list)) => {
+                let (Some(Value::Array(hashes)), Value::Array(items)) = (list.get("items"), &mut *value) else {
+                    return Err(format!("a log record's list `{slot}` does not match its hashes"));
+                };
+                if hashes.len() != items.len() {
+                    return Err(format!("a log record's list `{slot}` does not match its hashes"));
+                }
+                for (item, hash) in items.iter_mut().zip(hashes) {
+                    if let Value::String(hash) = hash {
+                        *item = get(conn, hash)?;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
     Ok(record)
 }
@@ -68,7 +118,8 @@ pub(crate) fn read(conn: &Connection, body: &str, refs: Option<&str>) -> Result<
 pub(crate) fn sweep(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM blobs WHERE hash NOT IN (
-            SELECT value FROM log, json_each(log.blobs) WHERE log.blobs IS NOT NULL)",
+            SELECT json_tree.value FROM log, json_tree(log.blobs)
+            WHERE log.blobs IS NOT NULL AND json_tree.type = 'text')",
         [],
     )
 }

@@ -114,3 +114,41 @@ async fn a_database_another_process_keeps_locked_is_reported_busy_and_usable_aft
     other.execute_batch("COMMIT").unwrap();
     c.create(&RunRecord::new("r", "w", serde_json::Value::Null)).expect("usable once the lock is gone");
 }
+
+/// A conversation that grows by one message per step stores each message once: the file
+/// grows with the messages, not with the square of their number.
+#[tokio::test]
+async fn a_list_that_grows_by_one_element_per_step_stores_each_element_once() {
+    use pocket::durable::Record;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let steps = 200u64;
+    let message =
+        |i: u64| serde_json::json!({"role": "user", "content": format!("message {i}: {}", "words ".repeat(150))});
+    {
+        let c = SqliteCheckpointer::open(&path, Durability::Process).unwrap();
+        c.create(&RunRecord::new("r", "w", serde_json::Value::Null)).unwrap();
+        for step in 1..=steps {
+            let messages: Vec<serde_json::Value> = (1..=step).map(message).collect();
+            let record: Record = serde_json::from_value(serde_json::json!({
+                "kind": "step", "node": "chat", "step": step, "action": "default", "next": "chat",
+                "value": {"turn": step}, "delta": [{"key": "messages", "value": messages}],
+                "started_ms": 0, "elapsed_us": 0,
+            }))
+            .unwrap();
+            c.append("r", record).wait().await.unwrap();
+        }
+        let saved = c.load("r").unwrap();
+        let last = saved.last_step().unwrap();
+        let expected: Vec<serde_json::Value> = (1..=steps).map(message).collect();
+        assert!(last.delta[0].value == Some(serde_json::Value::Array(expected)), "the list reads back whole");
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    let one = message(1).to_string().len() as u64;
+    // Each message once (~930 bytes each), plus 66 bytes of hash per message per step.
+    let whole_lists = one * steps * (steps + 1) / 2;
+    assert!(size < whole_lists / 5, "{size} bytes for {steps} steps (whole lists would be {whole_lists})");
+    let c = SqliteCheckpointer::open(&path, Durability::Process).unwrap();
+    assert!(c.remove("r").unwrap());
+    assert_eq!(c.sweep().unwrap(), steps as usize, "every message is swept with its run");
+}
