@@ -14,11 +14,24 @@ pub(crate) const INLINE_MAX: usize = 4096;
 /// own (shorter ones stay in the record).
 pub(crate) const ELEMENT_MIN: usize = 256;
 
-/// Store `text` under its hash (once), and give the hash.
+/// The zstd level stored values are compressed at (fast; JSON text shrinks 3–10×).
+const LEVEL: i32 = 3;
+
+/// The largest value read back (its size is in the compressed frame, checked before any
+/// memory is taken for it).
+const MAX_VALUE: u64 = 1 << 30;
+
+/// Store `text` under its hash (once, compressed), and give the hash.
 fn put(tx: &Transaction<'_>, text: &str) -> rusqlite::Result<String> {
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-    tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?
-        .execute(rusqlite::params![hash, text.as_bytes()])?;
+    let known: Option<i64> =
+        tx.prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")?.query_row([&hash], |row| row.get(0)).optional()?;
+    if known.is_none() {
+        let bytes = zstd::bulk::compress(text.as_bytes(), LEVEL)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.prepare_cached("INSERT INTO blobs (hash, bytes) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![hash, bytes])?;
+    }
     Ok(hash)
 }
 
@@ -29,7 +42,13 @@ fn get(conn: &Connection, hash: &str) -> Result<Value, String> {
         .and_then(|mut q| q.query_row([hash], |row| row.get(0)).optional())
         .map_err(|e| e.to_string())?;
     let bytes = bytes.ok_or_else(|| format!("the value {hash} a log record refers to is missing"))?;
-    crate::json::parse(&bytes).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))
+    let size = match zstd::zstd_safe::get_frame_content_size(&bytes) {
+        Ok(Some(size)) if size <= MAX_VALUE => size as usize,
+        Ok(Some(size)) => return Err(format!("the stored value {hash} would be {size} bytes: too large")),
+        _ => return Err(format!("the stored value {hash} is damaged (not a compressed frame)")),
+    };
+    let text = zstd::bulk::decompress(&bytes, size).map_err(|e| format!("the stored value {hash} is damaged: {e}"))?;
+    crate::json::parse(&text).map_err(|e| format!("the stored value {hash} is not JSON: {e}"))
 }
 
 /// The big values of `record` (its value, each store delta's value), by where they are.

@@ -152,3 +152,28 @@ async fn a_list_that_grows_by_one_element_per_step_stores_each_element_once() {
     assert!(c.remove("r").unwrap());
     assert_eq!(c.sweep().unwrap(), steps as usize, "every message is swept with its run");
 }
+
+/// Stored values are compressed, and a damaged one is an error naming it, not a crash.
+#[tokio::test]
+async fn stored_values_are_compressed_and_a_damaged_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let big = serde_json::json!("z".repeat(1_000_000));
+    {
+        let c = SqliteCheckpointer::open(&path, Durability::Process).unwrap();
+        c.create(&RunRecord::new("r", "w", serde_json::Value::Null)).unwrap();
+        let record = pocket::durable::Record::Memo { node: "n".into(), step: 1, value: big.clone() };
+        c.append("r", record).wait().await.unwrap();
+    }
+    assert!(std::fs::metadata(&path).unwrap().len() < 200_000, "a megabyte of one letter is stored compressed");
+    let c = SqliteCheckpointer::open(&path, Durability::Process).unwrap();
+    assert!(matches!(&c.load("r").unwrap().log[0], pocket::durable::Record::Memo { value, .. } if *value == big));
+    drop(c);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE blobs SET bytes = X'28B52FFD00FFFFFF'", []).unwrap();
+    drop(raw);
+    let c = SqliteCheckpointer::open(&path, Durability::Process).unwrap();
+    let err = c.load("r").unwrap_err();
+    assert!(matches!(err, CheckpointError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+}
