@@ -152,19 +152,25 @@ fn a_killed_run_is_interrupted_and_resumes_without_running_finished_nodes_again(
     assert!(text(&out.stderr).contains("succeeded already"), "{}", text(&out.stderr));
 }
 
-#[test]
-fn a_changed_node_that_already_ran_runs_again_from_there() {
-    let state = state("changed");
-    let log = write("changed.log", "");
-    let file = counting("changed", &log, "10ms");
-    // Fails at `last` (jq error), after `count` and `wait` ran.
+/// A recorded run of [`counting`] that failed at `last` (a jq error), after `count` and `wait`
+/// ran: its state database, log, workflow file and id.
+fn failed_at_last(name: &str) -> (PathBuf, PathBuf, PathBuf, String) {
+    let state = state(name);
+    let log = write(&format!("{name}.log"), "");
+    let file = counting(name, &log, "10ms");
     let broken = std::fs::read_to_string(&file).unwrap().replace("'{done: true}'", "'error(\"broken\")'");
     std::fs::write(&file, broken).unwrap();
     let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("pocket resume"), "the error says how to resume: {}", text(&out.stderr));
-    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
     assert_eq!(runs(&state)[0]["status"].as_str(), Some("failed"));
+    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    (state, log, file, id)
+}
+
+#[test]
+fn a_changed_node_that_already_ran_runs_again_from_there() {
+    let (state, log, file, id) = failed_at_last("changed");
     // `count` itself changes: it runs again (and everything after it).
     let edited = std::fs::read_to_string(&file)
         .unwrap()
@@ -181,14 +187,7 @@ fn a_changed_node_that_already_ran_runs_again_from_there() {
 
 #[test]
 fn a_resume_never_gets_wider_permissions_than_the_run_had() {
-    let state = state("permissions");
-    let log = write("permissions.log", "");
-    let file = counting("permissions", &log, "10ms");
-    let broken = std::fs::read_to_string(&file).unwrap().replace("'{done: true}'", "'error(\"broken\")'");
-    std::fs::write(&file, broken).unwrap();
-    let out = pocket(&state, &["--allow-exec", "sh", "run", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let id = runs(&state)[0]["id"].as_str().unwrap().to_string();
+    let (state, _, _, id) = failed_at_last("permissions");
     let out = pocket(&state, &["--allow-exec", "sh,rm", "resume", &id]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("cannot widen its permissions"), "{}", text(&out.stderr));
