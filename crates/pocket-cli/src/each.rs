@@ -4,14 +4,20 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use pocket::durable::{Checkpointer, Record, SavedRun};
 use pocket::node::{Compose, Composite, RunCx};
 use pocket::pattern::StreamProcessor;
 use pocket::{CancellationToken, Graph, NodeError, RunOptions, Store};
+use pocket_sqlite::SqliteCheckpointer;
 use serde_json::{Value, json};
+
+use crate::run::{SHUTDOWN_GRACE, Session, print_stats};
+use crate::{FAILED, Format, signals};
 
 /// How `--each` runs.
 pub(crate) struct Each {
@@ -170,4 +176,94 @@ pub(crate) async fn run(
         }
     }
     Ok(outcome)
+}
+
+/// An `--each` run to execute.
+pub(crate) struct EachJob<'a> {
+    pub(crate) graph: Graph<Value, Value>,
+    pub(crate) store: &'a Store,
+    pub(crate) name: &'a str,
+    pub(crate) stats: bool,
+    pub(crate) format: Format,
+}
+
+/// Execute an `--each` run (fresh or resumed), print its lines' results, record how it
+/// ended, and give the exit code.
+pub(crate) fn execute(
+    session: Session,
+    job: EachJob<'_>,
+    lines: Box<dyn std::io::Read + Send>,
+    each: &Each,
+    recorded: Option<(Arc<SqliteCheckpointer>, Arc<Recorded>)>,
+) -> ExitCode {
+    let Session { progress, show_progress, stats, runtime } = session;
+    let EachJob { graph, store, name, stats: show_stats, format } = job;
+    let token = CancellationToken::new();
+    let (outcome, interrupted, status_error) = runtime.block_on(async {
+        let interrupted = signals::watch(token.clone());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let drawer = show_progress.then(|| {
+            let progress = progress.clone();
+            tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
+        });
+        let lines_record = recorded.as_ref().map(|(_, r)| r.clone());
+        let outcome = run(graph, store, lines, each, &token, lines_record).await;
+        let _ = done_tx.send(());
+        if let Some(drawer) = drawer {
+            let _ = drawer.await;
+        }
+        let mut status_error = None;
+        if let Some((checkpointer, record)) = &recorded {
+            use pocket::durable::RunStatus;
+            let (status, error) = match &outcome {
+                _ if token.is_cancelled() => (RunStatus::Cancelled, Some("interrupted".to_string())),
+                Err(e) => (RunStatus::Failed, Some(e.clone())),
+                Ok(o) if o.failed > 0 => {
+                    (RunStatus::Failed, Some(format!("{} of {} lines failed", o.failed, o.failed + o.succeeded)))
+                }
+                Ok(_) => (RunStatus::Succeeded, None),
+            };
+            status_error = checkpointer.set_status(&record.id, status, error.as_deref()).wait().await.err();
+        }
+        (outcome, interrupted, status_error)
+    });
+    pocket_nodes::stop_children();
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    let run_id = recorded.as_ref().map(|(_, r)| r.id.clone());
+    let resume_hint = || {
+        if let Some(id) = &run_id {
+            say!("run {id} can be resumed (lines that succeeded are not run again): pocket resume {id}");
+        }
+    };
+    let code = match outcome {
+        _ if token.is_cancelled() => {
+            say!("interrupted: workflow `{name}` (--each)");
+            resume_hint();
+            ExitCode::from(interrupted.code().unwrap_or(130))
+        }
+        Err(e) => {
+            say!("error: --each: {e}");
+            ExitCode::from(FAILED)
+        }
+        Ok(outcome) if outcome.write_error.is_some() => {
+            say!(
+                "error: cannot write the output: {}",
+                outcome.write_error.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            ExitCode::from(FAILED)
+        }
+        Ok(outcome) if outcome.failed > 0 => {
+            say!("error: workflow `{name}`: {} of {} lines failed", outcome.failed, outcome.failed + outcome.succeeded);
+            resume_hint();
+            ExitCode::from(FAILED)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+    };
+    if let Some(e) = status_error {
+        say!("error: cannot record how the run ended: {e}");
+    }
+    if show_stats {
+        print_stats(&stats, format);
+    }
+    code
 }

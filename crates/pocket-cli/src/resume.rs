@@ -364,14 +364,14 @@ fn continue_run(registry: &Registry, cli: &crate::Cli, run: RunRecord, how: &Res
         }
         seed_store(&loaded.workflow, &store);
         let name = loaded.workflow.name.clone();
-        let job = crate::run::EachJob {
+        let job = crate::each::EachJob {
             graph: loaded.graph,
             store: &store,
             name: &name,
             stats: how.stats,
             format: cli.output,
         };
-        return crate::run::run_each(session, job, lines, &each, Some((checkpointer, std::sync::Arc::new(recorded))));
+        return crate::each::execute(session, job, lines, &each, Some((checkpointer, std::sync::Arc::new(recorded))));
     }
     if !cli.quiet {
         let at = saved.last_step().and_then(|s| s.next.clone()).unwrap_or_else(|| loaded.workflow.start.clone());

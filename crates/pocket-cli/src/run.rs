@@ -20,7 +20,7 @@ use crate::progress::Progress;
 use crate::{FAILED, Format, INVALID, STATE, WAITING, load, output, signals, state};
 
 /// How long `pocket` waits at exit for steps still finishing off the runtime.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the run keeps its shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -201,10 +201,10 @@ pub(crate) fn store_of(kind: &str, max_entries: Option<usize>, ttl: Option<&str>
 /// What every way of running a workflow sets up first: logs, the progress display, the
 /// `--stats` figures and the runtime.
 pub(crate) struct Session {
-    progress: Progress,
-    show_progress: bool,
-    stats: crate::stats::Stats,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) progress: Progress,
+    pub(crate) show_progress: bool,
+    pub(crate) stats: crate::stats::Stats,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl Session {
@@ -363,96 +363,6 @@ pub(crate) fn execute(session: Session, job: Job<'_>, begin: Begin) -> ExitCode 
     code
 }
 
-/// An `--each` run to execute.
-pub(crate) struct EachJob<'a> {
-    pub(crate) graph: Graph<Value, Value>,
-    pub(crate) store: &'a Store,
-    pub(crate) name: &'a str,
-    pub(crate) stats: bool,
-    pub(crate) format: Format,
-}
-
-/// Execute an `--each` run (fresh or resumed), print its lines' results, record how it
-/// ended, and give the exit code.
-pub(crate) fn run_each(
-    session: Session,
-    job: EachJob<'_>,
-    lines: Box<dyn std::io::Read + Send>,
-    each: &crate::each::Each,
-    recorded: Option<(Arc<SqliteCheckpointer>, Arc<crate::each::Recorded>)>,
-) -> ExitCode {
-    let Session { progress, show_progress, stats, runtime } = session;
-    let EachJob { graph, store, name, stats: show_stats, format } = job;
-    let token = CancellationToken::new();
-    let (outcome, interrupted, status_error) = runtime.block_on(async {
-        let interrupted = signals::watch(token.clone());
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let drawer = show_progress.then(|| {
-            let progress = progress.clone();
-            tokio::spawn(async move { progress.draw_until(Duration::from_millis(500), done_rx).await })
-        });
-        let lines_record = recorded.as_ref().map(|(_, r)| r.clone());
-        let outcome = crate::each::run(graph, store, lines, each, &token, lines_record).await;
-        let _ = done_tx.send(());
-        if let Some(drawer) = drawer {
-            let _ = drawer.await;
-        }
-        let mut status_error = None;
-        if let Some((checkpointer, record)) = &recorded {
-            use pocket::durable::RunStatus;
-            let (status, error) = match &outcome {
-                _ if token.is_cancelled() => (RunStatus::Cancelled, Some("interrupted".to_string())),
-                Err(e) => (RunStatus::Failed, Some(e.clone())),
-                Ok(o) if o.failed > 0 => {
-                    (RunStatus::Failed, Some(format!("{} of {} lines failed", o.failed, o.failed + o.succeeded)))
-                }
-                Ok(_) => (RunStatus::Succeeded, None),
-            };
-            status_error = checkpointer.set_status(&record.id, status, error.as_deref()).wait().await.err();
-        }
-        (outcome, interrupted, status_error)
-    });
-    pocket_nodes::stop_children();
-    runtime.shutdown_timeout(SHUTDOWN_GRACE);
-    let run_id = recorded.as_ref().map(|(_, r)| r.id.clone());
-    let resume_hint = || {
-        if let Some(id) = &run_id {
-            say!("run {id} can be resumed (lines that succeeded are not run again): pocket resume {id}");
-        }
-    };
-    let code = match outcome {
-        _ if token.is_cancelled() => {
-            say!("interrupted: workflow `{name}` (--each)");
-            resume_hint();
-            ExitCode::from(interrupted.code().unwrap_or(130))
-        }
-        Err(e) => {
-            say!("error: --each: {e}");
-            ExitCode::from(FAILED)
-        }
-        Ok(outcome) if outcome.write_error.is_some() => {
-            say!(
-                "error: cannot write the output: {}",
-                outcome.write_error.as_ref().map(ToString::to_string).unwrap_or_default()
-            );
-            ExitCode::from(FAILED)
-        }
-        Ok(outcome) if outcome.failed > 0 => {
-            say!("error: workflow `{name}`: {} of {} lines failed", outcome.failed, outcome.failed + outcome.succeeded);
-            resume_hint();
-            ExitCode::from(FAILED)
-        }
-        Ok(_) => ExitCode::SUCCESS,
-    };
-    if let Some(e) = status_error {
-        say!("error: cannot record how the run ended: {e}");
-    }
-    if show_stats {
-        print_stats(&stats, format);
-    }
-    code
-}
-
 /// `pocket run`.
 pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> ExitCode {
     if args.resume_last {
@@ -542,8 +452,8 @@ pub(crate) fn run(registry: &Registry, args: &RunArgs, cli: &crate::Cli) -> Exit
                 Some((checkpointer, Arc::new(recorded)))
             }
         };
-        let job = EachJob { graph, store: &store, name: &name, stats: args.stats, format };
-        return run_each(session, job, lines, &each, recorded);
+        let job = crate::each::EachJob { graph, store: &store, name: &name, stats: args.stats, format };
+        return crate::each::execute(session, job, lines, &each, recorded);
     }
     let job = Job {
         graph,
@@ -585,7 +495,7 @@ fn new_record(loaded: &load::Loaded, args: &RunArgs, cli: &crate::Cli, input: &V
 }
 
 /// `--stats`, on stderr: a table, or one JSON document with `--output json`.
-fn print_stats(stats: &crate::stats::Stats, format: Format) {
+pub(crate) fn print_stats(stats: &crate::stats::Stats, format: Format) {
     match format {
         Format::Json => say!("{}", stats.to_json()),
         _ => {
