@@ -185,13 +185,14 @@ pub(crate) fn fork(
         };
         return refuse(format_args!("run {}: cannot fork from node `{node}`: the run {seen}", run.id));
     };
-    let mut forked = run.clone();
-    forked.id = pocket::durable::new_run_id();
+    // A new run (created now, unowned) of the same workflow, input, permissions and mode.
+    let mut forked = RunRecord::new(pocket::durable::new_run_id(), run.workflow.clone(), run.input.clone());
+    forked.origin = run.origin.clone();
+    forked.hash = run.hash.clone();
+    forked.fingerprint = run.fingerprint.clone();
+    forked.durability = run.durability;
     forked.status = RunStatus::Interrupted;
-    forked.error = None;
-    forked.owner = None;
-    forked.created_ms = now_ms();
-    forked.updated_ms = forked.created_ms;
+    forked.meta = run.meta.clone();
     forked.meta["forked_from"] = json!({"run": run.id, "node": node, "step": keep});
     if let Err(e) = checkpointer.create(&forked) {
         return refuse(format_args!("cannot create the forked run: {e}"));
@@ -211,10 +212,6 @@ pub(crate) fn fork(
     }
     let how = Resume { allow_changed, timeout: None, max_steps: None, stats: false, answer: None };
     continue_run(registry, cli, forked, &how)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// How to resume.

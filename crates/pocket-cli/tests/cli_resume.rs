@@ -55,30 +55,38 @@ fn lines(log: &Path) -> usize {
     std::fs::read_to_string(log).map_or(0, |t| t.lines().count())
 }
 
-/// Start a run in the background and wait until its first boundary is recorded.
+/// Start `pocket run FILE` (allowed `sh`) in the background and wait until `ready` says so
+/// (at most 20 s; then the child is stopped and the test fails, naming `what`).
 // The child is handed to the caller, who waits for it (clippy sees a path without a wait).
 #[allow(clippy::zombie_processes)]
-fn start_and_wait_for_first_step(state: &Path, file: &Path) -> (Child, String) {
+fn start_until(state: &Path, file: &Path, what: &str, ready: impl Fn() -> bool) -> Child {
     let mut child = command(&["--state", state.to_str().unwrap(), "--allow-exec", "sh", "run", file.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(run) = runs(state).first() {
-            let id = run["id"].as_str().unwrap().to_string();
-            if !show(state, &id)["steps"].as_array().unwrap().is_empty() {
-                return (child, id);
-            }
-        }
+    while !ready() {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the run's first step was never recorded");
+            panic!("{what} never happened");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    child
+}
+
+/// Start a run in the background and wait until its first boundary is recorded.
+fn start_and_wait_for_first_step(state: &Path, file: &Path) -> (Child, String) {
+    let first_step = || {
+        runs(state)
+            .first()
+            .and_then(|r| r["id"].as_str().map(str::to_string))
+            .filter(|id| !show(state, id)["steps"].as_array().unwrap().is_empty())
+    };
+    let child = start_until(state, file, "the run's first step", || first_step().is_some());
+    (child, first_step().expect("seen above"))
 }
 
 #[test]
@@ -269,21 +277,11 @@ fn a_map_resumed_midway_runs_only_the_items_that_had_not_finished() {
             hold = hold.display()
         ),
     );
-    let mut child = command(&["--state", state.to_str().unwrap(), "--allow-exec", "sh", "run", file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&log).unwrap().lines().any(|l| l == "5") {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("item 5 never started");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Item 4's result is committed within a millisecond of its end; give it that.
+    let mut child = start_until(&state, &file, "item 5's start", || {
+        std::fs::read_to_string(&log).unwrap().lines().any(|l| l == "5")
+    });
+    // Item 4's result is committed within a millisecond of its end (item results wait for
+    // their group); give it that.
     std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -238,7 +238,7 @@ impl Checkpointer for SqliteCheckpointer {
 
     fn append(&self, id: &str, record: Record) -> Ack {
         let (ack, waiting) = Ack::pending();
-        match self.send(Op::Append { run: id.to_string(), record, ack: Some(ack) }) {
+        match self.send(Op::Append { run: id.to_string(), record, ack }) {
             Ok(()) => waiting,
             Err(e) => Ack::done(Err(e)),
         }

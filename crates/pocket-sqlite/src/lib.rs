@@ -6,9 +6,12 @@
 //! hash, so a conversation that grows by one message per step does not grow the file
 //! quadratically). The file is in WAL mode and readable with the `sqlite3` tool.
 //!
-//! Writes go through one writer thread with group commit: appends are committed together when
-//! 256 are pending, 1 ms after the first of them arrived, or at once when someone waits for
-//! one ([`Ack::wait`](pocket::durable::Ack::wait)).
+//! Writes go through one writer thread with group commit: what is queued when a commit starts
+//! is committed together (at most 256 records). Steps, memos and status changes are committed
+//! as soon as the queue is empty, so the appends that arrive while one commit runs share the
+//! next; a fan-out's item results wait up to 1 ms for more to arrive, so a wide fan-out costs
+//! one commit per millisecond, not one per item. [`Ack::wait`](pocket::durable::Ack::wait)
+//! returns once a record is committed.
 //!
 //! | [`Durability`] | SQLite | survives |
 //! |---|---|---|

@@ -18,21 +18,18 @@ pub(crate) const WINDOW: Duration = Duration::from_millis(1);
 
 /// What the writer is asked to do.
 pub(crate) enum Op {
-    Append { run: String, record: Record, ack: Option<AckSender> },
+    Append { run: String, record: Record, ack: AckSender },
     Status { run: String, status: RunStatus, error: Option<String>, ack: AckSender },
 }
 
 impl Op {
-    /// Whether someone waits for this op's commit before going on, so the group is committed
-    /// at once. A fan-out's item results are waited for too, but many arrive together: they
-    /// wait for the group (at most [`WINDOW`]), so a wide fan-out costs one commit (one sync
-    /// in `Machine` mode) per window, not one per item.
+    /// Whether the group is committed as soon as nothing more is queued: a run's steps, memos
+    /// and status changes come one after another, and a waiting step (`Machine` mode, a memo
+    /// before Post) should not wait longer. A fan-out's item results arrive many at a time:
+    /// they wait for the group (at most [`WINDOW`]), so a wide fan-out costs one commit (one
+    /// sync in `Machine` mode) per window, not one per item.
     fn urgent(&self) -> bool {
-        match self {
-            Op::Append { record: Record::Item { .. }, .. } => false,
-            Op::Append { ack, .. } => ack.is_some(),
-            Op::Status { .. } => true,
-        }
+        !matches!(self, Op::Append { record: Record::Item { .. }, .. })
     }
 }
 
@@ -50,7 +47,8 @@ pub(crate) fn run(mut conn: Connection, ops: Receiver<Op>, failure: Failure, com
     while let Ok(first) = ops.recv() {
         let mut batch = vec![first];
         let opened = Instant::now();
-        // Gather: at once when someone waits on a step, else up to the window or a full group.
+        // Gather what is queued; a group of item results only waits up to the window or a full
+        // group for more.
         while batch.len() < GROUP {
             match ops.try_recv() {
                 Ok(op) => {
@@ -88,8 +86,7 @@ pub(crate) fn run(mut conn: Connection, ops: Receiver<Op>, failure: Failure, com
 
 fn answer(op: Op, result: Result<(), CheckpointError>) {
     match op {
-        Op::Append { ack: Some(ack), .. } | Op::Status { ack, .. } => ack.send(result),
-        Op::Append { ack: None, .. } => {}
+        Op::Append { ack, .. } | Op::Status { ack, .. } => ack.send(result),
     }
 }
 

@@ -417,7 +417,7 @@ enum Unit<T> {
     Run(T),
 }
 
-/// The index and the unit of a journaled unit (`[index, unit]`), and the hash of the unit.
+/// The index and the unit of a journaled unit (`[index, unit]`).
 fn journaled(input: &Value) -> Option<(u64, &Value)> {
     match input.as_array().map(Vec::as_slice) {
         Some([index, unit]) => Some((index.as_u64()?, unit)),
@@ -429,31 +429,39 @@ fn unit_key(unit: &Value) -> String {
     blake3::hash(unit.to_string().as_bytes()).to_hex().to_string()
 }
 
+/// A unit the body runs: its Prep result and, in a durable run, the index and input hash its
+/// result is saved under (hashed once, in Prep).
+struct Running {
+    prep: pocket::node::BoxPrep,
+    save_as: Option<(u64, String)>,
+}
+
 impl Node for Counted {
     type Input = Value;
-    type Prep = Unit<pocket::node::BoxPrep>;
+    type Prep = Unit<Running>;
     type Exec = Unit<pocket::node::BoxExec>;
     type Output = Value;
 
     async fn prep(&self, ctx: &Ctx<'_>, store: &StoreView, input: &Value) -> Result<Self::Prep, NodeError> {
-        let unit = match (&self.journal, journaled(input)) {
+        let (unit, save_as) = match (&self.journal, journaled(input)) {
             (Some(journal), Some((index, unit))) => {
+                let key = unit_key(unit);
                 if journal.has_items()
-                    && let Some(saved) = journal.item(index, &unit_key(unit))
+                    && let Some(saved) = journal.item(index, &key)
                 {
                     return Ok(Unit::Saved(saved.clone()));
                 }
-                unit
+                (unit, Some((index, key)))
             }
-            _ => input,
+            _ => (input, None),
         };
-        self.step(self.body.prep(ctx, store, unit).await).map(Unit::Run)
+        self.step(self.body.prep(ctx, store, unit).await).map(|prep| Unit::Run(Running { prep, save_as }))
     }
 
     async fn exec(&self, ctx: &Ctx<'_>, prep: &Self::Prep) -> Result<Self::Exec, NodeError> {
         match prep {
             Unit::Saved(value) => Ok(Unit::Saved(value.clone())),
-            Unit::Run(prep) => self.step(self.body.exec(ctx, prep).await).map(Unit::Run),
+            Unit::Run(running) => self.step(self.body.exec(ctx, &running.prep).await).map(Unit::Run),
         }
     }
 
@@ -465,23 +473,20 @@ impl Node for Counted {
         prep: Self::Prep,
         exec: Self::Exec,
     ) -> Result<(Value, Next), NodeError> {
-        let (prep, exec) = match (prep, exec) {
-            (Unit::Run(prep), Unit::Run(exec)) => (prep, exec),
+        let (Running { prep, save_as }, exec) = match (prep, exec) {
+            (Unit::Run(running), Unit::Run(exec)) => (running, exec),
             (_, Unit::Saved(value)) | (Unit::Saved(value), _) => {
                 self.progress(self.failed.load(Ordering::Relaxed));
                 return Ok((value, Next::Default));
             }
         };
-        let (journal, saving, unit) = match (&self.journal, input) {
-            (Some(journal), Value::Array(mut pair)) if pair.len() == 2 => {
-                let unit = pair.pop().unwrap_or_default();
-                let index = pair[0].as_u64().unwrap_or_default();
-                (Some(journal), Some((index, unit_key(&unit))), unit)
-            }
-            (_, input) => (None, None, input),
+        // A journaled unit came as `[index, unit]`: the body gets the unit.
+        let unit = match (&save_as, input) {
+            (Some(_), Value::Array(mut pair)) => pair.pop().unwrap_or_default(),
+            (_, input) => input,
         };
         let out = self.step(self.body.post(ctx, store, unit, prep, exec).await)?;
-        if let (Some(journal), Some((index, key))) = (journal, saving) {
+        if let (Some(journal), Some((index, key))) = (&self.journal, save_as) {
             let ack = journal.save_item(index, key, out.0.clone());
             let saved = match (journal.durability(), ack.error_now()) {
                 (_, Some(e)) => Err(e.clone()),

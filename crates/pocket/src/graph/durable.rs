@@ -240,14 +240,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         let find = |name: &str| inner.nodes.iter().position(|n| n.name == name);
         // The store as it was at the last boundary.
         for step in saved.steps() {
-            for delta in &step.delta {
-                match &delta.value {
-                    Some(value) => store.root().set_value(&delta.key, value.clone()),
-                    None => {
-                        store.root().delete(&delta.key);
-                    }
-                }
-            }
+            apply(store, &step.delta);
         }
         store.start_journal(false);
         let mut durable = Durable::new(checkpointer, saved.run.clone());
@@ -319,14 +312,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Graph<I, O> {
         };
         // The asking node's Post ran: its store changes count from here.
         let delta = saved.waiting_delta().to_vec();
-        for change in &delta {
-            match &change.value {
-                Some(v) => store.root().set_value(&change.key, v.clone()),
-                None => {
-                    store.root().delete(&change.key);
-                }
-            }
-        }
+        apply(store, &delta);
         let action = action.unwrap_or_else(|| Action::from("default"));
         let to = if action.as_str() == "default" {
             node.default_edge
@@ -372,6 +358,19 @@ enum Answered<O> {
     Go(Start),
     /// The asking node was the last: the run's output.
     Ended(O),
+}
+
+/// Write saved store changes back (full keys, on the root of `store`).
+fn apply(store: &Store, deltas: &[Delta]) {
+    let root = store.root();
+    for delta in deltas {
+        match &delta.value {
+            Some(value) => root.set_value(&delta.key, value.clone()),
+            None => {
+                root.delete(&delta.key);
+            }
+        }
+    }
 }
 
 /// `payload` written down by `codec`, or why not.

@@ -754,6 +754,7 @@ impl Store {
     }
 
     /// Journal a change to the full key `full`, if the store keeps a journal.
+    #[inline]
     fn note(&self, full: &str) {
         if let Some(journal) = self.shared.journal.get() {
             lock(journal).push(full.into());
